@@ -1,0 +1,1 @@
+"""The `lamplighter` command: run the daemon, talk to it, and check or write a configuration."""

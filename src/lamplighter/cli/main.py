@@ -1,0 +1,186 @@
+"""Command-line entry point: `lamplighter run|send|status|ack|check|init`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import getpass
+import logging
+import os
+from importlib.metadata import version
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import click
+
+from lamplighter.cli.client import Client, daemon_url
+from lamplighter.config import DEFAULT_CONFIG_NAME, Config, LoadedConfig, load_config
+from lamplighter.drivers.base import redact
+from lamplighter.errors import ConfigError, LamplighterError
+from lamplighter.model import format_duration
+from lamplighter.service import Service, validate
+from lamplighter.service.tokens import Token, ensure_token, token_path
+
+config_option = click.option("-c", "--config", "config_path", type=click.Path(path_type=Path),
+                             help=f"Configuration file (else $LAMPLIGHTER_CONFIG, else ./{DEFAULT_CONFIG_NAME}).")
+
+
+def _load(config_path: Path | None) -> LoadedConfig:
+    try:
+        loaded = load_config(config_path)
+        problems = validate(loaded.config)
+    except ConfigError as exc:
+        problems = exc.problems
+    if problems:
+        for place, message in problems:
+            click.echo(f"{place}: {message}" if place else message, err=True)
+        raise SystemExit(2)
+    return loaded
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(version("lamplighter"), prog_name="lamplighter")
+def cli() -> None:
+    """Lamplighter: turn the events that matter into a lamp in the room."""
+
+
+@cli.command()
+@config_option
+@click.option("-v", "--verbose", is_flag=True, help="Log debug detail.")
+def run(config_path: Path | None, verbose: bool) -> None:
+    """Run the daemon in the foreground until Ctrl-C or SIGTERM."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    loaded = _load(config_path)
+    token = ensure_token(loaded.config, os.environ)
+    service = Service(loaded.config)
+    _print_banner(loaded, token)
+    from lamplighter.web.server import serve
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve(service, token.value))
+
+
+def _print_banner(loaded: LoadedConfig, token: Token) -> None:
+    config = loaded.config
+    base = daemon_url(config, {})
+    click.echo(f"Lamplighter {version('lamplighter')} on {base}")
+    click.echo(f"  config: {loaded.path or 'embedded default (no file)'}")
+    click.echo(f"  state:  {config.state_dir}")
+    for name, url in config.lamps.items():
+        click.echo(f"  lamp {name}: {redact(url)}")
+    first = next(iter(config.lamps))
+    if token.generated:
+        click.echo(f"A new API token was generated and saved to {token_path(config.state_dir)}.")
+        click.echo(f"Open the lamp (this link carries the token; it is printed only this once):\n"
+                   f"  {base}/lamp/{first}?token={token.value}")
+    else:
+        click.echo(f"Open the lamp: {base}/lamp/{first}?token=TOKEN  (token from {token.origin})")
+    click.echo('Try it: lamplighter send 911 "payments down"')
+
+
+@cli.command()
+@config_option
+@click.argument("level")
+@click.argument("title")
+@click.option("--body", default="", help="Longer text.")
+@click.option("--sender", default=None, help="Who sends it (default: your user name).")
+@click.option("--key", default="", help="Dedup key: the same key again refreshes instead of flashing.")
+@click.option("--resolve", is_flag=True, help="Say the problem is over: ends the signal with this key.")
+@click.option("--label", "labels", multiple=True, metavar="NAME=VALUE", help="A label; repeat for more.")
+def send(config_path: Path | None, level: str, title: str, body: str, sender: str | None, key: str,
+         resolve: bool, labels: tuple[str, ...]) -> None:
+    """Send an event to the running daemon, e.g. `lamplighter send 911 "payments down"`."""
+    client = Client(_load(config_path).config, os.environ)
+    payload = {"level": level, "title": title, "body": body, "sender": sender or getpass.getuser(), "key": key,
+               "status": "resolved" if resolve else "firing", "labels": _parse_labels(labels)}
+    answer = client.request("POST", "/api/events", json=payload)
+    click.echo(f"event {answer['id']}: {answer['outcome']}" + _reasons(answer))
+
+
+def _parse_labels(labels: tuple[str, ...]) -> dict[str, str]:
+    parsed = {}
+    for label in labels:
+        name, sep, value = label.partition("=")
+        if not sep or not name:
+            raise click.BadParameter(f"{label!r} is not NAME=VALUE", param_hint="--label")
+        parsed[name] = value
+    return parsed
+
+
+def _reasons(event: dict[str, Any]) -> str:
+    return f" ({'; '.join(event['reasons'])})" if event.get("reasons") else ""
+
+
+@cli.command()
+@config_option
+@click.option("-n", "--events", "count", default=10, show_default=True, help="How many recent events to list.")
+def status(config_path: Path | None, count: int) -> None:
+    """Show each lamp, what it shows and why, and the recent events."""
+    client = Client(_load(config_path).config, os.environ)
+    for lamp in client.request("GET", "/api/lamps"):
+        click.echo(_describe_lamp(lamp))
+    click.echo("recent events:")
+    for event in client.request("GET", "/api/events", params={"limit": count}):
+        click.echo(f"  {event['id']:>5}  {event['level']:<6} {event['outcome']:<12} {event['title']}"
+                   + _reasons(event))
+
+
+def _describe_lamp(lamp: dict[str, Any]) -> str:
+    state = lamp["state"]
+    look = "unknown" if state is None else (
+        f"on {state['color']} {state['brightness']}% {state['effect']}" if state["on"] else "off")
+    online = "" if lamp["online"] else f"  OFFLINE: {lamp['error']}"
+    showing = lamp["showing"]
+    why = f"  showing event {showing['event_id']} ({showing['level']}: {showing['title']})" if showing else ""
+    return f"{lamp['name']:<10} {lamp['url']:<28} {look}{why}{online}"
+
+
+@cli.command()
+@config_option
+@click.argument("event_id", type=int)
+@click.option("--by", default=None, help="Who acknowledges (default: your user name).")
+def ack(config_path: Path | None, event_id: int, by: str | None) -> None:
+    """Acknowledge an event: its signal ends and the lamp goes back."""
+    client = Client(_load(config_path).config, os.environ)
+    answer = client.request("POST", f"/api/events/{event_id}/ack", json={"by": by or getpass.getuser()})
+    click.echo(f"event {answer['id']} acknowledged by {answer['by']}")
+
+
+@cli.command()
+@config_option
+def check(config_path: Path | None) -> None:
+    """Validate the configuration and report every problem with its place in the file."""
+    loaded = _load(config_path)
+    click.echo(f"{loaded.path or 'embedded default'}: OK")
+    _summarize(loaded.config)
+
+
+def _summarize(config: Config) -> None:
+    click.echo(f"  listen: {config.server.listen}")
+    for name, url in config.lamps.items():
+        click.echo(f"  lamp {name}: {redact(url)}")
+    for level in sorted(config.resolved_levels().values(), key=lambda lv: -lv.priority):
+        hold = "until acknowledged" if level.hold is None else format_duration(level.hold)
+        lamps = ", ".join(level.lamps) if level.lamps is not None else "all lamps"
+        click.echo(f"  level {level.name}: {level.color} {level.effect}, priority {level.priority}, "
+                   f"hold {hold}, on {lamps}")
+
+
+@cli.command()
+@click.argument("path", type=click.Path(path_type=Path), default=DEFAULT_CONFIG_NAME)
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+def init(path: Path, force: bool) -> None:
+    """Write a commented starter configuration (default ./lamplighter.yaml)."""
+    if path.exists() and not force:
+        raise click.ClickException(f"{path} exists; use --force to overwrite it")
+    path.write_text(files("lamplighter.cli").joinpath("starter.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    click.echo(f"wrote {path}; check it with: lamplighter check -c {path}")
+
+
+def main() -> None:
+    try:
+        cli()
+    except LamplighterError as exc:
+        raise SystemExit(f"error: {exc}") from None

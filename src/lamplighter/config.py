@@ -1,0 +1,310 @@
+"""The configuration file: find it, read it, interpolate `${ENV}` secrets, validate it.
+
+Every problem is reported with its path in the file and, where known, its line, so that
+`lamplighter check` can list them all at once. With no file at all the embedded default
+applies: one `virtual://desk` lamp and the three default levels.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import time as time_of_day
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+
+from lamplighter.errors import ConfigError
+from lamplighter.model import DEFAULT_LEVELS, UNTIL_ACK, Effect, Level, parse_color, parse_duration
+
+CONFIG_ENV = "LAMPLIGHTER_CONFIG"
+DEFAULT_CONFIG_NAME = "lamplighter.yaml"
+UNTIL_ACK_WORDS = ("until_ack", "until_acknowledged")
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_ENV_REF = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def default_state_dir() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "lamplighter"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerConfig(_Strict):
+    listen: str = "127.0.0.1:8911"
+    token: SecretStr | None = None
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+
+    @field_validator("listen")
+    @classmethod
+    def _check_listen(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"must be HOST:PORT, e.g. 127.0.0.1:8911, not {value!r}")
+        return value
+
+    @property
+    def host(self) -> str:
+        return self.listen.rpartition(":")[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rpartition(":")[2])
+
+
+def _duration(value: Any) -> float:
+    return parse_duration(value)
+
+
+class LevelConfig(_Strict):
+    """A level as written in the file; unset fields keep the default level's value."""
+
+    color: str | None = None
+    effect: Effect | None = None
+    brightness: int | None = Field(default=None, ge=0, le=100)
+    hold: float | None = None
+    priority: int | None = None
+    lamps: list[str] | None = None
+    quiet_hours_bypass: bool | None = None
+
+    @field_validator("color")
+    @classmethod
+    def _check_color(cls, value: str | None) -> str | None:
+        return None if value is None else parse_color(value)
+
+    @field_validator("hold", mode="before")
+    @classmethod
+    def _check_hold(cls, value: Any) -> float | None:
+        if isinstance(value, str) and value.strip().lower() in UNTIL_ACK_WORDS:
+            return UNTIL_ACK
+        return None if value is None else _duration(value)
+
+
+class RateConfig(_Strict):
+    """A token bucket: `burst` events at once, then one more every `every`."""
+
+    every: float
+    burst: int = Field(ge=1)
+
+    @field_validator("every", mode="before")
+    @classmethod
+    def _check_every(cls, value: Any) -> float:
+        seconds = _duration(value)
+        if seconds <= 0:
+            raise ValueError("must be longer than 0s")
+        return seconds
+
+
+class RateLimitConfig(_Strict):
+    per_sender: RateConfig | None = RateConfig(every=20.0, burst=3)
+    per_source: RateConfig | None = RateConfig(every=3.0, burst=20)
+
+
+class QuietHoursConfig(_Strict):
+    """A daily window in which only levels with `quiet_hours_bypass` are shown."""
+
+    start: time_of_day
+    end: time_of_day
+    days: list[str] = list(DAYS)
+    timezone: str | None = None
+
+    @field_validator("days")
+    @classmethod
+    def _check_days(cls, value: list[str]) -> list[str]:
+        days = [day.strip().lower()[:3] for day in value]
+        unknown = [day for day in days if day not in DAYS]
+        if unknown:
+            raise ValueError(f"unknown day {unknown[0]!r}: use {', '.join(DAYS)}")
+        return days
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"unknown time zone {value!r} (use e.g. Europe/Berlin)") from None
+        return value
+
+
+class GuardsConfig(_Strict):
+    dedup_window: float = 120.0
+    rate_limit: RateLimitConfig = RateLimitConfig()
+    quiet_hours: list[QuietHoursConfig] = []
+
+    @field_validator("dedup_window", mode="before")
+    @classmethod
+    def _check_window(cls, value: Any) -> float:
+        return _duration(value)
+
+    @field_validator("quiet_hours", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, dict) else value
+
+
+class SourceConfig(BaseModel):
+    """A source entry; its own fields are checked by the source type named in `type`."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    type: str
+
+
+class Config(_Strict):
+    server: ServerConfig = ServerConfig()
+    state_dir: Path = Field(default_factory=default_state_dir)
+    lamps: dict[str, str] = {"desk": "virtual://desk"}
+    levels: dict[str, LevelConfig] = {}
+    sources: list[SourceConfig] = []
+    guards: GuardsConfig = GuardsConfig()
+
+    @field_validator("levels", "lamps", mode="before")
+    @classmethod
+    def _string_keys(cls, value: Any) -> Any:
+        return {str(k): v for k, v in value.items()} if isinstance(value, dict) else value
+
+    @field_validator("state_dir")
+    @classmethod
+    def _expand(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    @model_validator(mode="after")
+    def _check_levels(self) -> Config:
+        resolve_levels(self)  # raises ValueError naming the level and field
+        return self
+
+    def resolved_levels(self) -> dict[str, Level]:
+        return resolve_levels(self)
+
+
+def resolve_levels(config: Config) -> dict[str, Level]:
+    """The default levels overlaid with the file's `levels:`; new levels need colour and priority."""
+    levels = {level.name: level for level in DEFAULT_LEVELS}
+    for name, given in config.levels.items():
+        levels[name] = _merge_level(name, levels.get(name), given, set(config.lamps))
+    return levels
+
+
+def _merge_level(name: str, base: Level | None, given: LevelConfig, lamp_names: set[str]) -> Level:
+    if base is None:
+        missing = [f for f in ("color", "priority") if getattr(given, f) is None]
+        if missing:
+            raise ValueError(f"level {name!r} is new and needs {' and '.join(missing)}")
+        base = Level(name=name, color=str(given.color), priority=int(given.priority or 0))
+    unknown = [lamp for lamp in given.lamps or [] if lamp not in lamp_names]
+    if unknown:
+        raise ValueError(f"level {name!r} names lamp {unknown[0]!r}, which is not under lamps:")
+    changes = {f: getattr(given, f) for f in given.model_fields_set}
+    if "lamps" in changes:
+        changes["lamps"] = tuple(changes["lamps"]) if changes["lamps"] is not None else None
+    return replace(base, **changes)
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    """A validated configuration and where it came from (None: the embedded default)."""
+
+    config: Config
+    path: Path | None
+
+
+def find_config_path(explicit: Path | None, env: Mapping[str, str]) -> Path | None:
+    """-c/--config, then LAMPLIGHTER_CONFIG, then ./lamplighter.yaml; None for the default."""
+    if explicit is not None:
+        return explicit
+    if env.get(CONFIG_ENV):
+        return Path(env[CONFIG_ENV])
+    local = Path(DEFAULT_CONFIG_NAME)
+    return local if local.exists() else None
+
+
+def load_config(explicit: Path | None = None, env: Mapping[str, str] | None = None) -> LoadedConfig:
+    """Find, read and validate the configuration; raise ConfigError listing every problem."""
+    env = os.environ if env is None else env
+    path = find_config_path(explicit, env)
+    if path is None:
+        return LoadedConfig(Config(), None)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([(str(path), f"cannot read: {exc.strerror or exc}")]) from None
+    return LoadedConfig(parse_config(text, env, name=str(path)), path)
+
+
+def parse_config(text: str, env: Mapping[str, str], name: str = "<config>") -> Config:
+    """Validate YAML text; problems are reported as `name:LINE path`."""
+    try:
+        root = yaml.compose(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{name}:{mark.line + 1}" if mark else name
+        raise ConfigError([(where, f"not valid YAML: {getattr(exc, 'problem', exc)}")]) from None
+    lines = _line_numbers(root) if root is not None else {}
+    data = yaml.safe_load(text) if root is not None else {}
+    if not isinstance(data, dict):
+        raise ConfigError([(name, "the file must be a mapping of keys such as lamps:, levels:")])
+    problems: list[tuple[tuple[Any, ...], str]] = []
+    data = _interpolate(data, env, (), problems)
+    if not problems:
+        try:
+            return Config.model_validate(data)
+        except ValidationError as exc:
+            problems = [(tuple(err["loc"]), _pydantic_message(err)) for err in exc.errors()]
+    raise ConfigError([(_place(name, lines, loc), msg) for loc, msg in problems])
+
+
+def _pydantic_message(err: Any) -> str:
+    message = str(err["msg"]).removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        return "unknown key (check the spelling)"
+    return message
+
+
+def _place(name: str, lines: dict[tuple[str, ...], int], loc: tuple[Any, ...]) -> str:
+    path = tuple(str(part) for part in loc)
+    while path and path not in lines:
+        path = path[:-1]
+    line = lines.get(path)
+    dotted = ".".join(str(part) for part in loc) or "(top)"
+    return f"{name}:{line} {dotted}" if line else f"{name} {dotted}"
+
+
+def _line_numbers(node: yaml.Node, path: tuple[str, ...] = ()) -> dict[tuple[str, ...], int]:
+    lines = {path: node.start_mark.line + 1}
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            lines.update(_line_numbers(value, path + (str(key.value),)))
+            lines[path + (str(key.value),)] = key.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            lines.update(_line_numbers(item, path + (str(index),)))
+    return lines
+
+
+def _interpolate(value: Any, env: Mapping[str, str], path: tuple[Any, ...], problems: list) -> Any:
+    """Replace `${NAME}` in every string with the environment's value; `$$` is a literal `$`."""
+    if isinstance(value, dict):
+        return {k: _interpolate(v, env, path + (str(k),), problems) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interpolate(v, env, path + (i,), problems) for i, v in enumerate(value)]
+    if not isinstance(value, str):
+        return value
+
+    def substitute(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        if match.group(1) not in env:
+            problems.append((path, f"environment variable {match.group(1)} is not set"))
+            return ""
+        return env[match.group(1)]
+
+    return _ENV_REF.sub(substitute, value)

@@ -1,0 +1,113 @@
+"""The driver interface and the lamp URL grammar shared by every driver.
+
+A lamp is configured as a URL whose scheme names its driver (`virtual://desk`,
+`console://`). `LampUrl` parses and prints such a URL exactly (print(parse(u)) == u), and
+prints it with secrets hidden for logs, the API and `lamplighter check`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import ClassVar
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+from lamplighter.errors import LampUrlError
+from lamplighter.model import Effect, LampState
+
+SECRET_QUERY_KEYS = frozenset({"token", "key", "secret", "password", "apikey", "api_key"})
+HIDDEN = "****"
+
+
+@dataclass(frozen=True)
+class LampUrl:
+    """A lamp URL split into parts; `text(privacy=True)` hides user info and secret query values."""
+
+    scheme: str
+    user: str
+    password: str
+    host: str
+    port: int | None
+    path: str
+    query: tuple[tuple[str, str], ...]
+
+    @classmethod
+    def parse(cls, url: str) -> LampUrl:
+        parts = urlsplit(url)
+        if not parts.scheme or "://" not in url:
+            raise LampUrlError(redact(url), "not a lamp URL (expected SCHEME://..., e.g. virtual://desk)")
+        try:
+            port = parts.port
+        except ValueError:
+            raise LampUrlError(redact(url), "the port is not a number from 1 to 65535") from None
+        return cls(
+            scheme=parts.scheme,
+            user=parts.username or "",
+            password=parts.password or "",
+            host=parts.hostname or "",
+            port=port,
+            path=parts.path,
+            query=tuple(parse_qsl(parts.query, keep_blank_values=True)),
+        )
+
+    def text(self, privacy: bool = True) -> str:
+        auth = ""
+        if self.user or self.password:
+            user = HIDDEN if privacy and self.user else self.user
+            password = (HIDDEN if privacy else self.password) if self.password else ""
+            auth = f"{user}:{password}@" if password else f"{user}@"
+        port = f":{self.port}" if self.port is not None else ""
+        shown = [(k, HIDDEN if privacy and k.lower() in SECRET_QUERY_KEYS else v) for k, v in self.query]
+        query = f"?{urlencode(shown, safe='#/:')}" if shown else ""
+        return f"{self.scheme}://{auth}{self.host}{port}{self.path}{query}"
+
+    def param(self, name: str, default: str = "") -> str:
+        return dict(self.query).get(name, default)
+
+
+def redact(url: str) -> str:
+    """A URL with secrets hidden, for messages about URLs that may not even parse."""
+    try:
+        return LampUrl.parse(url).text(privacy=True)
+    except (LampUrlError, ValueError):
+        scheme = url.split("://", 1)[0] if "://" in url else "?"
+        return f"{scheme}://{HIDDEN}"
+
+
+class Driver(ABC):
+    """One lamp reached over one protocol.
+
+    The lamp controller calls `apply` with the latest desired state (never a backlog) at
+    most once per `min_interval` seconds, and `read_state` once before the first signal
+    takes the lamp, to remember what to restore. Either raises DriverError (or its
+    DeviceOffline) when the device cannot be reached; the controller retries with backoff.
+    """
+
+    scheme: ClassVar[str]
+    min_interval: ClassVar[float] = 0.1
+    effects: ClassVar[frozenset[Effect]] = frozenset({Effect.SOLID})
+
+    def __init__(self, url: LampUrl) -> None:
+        self.lamp_url = url
+
+    @classmethod
+    def from_url(cls, url: LampUrl) -> Driver:
+        """Build the driver, raising LampUrlError for a URL it cannot use."""
+        return cls(url)
+
+    def url(self, privacy: bool = True) -> str:
+        return self.lamp_url.text(privacy=privacy)
+
+    async def start(self) -> None:
+        """Open connections; the default driver needs none."""
+
+    async def close(self) -> None:
+        """Release connections; the default driver holds none."""
+
+    @abstractmethod
+    async def apply(self, state: LampState) -> None:
+        """Make the device show `state`, with zero transition time."""
+
+    @abstractmethod
+    async def read_state(self) -> LampState:
+        """What the device shows now, for the restore snapshot."""

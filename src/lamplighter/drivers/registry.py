@@ -1,0 +1,34 @@
+"""Which driver serves which URL scheme: the built-ins plus any installed plug-ins.
+
+A third-party package adds a driver with an entry point in the group
+`lamplighter.drivers`, named after its scheme and pointing at a Driver subclass.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib.metadata import entry_points
+
+from lamplighter.drivers.base import Driver, LampUrl
+from lamplighter.drivers.console import ConsoleDriver
+from lamplighter.drivers.virtual import VirtualDriver
+from lamplighter.errors import LampUrlError
+
+ENTRY_POINT_GROUP = "lamplighter.drivers"
+BUILT_IN: dict[str, type[Driver]] = {d.scheme: d for d in (VirtualDriver, ConsoleDriver)}
+
+
+@cache
+def driver_classes() -> dict[str, type[Driver]]:
+    plugins = {ep.name: ep.load() for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    return {**plugins, **BUILT_IN}
+
+
+def build_driver(url: str) -> Driver:
+    """The driver for a lamp URL; LampUrlError names the URL (redacted) and the problem."""
+    parsed = LampUrl.parse(url)
+    classes = driver_classes()
+    if parsed.scheme not in classes:
+        known = ", ".join(f"{s}://" for s in sorted(classes))
+        raise LampUrlError(parsed.text(), f"no driver for {parsed.scheme}:// (installed: {known})")
+    return classes[parsed.scheme].from_url(parsed)

@@ -1,0 +1,245 @@
+"""Plain values that every layer shares: events, levels, signals, lamp states, outcomes.
+
+Standard library only. Parsing helpers for the small value grammars used in the
+configuration and the API (colours, durations) live here too, so that every face of
+Lamplighter accepts exactly the same spellings.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import Protocol
+
+from lamplighter.errors import EventError
+
+NAMED_COLORS: dict[str, str] = {
+    "red": "#ff0000",
+    "orange": "#ff8000",
+    "amber": "#ffbf00",
+    "yellow": "#ffd000",
+    "green": "#00ff00",
+    "cyan": "#00ffff",
+    "blue": "#0000ff",
+    "purple": "#8000ff",
+    "magenta": "#ff00ff",
+    "pink": "#ff69b4",
+    "white": "#ffffff",
+    "warmwhite": "#ffd8a8",
+    "black": "#000000",
+}
+
+_HEX_COLOR = re.compile(r"#?([0-9a-fA-F]{6})")
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?")
+_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+
+
+def parse_color(value: str) -> str:
+    """Return `#rrggbb` for a colour name or hex string; raise ValueError naming it."""
+    text = value.strip().lower()
+    if text in NAMED_COLORS:
+        return NAMED_COLORS[text]
+    match = _HEX_COLOR.fullmatch(text)
+    if not match:
+        known = ", ".join(NAMED_COLORS)
+        raise ValueError(f"unknown colour {value!r}: use #rrggbb or one of {known}")
+    return "#" + match.group(1)
+
+
+def parse_duration(value: str | float | int) -> float:
+    """Return seconds for `10s`, `2m`, `1.5h`, `250ms` or a plain number of seconds."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        match = _DURATION.fullmatch(str(value).strip())
+        if not match:
+            raise ValueError(f"not a duration: {value!r} (use e.g. 10s, 2m, 1h)")
+        seconds = float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+    if seconds < 0:
+        raise ValueError(f"duration must not be negative: {value!r}")
+    return seconds
+
+
+def format_duration(seconds: float) -> str:
+    """The inverse of parse_duration for display: `90` -> `1m30s`."""
+    whole = int(round(seconds))
+    minutes, secs = divmod(whole, 60)
+    hours, minutes = divmod(minutes, 60)
+    parts = [f"{hours}h" if hours else "", f"{minutes}m" if minutes else "", f"{secs}s" if secs else ""]
+    return "".join(parts) or "0s"
+
+
+class Effect(StrEnum):
+    """How a lamp shows its colour."""
+
+    SOLID = "solid"
+    BLINK = "blink"
+    PULSE = "pulse"
+
+
+class Status(StrEnum):
+    """Whether an event starts (or repeats) a problem or says it is over."""
+
+    FIRING = "firing"
+    RESOLVED = "resolved"
+
+
+class Outcome(StrEnum):
+    """What happened to an event; stored with it and returned by the API."""
+
+    SHOWN = "shown"
+    DEDUPLICATED = "deduplicated"
+    THROTTLED = "throttled"
+    QUIET = "quiet"
+    UNROUTED = "unrouted"
+    RESOLVED = "resolved"
+    ACKNOWLEDGED = "acknowledged"
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True)
+class LampState:
+    """What a lamp shows: the unit every driver applies and reads back."""
+
+    on: bool
+    color: str = "#ffffff"
+    brightness: int = 100
+    effect: Effect = Effect.SOLID
+
+    def to_dict(self) -> dict[str, object]:
+        return {"on": self.on, "color": self.color, "brightness": self.brightness, "effect": str(self.effect)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> LampState:
+        return cls(
+            on=bool(data["on"]),
+            color=parse_color(str(data.get("color", "#ffffff"))),
+            brightness=int(data.get("brightness", 100)),  # type: ignore[call-overload]
+            effect=Effect(str(data.get("effect", "solid"))),
+        )
+
+
+LAMP_OFF = LampState(on=False)
+
+UNTIL_ACK = None
+"""A level hold of None: the signal lasts until it is acknowledged or resolved."""
+
+
+@dataclass(frozen=True)
+class Level:
+    """A named class of event with its look and policy."""
+
+    name: str
+    color: str
+    priority: int
+    effect: Effect = Effect.SOLID
+    brightness: int = 100
+    hold: float | None = 10.0
+    lamps: tuple[str, ...] | None = None  # None: every lamp
+    quiet_hours_bypass: bool = False
+
+    @property
+    def look(self) -> LampState:
+        return LampState(on=True, color=self.color, brightness=self.brightness, effect=self.effect)
+
+
+DEFAULT_LEVELS: tuple[Level, ...] = (
+    Level(name="911", color=NAMED_COLORS["red"], priority=300, quiet_hours_bypass=True),
+    Level(name="door", color=NAMED_COLORS["green"], priority=200),
+    Level(name="912", color=NAMED_COLORS["yellow"], priority=100),
+)
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something that happened, as a source reported it."""
+
+    level: str
+    title: str
+    body: str = ""
+    sender: str = ""
+    source: str = "api"
+    key: str = ""
+    status: Status = Status.FIRING
+    labels: dict[str, str] = field(default_factory=dict)
+    received_at: float = 0.0
+    id: int | None = None
+
+    @property
+    def dedup_key(self) -> str:
+        """The explicit key, else level and title: the same words twice are one incident."""
+        return self.key or f"{self.level}:{self.title}"
+
+    def with_id(self, event_id: int) -> Event:
+        return replace(self, id=event_id)
+
+
+def make_event(
+    level: str,
+    title: str,
+    *,
+    received_at: float,
+    body: str = "",
+    sender: str = "",
+    source: str = "api",
+    key: str = "",
+    status: str = "firing",
+    labels: dict[str, str] | None = None,
+) -> Event:
+    """Build an Event from loosely typed input, raising EventError naming the bad field."""
+    if not level.strip():
+        raise EventError("level", "must not be empty")
+    if not title.strip():
+        raise EventError("title", "must not be empty")
+    try:
+        parsed_status = Status(status)
+    except ValueError:
+        raise EventError("status", f"must be 'firing' or 'resolved', not {status!r}") from None
+    return Event(
+        level=level.strip(),
+        title=title.strip(),
+        body=body,
+        sender=sender.strip(),
+        source=source,
+        key=key.strip(),
+        status=parsed_status,
+        labels=dict(labels or {}),
+        received_at=received_at,
+    )
+
+
+@dataclass(frozen=True)
+class Signal:
+    """An event that won routing and is active on some lamps until it ends."""
+
+    event_id: int
+    level: str
+    key: str
+    title: str
+    priority: int
+    look: LampState
+    lamps: frozenset[str]
+    started_at: float
+    expires_at: float | None  # None: until acknowledged or resolved
+
+    def active_at(self, now: float) -> bool:
+        return self.expires_at is None or now < self.expires_at
+
+    def refreshed(self, now: float, hold: float | None) -> Signal:
+        """The same signal with its hold restarted from `now`."""
+        return replace(self, expires_at=None if hold is None else now + hold)
+
+
+class Clock(Protocol):
+    """Wall-clock time in epoch seconds; injected so tests can run hours in milliseconds."""
+
+    def now(self) -> float: ...
+
+
+class SystemClock:
+    """The real clock."""
+
+    def now(self) -> float:
+        return time.time()

@@ -1,0 +1,172 @@
+"""The router: a list of small stages that decide what happens to each event.
+
+Each stage looks at one event and either passes it on (returns None) or decides its
+outcome with a reason (returns a Verdict). Reading STAGES top to bottom tells the
+semantics, in the manner of Alertmanager's notify pipeline:
+
+    route        the level exists and has lamps            else unrouted
+    resolve      a `resolved` event ends matching signals  -> resolved
+    deduplicate  same key active or seen within the window -> deduplicated (hold refreshed)
+    quiet_hours  inside quiet hours, level without bypass  -> quiet
+    rate_limit   sender or source over its token bucket    -> throttled (with retry_after)
+    show         everything else becomes a signal          -> shown
+
+The router keeps the memory the stages need (rate buckets, when a key was last seen)
+but does no I/O; the service persists the verdict and then commits it here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from lamplighter.config import GuardsConfig, RateConfig
+from lamplighter.model import Event, Level, Outcome, Signal, Status, format_duration
+from lamplighter.rules.quiet import in_quiet_hours
+from lamplighter.rules.ratelimit import TokenBucket
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the router decided for one event, and the signal changes that follow."""
+
+    outcome: Outcome
+    reasons: tuple[str, ...] = ()
+    new_signal: Signal | None = None  # event_id is filled in once the event is stored
+    refreshed: Signal | None = None
+    ended: tuple[Signal, ...] = ()
+    retry_after: float | None = None
+
+    @property
+    def signal_id(self) -> int | None:
+        """The signal this event touched, for linking events into incidents."""
+        touched = self.refreshed or (self.ended[0] if self.ended else None)
+        return touched.event_id if touched else None
+
+
+@dataclass
+class Routing:
+    """One event on its way through the stages, with what they may consult."""
+
+    event: Event
+    now: float
+    level: Level | None
+    active: Mapping[int, Signal]
+    lamps: frozenset[str] = field(default_factory=frozenset)
+
+
+Stage = Callable[["Router", Routing], Verdict | None]
+
+
+@dataclass
+class Router:
+    """Stages plus their memory. `route` decides; `commit` remembers a stored verdict."""
+
+    levels: Mapping[str, Level]
+    lamp_names: frozenset[str]
+    guards: GuardsConfig
+    buckets: dict[tuple[str, ...], TokenBucket] = field(default_factory=dict)
+    last_seen: dict[tuple[str, str], float] = field(default_factory=dict)
+
+    def route(self, event: Event, active: Mapping[int, Signal], now: float) -> Verdict:
+        routing = Routing(event=event, now=now, level=self.levels.get(event.level), active=active)
+        for stage in STAGES:
+            verdict = stage(self, routing)
+            if verdict is not None:
+                return verdict
+        raise AssertionError("the show stage always decides")
+
+    def commit(self, event: Event, verdict: Verdict) -> None:
+        """Remember a verdict once it is stored: dedup memory follows what was shown."""
+        key = (event.level, event.dedup_key)
+        if verdict.outcome in (Outcome.SHOWN, Outcome.DEDUPLICATED):
+            self.last_seen[key] = event.received_at
+        elif verdict.outcome is Outcome.RESOLVED:
+            for level in self.levels:
+                self.last_seen.pop((level, event.dedup_key), None)
+
+    def bucket(self, key: tuple[str, ...], rate: RateConfig, now: float) -> TokenBucket:
+        if key not in self.buckets:
+            self.buckets[key] = TokenBucket.full(rate.every, rate.burst, now)
+        return self.buckets[key]
+
+
+def route(router: Router, r: Routing) -> Verdict | None:
+    if r.level is None:
+        return Verdict(Outcome.UNROUTED, (f"no level named {r.event.level!r}",))
+    wanted = r.level.lamps if r.level.lamps is not None else router.lamp_names
+    r.lamps = frozenset(wanted) & router.lamp_names
+    if not r.lamps and r.event.status is Status.FIRING:
+        return Verdict(Outcome.UNROUTED, (f"level {r.level.name} has no lamps",))
+    return None
+
+
+def resolve(router: Router, r: Routing) -> Verdict | None:
+    if r.event.status is not Status.RESOLVED:
+        return None
+    ended = tuple(s for s in r.active.values() if s.key == r.event.dedup_key)
+    if not ended:
+        return Verdict(Outcome.RESOLVED, ("nothing active with this key",))
+    ids = ", ".join(str(s.event_id) for s in ended)
+    return Verdict(Outcome.RESOLVED, (f"ended signal {ids}",), ended=ended)
+
+
+def deduplicate(router: Router, r: Routing) -> Verdict | None:
+    key = r.event.dedup_key
+    same = [s for s in r.active.values() if s.key == key and s.level == r.event.level]
+    if same:
+        refreshed = same[0].refreshed(r.now, r.level.hold if r.level else None)
+        return Verdict(Outcome.DEDUPLICATED, (f"same key as active event {same[0].event_id}; hold refreshed",),
+                       refreshed=refreshed)
+    seen = router.last_seen.get((r.event.level, key))
+    if seen is not None and r.now - seen < router.guards.dedup_window:
+        ago = format_duration(r.now - seen)
+        return Verdict(Outcome.DEDUPLICATED, (f"same key seen {ago} ago (window {format_duration(router.guards.dedup_window)})",))
+    return None
+
+
+def quiet_hours(router: Router, r: Routing) -> Verdict | None:
+    if r.level is None or r.level.quiet_hours_bypass:
+        return None
+    if in_quiet_hours(router.guards.quiet_hours, r.now):
+        return Verdict(Outcome.QUIET, (f"quiet hours; level {r.level.name} does not bypass them",))
+    return None
+
+
+def rate_limit(router: Router, r: Routing) -> Verdict | None:
+    limits = router.guards.rate_limit
+    event = r.event
+    checks = [
+        (("sender", event.source, event.sender or "anonymous"), limits.per_sender, f"sender {event.sender or 'anonymous'}"),
+        (("source", event.source, event.level), limits.per_source, f"source {event.source} for level {event.level}"),
+    ]
+    buckets = [(router.bucket(key, rate, r.now), rate, who) for key, rate, who in checks if rate is not None]
+    for bucket, rate, who in buckets:
+        if not bucket.has_token(r.now):
+            wait = bucket.retry_after(r.now)
+            reason = f"{who} is over {rate.burst} per {format_duration(rate.every * rate.burst)}; try again in {format_duration(wait)}"
+            return Verdict(Outcome.THROTTLED, (reason,), retry_after=round(wait, 1))
+    for bucket, _, _ in buckets:
+        bucket.take(r.now)
+    return None
+
+
+def show(router: Router, r: Routing) -> Verdict | None:
+    assert r.level is not None, "route() stops events without a level"
+    superseded = tuple(s for s in r.active.values() if s.key == r.event.dedup_key)
+    signal = Signal(
+        event_id=0,
+        level=r.level.name,
+        key=r.event.dedup_key,
+        title=r.event.title,
+        priority=r.level.priority,
+        look=r.level.look,
+        lamps=r.lamps,
+        started_at=r.now,
+        expires_at=None if r.level.hold is None else r.now + r.level.hold,
+    )
+    reasons = tuple(f"replaces event {s.event_id} ({s.level})" for s in superseded)
+    return Verdict(Outcome.SHOWN, reasons, new_signal=signal, ended=superseded)
+
+
+STAGES: tuple[Stage, ...] = (route, resolve, deduplicate, quiet_hours, rate_limit, show)

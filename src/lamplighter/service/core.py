@@ -1,0 +1,240 @@
+"""The service facade every face (HTTP API, CLI, sources) talks to.
+
+An event travels: `submit` routes it, stores it with its outcome in one transaction,
+commits the verdict to the in-memory active signals, and wakes the lamp controllers.
+A single timer re-runs the reconcile at the next hold deadline. Nothing here sleeps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, replace
+from enum import StrEnum
+
+from lamplighter.config import Config
+from lamplighter.drivers.base import Driver
+from lamplighter.drivers.registry import build_driver
+from lamplighter.errors import ConfigError, LampUrlError
+from lamplighter.model import Clock, Event, Level, Outcome, Signal, SystemClock
+from lamplighter.rules.reconcile import expired, next_deadline
+from lamplighter.rules.router import Router, Verdict
+from lamplighter.service.lamp import LampController, LampView
+from lamplighter.service.metrics import Metrics
+from lamplighter.sources import source_types
+from lamplighter.store import Store, StoredSignal
+
+log = logging.getLogger(__name__)
+
+DATABASE_NAME = "lamplighter.db"
+WATCH_QUEUE_SIZE = 16
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """The answer to a submitted event."""
+
+    id: int
+    outcome: Outcome
+    reasons: tuple[str, ...]
+    retry_after: float | None
+    signal_id: int | None
+
+
+class AckResult(StrEnum):
+    ACKNOWLEDGED = "acknowledged"
+    NOT_ACTIVE = "not_active"
+    UNKNOWN = "unknown"
+
+
+def validate(config: Config) -> list[tuple[str, str]]:
+    """Problems a running service would hit that the file's schema cannot see: URLs, source types."""
+    problems = [(f"lamps.{name}", str(exc)) for name, url in config.lamps.items() if (exc := _url_problem(url))]
+    known = source_types()
+    for index, source in enumerate(config.sources):
+        if source.type not in known:
+            available = ", ".join(sorted(known)) or "none installed yet"
+            problems.append((f"sources.{index}.type", f"unknown source type {source.type!r} (available: {available})"))
+    return problems
+
+
+def _url_problem(url: str) -> LampUrlError | None:
+    try:
+        build_driver(url)
+    except LampUrlError as exc:
+        return exc
+    return None
+
+
+def build_drivers(config: Config) -> dict[str, Driver]:
+    problems = validate(config)
+    if problems:
+        raise ConfigError(problems)
+    return {name: build_driver(url) for name, url in config.lamps.items()}
+
+
+class Service:
+    """Everything Lamplighter does, behind one facade. Use `async with service.running():`."""
+
+    def __init__(self, config: Config, clock: Clock | None = None, drivers: Mapping[str, Driver] | None = None) -> None:
+        self.config = config
+        self.clock = clock or SystemClock()
+        self.levels: dict[str, Level] = config.resolved_levels()
+        self.metrics = Metrics()
+        self.store = Store(config.state_dir / DATABASE_NAME)
+        self.router = Router(self.levels, frozenset(config.lamps), config.guards)
+        self.signals: dict[int, Signal] = {}
+        self._watchers: dict[str, set[asyncio.Queue[LampView]]] = {}
+        self._timer: asyncio.TimerHandle | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self.lamps = {
+            name: LampController(name, driver, self.store, self.clock, self._lamp_changed, self._lamp_applying)
+            for name, driver in (drivers if drivers is not None else build_drivers(config)).items()
+        }
+
+    # ---- lifecycle -------------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[Service]:
+        await self.start()
+        try:
+            yield self
+        finally:
+            await self.stop()
+
+    async def start(self) -> None:
+        """Resume what the store remembers, then start one task per lamp."""
+        now = self.clock.now()
+        for name, snapshot in self.store.snapshots().items():
+            if name in self.lamps:
+                self.lamps[name].snapshot = snapshot
+        self._resume_signals(now)
+        for level, key, at in self.store.seen_since(now - self.config.guards.dedup_window):
+            self.router.last_seen[(level, key)] = at
+        self._tasks = [asyncio.create_task(c.run(), name=f"lamp {c.name}") for c in self.lamps.values()]
+        self._changed(since=None)
+
+    async def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for controller in self.lamps.values():
+            with contextlib.suppress(Exception):
+                await controller.driver.close()
+        self.store.close()
+
+    def _resume_signals(self, now: float) -> None:
+        stale: list[int] = []
+        for stored in self.store.active_signals():
+            signal = self._signal_from_store(stored)
+            if signal is None or not signal.active_at(now):
+                stale.append(stored.event_id)
+            else:
+                self.signals[signal.event_id] = signal
+        if stale:
+            self.store.end_signals(stale, now, "expired")
+        if self.signals:
+            log.info("resumed %d active signal(s) from the store", len(self.signals))
+
+    def _signal_from_store(self, stored: StoredSignal) -> Signal | None:
+        level = self.levels.get(stored.level)
+        lamps = stored.lamps & set(self.lamps)
+        if level is None or not lamps:
+            return None
+        return Signal(stored.event_id, stored.level, stored.key, stored.title, level.priority, level.look,
+                      frozenset(lamps), stored.started_at, stored.expires_at)
+
+    # ---- events ----------------------------------------------------------------------------
+
+    def submit(self, event: Event) -> Receipt:
+        """Route, store, then show. Raises StoreError (and changes nothing) if the store fails."""
+        verdict = self.router.route(event, self.signals, self.clock.now())
+        event_id = self.store.record_event(
+            event, verdict.outcome, verdict.reasons,
+            signal_id=verdict.signal_id, new_signal=verdict.new_signal, refreshed=verdict.refreshed,
+            ended=verdict.ended, end_reason="resolved" if verdict.outcome is Outcome.RESOLVED else "superseded",
+        )
+        self.router.commit(event, verdict)
+        self._apply_verdict(event_id, verdict)
+        self.metrics.events.labels(event.level, verdict.outcome.value).inc()
+        if verdict.new_signal or verdict.ended or verdict.refreshed:
+            self._changed(since=event.received_at)
+        signal_id = event_id if verdict.new_signal else verdict.signal_id
+        return Receipt(event_id, verdict.outcome, verdict.reasons, verdict.retry_after, signal_id)
+
+    def _apply_verdict(self, event_id: int, verdict: Verdict) -> None:
+        for ended in verdict.ended:
+            self.signals.pop(ended.event_id, None)
+        if verdict.refreshed is not None:
+            self.signals[verdict.refreshed.event_id] = verdict.refreshed
+        if verdict.new_signal is not None:
+            self.signals[event_id] = replace(verdict.new_signal, event_id=event_id)
+
+    def acknowledge(self, event_id: int, by: str) -> AckResult:
+        """End the signal an event started or refreshed; the lamp restores if nothing else is active."""
+        event = self.store.event(event_id)
+        if event is None:
+            return AckResult.UNKNOWN
+        signal_id = event["signal_id"] or event_id
+        if signal_id not in self.signals:
+            return AckResult.NOT_ACTIVE
+        self.store.end_signals([signal_id], self.clock.now(), f"acknowledged by {by}")
+        del self.signals[signal_id]
+        self._changed(since=self.clock.now())
+        return AckResult.ACKNOWLEDGED
+
+    def tick(self) -> None:
+        """A hold deadline passed: end expired signals and reconcile."""
+        now = self.clock.now()
+        ended = expired(self.signals.values(), now)
+        if ended:
+            self.store.end_signals([s.event_id for s in ended], now, "expired")
+            for signal in ended:
+                del self.signals[signal.event_id]
+        self._changed(since=now if ended else None)
+
+    def _changed(self, since: float | None) -> None:
+        signals = tuple(self.signals.values())
+        for controller in self.lamps.values():
+            controller.update(signals, since)
+        self.metrics.active_signals.set(len(signals))
+        self._schedule_tick()
+
+    def _schedule_tick(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        now = self.clock.now()
+        deadline = next_deadline(self.signals.values(), now)
+        if deadline is not None:
+            self._timer = asyncio.get_running_loop().call_later(deadline - now, self.tick)
+
+    # ---- lamps -----------------------------------------------------------------------------
+
+    def lamp_views(self) -> list[LampView]:
+        return [controller.view() for controller in self.lamps.values()]
+
+    def watch(self, lamp: str) -> asyncio.Queue[LampView]:
+        """A queue that receives the lamp's view on every change (latest wins when slow)."""
+        queue: asyncio.Queue[LampView] = asyncio.Queue(WATCH_QUEUE_SIZE)
+        self._watchers.setdefault(lamp, set()).add(queue)
+        queue.put_nowait(self.lamps[lamp].view())
+        return queue
+
+    def unwatch(self, lamp: str, queue: asyncio.Queue[LampView]) -> None:
+        self._watchers.get(lamp, set()).discard(queue)
+
+    def _lamp_changed(self, view: LampView) -> None:
+        self.metrics.lamp_online.labels(view.name).set(1 if view.online else 0)
+        for queue in self._watchers.get(view.name, ()):
+            if queue.full():
+                queue.get_nowait()
+            queue.put_nowait(view)
+
+    def _lamp_applying(self, lamp: str, since: float | None) -> None:
+        self.metrics.lamp_applies.labels(lamp).inc()
+        if since is not None:
+            self.metrics.event_to_apply.observe(max(0.0, self.clock.now() - since))

@@ -1,0 +1,218 @@
+"""The durable journal: SQLite in WAL mode with full fsync, under the state directory.
+
+It holds every accepted event with its outcome and reasons, the active signals and the
+lamps' restore snapshots. Each accepted event and the signal changes it causes are one
+transaction, committed before the API answers, so a crash (even SIGKILL or power loss)
+never loses an event that was answered 2xx.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lamplighter.errors import StoreError
+from lamplighter.model import Event, LampState, Outcome, Signal, Status
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    received_at REAL NOT NULL,
+    level TEXT NOT NULL,
+    title TEXT NOT NULL,
+    body TEXT NOT NULL,
+    sender TEXT NOT NULL,
+    source TEXT NOT NULL,
+    key TEXT NOT NULL,
+    status TEXT NOT NULL,
+    labels TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    reasons TEXT NOT NULL,
+    signal_id INTEGER
+);
+CREATE TABLE IF NOT EXISTS signals (
+    event_id INTEGER PRIMARY KEY REFERENCES events(id),
+    level TEXT NOT NULL,
+    key TEXT NOT NULL,
+    title TEXT NOT NULL,
+    lamps TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    expires_at REAL,
+    ended_at REAL,
+    end_reason TEXT
+);
+CREATE INDEX IF NOT EXISTS signals_active ON signals(ended_at) WHERE ended_at IS NULL;
+CREATE TABLE IF NOT EXISTS snapshots (
+    lamp TEXT PRIMARY KEY,
+    state TEXT NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class StoredSignal:
+    """A signal row as stored; the service gives it its look from the current levels."""
+
+    event_id: int
+    level: str
+    key: str
+    title: str
+    lamps: frozenset[str]
+    started_at: float
+    expires_at: float | None
+
+
+class Store:
+    """Synchronous SQLite access, used from the event loop thread (commits take ~0.2 ms)."""
+
+    def __init__(self, path: Path) -> None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"cannot open the store at {path}: {exc}") from None
+        self._db.row_factory = sqlite3.Row
+        self.path = path
+
+    def close(self) -> None:
+        self._db.close()
+
+    def _transaction(self, statements: Iterable[tuple[str, tuple[Any, ...]]]) -> list[int]:
+        """Run statements in one transaction; return each statement's lastrowid."""
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            ids = [self._db.execute(sql, params).lastrowid or 0 for sql, params in statements]
+            self._db.execute("COMMIT")
+            return ids
+        except sqlite3.Error as exc:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise StoreError(f"cannot write to the store at {self.path}: {exc}") from None
+
+    def record_event(
+        self,
+        event: Event,
+        outcome: Outcome,
+        reasons: Iterable[str],
+        *,
+        signal_id: int | None = None,
+        new_signal: Signal | None = None,
+        refreshed: Signal | None = None,
+        ended: Iterable[Signal] = (),
+        end_reason: str = "",
+    ) -> int:
+        """Store an event with its outcome and the signal changes, atomically; return its id."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            event_id = self._insert_event(event, outcome, list(reasons), signal_id)
+            if new_signal is not None:
+                self._insert_signal(new_signal, event_id)
+            if refreshed is not None:
+                self._db.execute("UPDATE signals SET expires_at=? WHERE event_id=?",
+                                 (refreshed.expires_at, refreshed.event_id))
+            for signal in ended:
+                self._end(signal.event_id, event.received_at, end_reason)
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._db.execute("ROLLBACK")
+            raise StoreError(f"cannot write to the store at {self.path}: {exc}") from None
+        return event_id
+
+    def _insert_event(self, event: Event, outcome: Outcome, reasons: list[str], signal_id: int | None) -> int:
+        cursor = self._db.execute(
+            "INSERT INTO events (received_at, level, title, body, sender, source, key, status, labels,"
+            " outcome, reasons, signal_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            (event.received_at, event.level, event.title, event.body, event.sender, event.source, event.key,
+             str(event.status), json.dumps(event.labels), str(outcome), json.dumps(reasons), signal_id),
+        )
+        event_id = int(cursor.lastrowid or 0)
+        if signal_id is None and outcome is Outcome.SHOWN:
+            self._db.execute("UPDATE events SET signal_id=? WHERE id=?", (event_id, event_id))
+        return event_id
+
+    def _insert_signal(self, signal: Signal, event_id: int) -> None:
+        self._db.execute(
+            "INSERT INTO signals (event_id, level, key, title, lamps, started_at, expires_at) VALUES (?,?,?,?,?,?,?)",
+            (event_id, signal.level, signal.key, signal.title, json.dumps(sorted(signal.lamps)),
+             signal.started_at, signal.expires_at),
+        )
+
+    def _end(self, event_id: int, at: float, reason: str) -> None:
+        self._db.execute("UPDATE signals SET ended_at=?, end_reason=? WHERE event_id=? AND ended_at IS NULL",
+                         (at, reason, event_id))
+
+    def end_signals(self, event_ids: Iterable[int], at: float, reason: str) -> None:
+        """End signals (expired, acknowledged) in one transaction."""
+        self._transaction(
+            ("UPDATE signals SET ended_at=?, end_reason=? WHERE event_id=? AND ended_at IS NULL", (at, reason, i))
+            for i in event_ids
+        )
+
+    def active_signals(self) -> list[StoredSignal]:
+        rows = self._db.execute("SELECT * FROM signals WHERE ended_at IS NULL ORDER BY event_id").fetchall()
+        return [
+            StoredSignal(row["event_id"], row["level"], row["key"], row["title"], frozenset(json.loads(row["lamps"])),
+                         row["started_at"], row["expires_at"])
+            for row in rows
+        ]
+
+    def signal_end(self, event_id: int) -> tuple[float, str] | None:
+        """When and why a signal ended, or None if it is active or unknown."""
+        row = self._db.execute("SELECT ended_at, end_reason FROM signals WHERE event_id=?", (event_id,)).fetchone()
+        return None if row is None or row["ended_at"] is None else (row["ended_at"], row["end_reason"])
+
+    def recent_events(self, limit: int) -> list[dict[str, Any]]:
+        rows = self._db.execute("SELECT * FROM events ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+        return [_event_row(row) for row in rows]
+
+    def event(self, event_id: int) -> dict[str, Any] | None:
+        row = self._db.execute("SELECT * FROM events WHERE id=?", (event_id,)).fetchone()
+        return None if row is None else _event_row(row)
+
+    def count_events(self) -> int:
+        return int(self._db.execute("SELECT count(*) FROM events").fetchone()[0])
+
+    def seen_since(self, since: float) -> list[tuple[str, str, float]]:
+        """(level, dedup key, received_at) of events shown or deduplicated since `since`."""
+        rows = self._db.execute(
+            "SELECT level, key, title, max(received_at) AS at FROM events WHERE received_at >= ?"
+            " AND outcome IN ('shown', 'deduplicated') AND status = 'firing' GROUP BY level, key, title",
+            (since,),
+        ).fetchall()
+        return [(row["level"], row["key"] or f"{row['level']}:{row['title']}", row["at"]) for row in rows]
+
+    def save_snapshot(self, lamp: str, state: LampState) -> None:
+        self._transaction([("INSERT OR REPLACE INTO snapshots (lamp, state) VALUES (?, ?)",
+                            (lamp, json.dumps(state.to_dict())))])
+
+    def delete_snapshot(self, lamp: str) -> None:
+        self._transaction([("DELETE FROM snapshots WHERE lamp=?", (lamp,))])
+
+    def snapshots(self) -> dict[str, LampState]:
+        rows = self._db.execute("SELECT lamp, state FROM snapshots").fetchall()
+        return {row["lamp"]: LampState.from_dict(json.loads(row["state"])) for row in rows}
+
+
+def _event_row(row: sqlite3.Row) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "received_at": row["received_at"],
+        "level": row["level"],
+        "title": row["title"],
+        "body": row["body"],
+        "sender": row["sender"],
+        "source": row["source"],
+        "key": row["key"],
+        "status": Status(row["status"]).value,
+        "labels": json.loads(row["labels"]),
+        "outcome": row["outcome"],
+        "reasons": json.loads(row["reasons"]),
+        "signal_id": row["signal_id"],
+    }

@@ -1,0 +1,1 @@
+"""The HTTP face: the JSON API under /api, the lamp pages under /lamp, health and metrics."""

@@ -1,0 +1,208 @@
+"""The FastAPI application: routes, token auth, and error answers that name the problem.
+
+Every route except /healthz needs the token: as `Authorization: Bearer TOKEN`, or for
+GET pages in a browser as the cookie set by opening `/lamp/NAME?token=TOKEN` once. The
+cookie is never accepted for a request that changes something, so no page elsewhere can
+make the browser act on the user's behalf.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+from collections.abc import AsyncIterator
+from importlib.resources import files
+from typing import Annotated, Any, TypeVar
+
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from lamplighter.errors import EventError, StoreError
+from lamplighter.model import Status, make_event
+from lamplighter.service import AckResult, Service
+from lamplighter.service.lamp import LampView
+from lamplighter.web.limits import BodySizeLimit
+
+COOKIE = "lamplighter_token"
+M = TypeVar("M", bound=BaseModel)
+KEEPALIVE_SECONDS = 15.0
+
+
+class EventIn(BaseModel):
+    """The body of POST /api/events."""
+
+    model_config = ConfigDict(extra="forbid")
+    level: str = Field(min_length=1, max_length=64)
+    title: str = Field(min_length=1, max_length=500)
+    body: str = Field(default="", max_length=20_000)
+    sender: str = Field(default="", max_length=200)
+    key: str = Field(default="", max_length=500)
+    status: Status = Status.FIRING
+    labels: dict[str, str] = Field(default_factory=dict, max_length=50)
+
+
+class AckIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    by: str = Field(default="api", min_length=1, max_length=200)
+
+
+def lamp_json(view: LampView) -> dict[str, Any]:
+    showing = view.showing
+    return {
+        "name": view.name,
+        "driver": view.driver,
+        "url": view.url,
+        "online": view.online,
+        "error": view.error or None,
+        "state": view.state.to_dict() if view.state else None,
+        "showing": None if showing is None else {
+            "event_id": showing.event_id, "level": showing.level, "title": showing.title,
+            "started_at": showing.started_at, "expires_at": showing.expires_at,
+        },
+    }
+
+
+async def _parse_json(request: Request, model: type[M], empty: str = "") -> M:
+    """Validate the raw body as JSON whatever the Content-Type says (curl -d sends a form type)."""
+    raw = await request.body()
+    try:
+        return model.model_validate_json(raw or empty.encode())
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors(include_url=False)) from None
+
+
+def _error(status: int, message: str, **extra: Any) -> JSONResponse:
+    return JSONResponse({"error": message, **extra}, status_code=status)
+
+
+def _field_name(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path")]
+    return ".".join(parts) or "body"
+
+
+async def _validation_failed(request: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = exc.errors()
+    broken = [err for err in errors if err["type"] == "json_invalid"]
+    if broken:
+        return _error(400, f"body is not valid JSON: {broken[0]['msg'].removeprefix('Invalid JSON: ')}")
+    problems = [{"field": _field_name(err["loc"]), "message": err["msg"]} for err in errors]
+    summary = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
+    return _error(422, summary, problems=problems)
+
+
+def _token_matches(given: str | None, token: str) -> bool:
+    return given is not None and secrets.compare_digest(given.encode(), token.encode())
+
+
+def create_app(service: Service, token: str) -> FastAPI:
+    """The application for one service; `token` guards everything but /healthz."""
+    app = FastAPI(title="Lamplighter", docs_url=None, redoc_url=None, openapi_url="/api/openapi.json")
+    app.add_exception_handler(RequestValidationError, _validation_failed)  # type: ignore[arg-type]
+    app.add_exception_handler(HTTPException, lambda _r, e: _error(e.status_code, str(e.detail)))  # type: ignore[arg-type]
+    lamp_page = files("lamplighter.web").joinpath("lamp.html").read_text(encoding="utf-8")
+
+    def authorized(request: Request) -> None:
+        header = request.headers.get("authorization", "")
+        scheme, _, given = header.partition(" ")
+        if scheme.lower() == "bearer" and _token_matches(given.strip(), token):
+            return
+        if request.method == "GET" and _token_matches(request.cookies.get(COOKIE), token):
+            return
+        message = "missing token: send Authorization: Bearer TOKEN" if not header else "wrong token"
+        raise HTTPException(401, message)
+
+    auth = [Depends(authorized)]
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, Any]:
+        views = service.lamp_views()
+        return {"status": "ok", "lamps": len(views), "lamps_online": sum(v.online for v in views)}
+
+    @app.get("/metrics", dependencies=auth)
+    async def metrics() -> Response:
+        return Response(service.metrics.text(), media_type="text/plain; version=0.0.4")
+
+    @app.post("/api/events", status_code=202, dependencies=auth)
+    async def post_event(request: Request) -> JSONResponse:
+        received_at = service.clock.now()
+        body = await _parse_json(request, EventIn)
+        if body.level not in service.levels:
+            known = ", ".join(service.levels)
+            return _error(422, f"level: unknown level {body.level!r} (known: {known})",
+                          problems=[{"field": "level", "message": f"unknown level {body.level!r}"}])
+        try:
+            event = make_event(body.level, body.title, received_at=received_at, body=body.body, sender=body.sender,
+                               source="api", key=body.key, status=body.status.value, labels=body.labels)
+            receipt = service.submit(event)
+        except EventError as exc:
+            return _error(422, str(exc), problems=[{"field": exc.field, "message": str(exc)}])
+        except StoreError as exc:
+            return _error(503, f"not accepted: {exc}")
+        answer: dict[str, Any] = {"id": receipt.id, "outcome": receipt.outcome.value, "reasons": list(receipt.reasons),
+                                  "signal_id": receipt.signal_id}
+        if receipt.retry_after is not None:
+            answer["retry_after"] = receipt.retry_after
+        return JSONResponse(answer, status_code=202)
+
+    @app.get("/api/events", dependencies=auth)
+    async def list_events(limit: Annotated[int, Query(ge=1, le=5000)] = 50) -> list[dict[str, Any]]:
+        return service.store.recent_events(limit)
+
+    @app.post("/api/events/{event_id}/ack", dependencies=auth)
+    async def ack(event_id: int, request: Request) -> JSONResponse:
+        by = (await _parse_json(request, AckIn, empty="{}")).by
+        result = service.acknowledge(event_id, by)
+        if result is AckResult.UNKNOWN:
+            return _error(404, f"no event with id {event_id}")
+        if result is AckResult.NOT_ACTIVE:
+            return _error(409, f"event {event_id} is not showing on any lamp (it ended or was never shown)")
+        return JSONResponse({"id": event_id, "acknowledged": True, "by": by})
+
+    @app.get("/api/lamps", dependencies=auth)
+    async def lamps() -> list[dict[str, Any]]:
+        return [lamp_json(view) for view in service.lamp_views()]
+
+    @app.get("/", dependencies=auth)
+    async def index() -> RedirectResponse:
+        return RedirectResponse(f"/lamp/{next(iter(service.lamps))}", status_code=303)
+
+    @app.get("/lamp/{name}", response_model=None)
+    async def lamp(name: str, request: Request, token_param: Annotated[str | None, Query(alias="token")] = None
+                   ) -> HTMLResponse | RedirectResponse:
+        if name not in service.lamps:
+            raise HTTPException(404, f"no lamp named {name!r}")
+        if token_param is not None:
+            if not _token_matches(token_param, token):
+                raise HTTPException(401, "wrong token")
+            response = RedirectResponse(f"/lamp/{name}", status_code=303)
+            response.set_cookie(COOKIE, token, httponly=True, samesite="strict", max_age=365 * 86400)
+            return response
+        authorized(request)
+        return HTMLResponse(lamp_page.replace("{{LAMP}}", json.dumps(name)))
+
+    @app.get("/lamp/{name}/events", dependencies=auth)
+    async def lamp_events(name: str) -> StreamingResponse:
+        if name not in service.lamps:
+            raise HTTPException(404, f"no lamp named {name!r}")
+        return StreamingResponse(_lamp_stream(service, name), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+    app.add_middleware(BodySizeLimit, max_bytes=service.config.server.max_body_bytes)
+    return app
+
+
+async def _lamp_stream(service: Service, name: str) -> AsyncIterator[str]:
+    queue = service.watch(name)
+    try:
+        while True:
+            try:
+                view = await asyncio.wait_for(queue.get(), KEEPALIVE_SECONDS)
+            except TimeoutError:
+                yield ": keepalive\n\n"
+                continue
+            yield f"data: {json.dumps(lamp_json(view))}\n\n"
+    finally:
+        service.unwatch(name, queue)
