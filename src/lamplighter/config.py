@@ -17,7 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from lamplighter.errors import ConfigError
 from lamplighter.model import DEFAULT_LEVELS, UNTIL_ACK, Effect, Level, parse_color, parse_duration
@@ -26,6 +26,8 @@ CONFIG_ENV = "LAMPLIGHTER_CONFIG"
 DEFAULT_CONFIG_NAME = "lamplighter.yaml"
 UNTIL_ACK_WORDS = ("until_ack", "until_acknowledged")
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+FULL_DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+DAY_NAMES = {**{day: day for day in DAYS}, **{full: full[:3] for full in FULL_DAYS}}
 _ENV_REF = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -104,7 +106,7 @@ class RateConfig(_Strict):
 
 
 class RateLimitConfig(_Strict):
-    per_sender: RateConfig | None = RateConfig(every=20.0, burst=3)
+    per_sender: RateConfig | None = RateConfig(every=30.0, burst=2)
     per_source: RateConfig | None = RateConfig(every=3.0, burst=20)
 
 
@@ -119,11 +121,10 @@ class QuietHoursConfig(_Strict):
     @field_validator("days")
     @classmethod
     def _check_days(cls, value: list[str]) -> list[str]:
-        days = [day.strip().lower()[:3] for day in value]
-        unknown = [day for day in days if day not in DAYS]
+        unknown = [day for day in value if day.strip().lower() not in DAY_NAMES]
         if unknown:
             raise ValueError(f"unknown day {unknown[0]!r}: use {', '.join(DAYS)}")
-        return days
+        return [DAY_NAMES[day.strip().lower()] for day in value]
 
     @field_validator("timezone")
     @classmethod
@@ -177,32 +178,35 @@ class Config(_Strict):
     def _expand(cls, value: Path) -> Path:
         return value.expanduser()
 
-    @model_validator(mode="after")
-    def _check_levels(self) -> Config:
-        resolve_levels(self)  # raises ValueError naming the level and field
-        return self
-
     def resolved_levels(self) -> dict[str, Level]:
         return resolve_levels(self)
 
 
+def level_problems(config: Config) -> list[tuple[tuple[str | int, ...], str]]:
+    """What the schema cannot see about levels: new ones need colour and priority; lamps must exist."""
+    defaults = {level.name for level in DEFAULT_LEVELS}
+    problems: list[tuple[tuple[str | int, ...], str]] = []
+    for name, given in config.levels.items():
+        missing = [f for f in ("color", "priority") if name not in defaults and getattr(given, f) is None]
+        if missing:
+            problems.append((("levels", name), f"level {name!r} is new and needs {' and '.join(missing)}"))
+        for index, lamp in enumerate(given.lamps or []):
+            if lamp not in config.lamps:
+                problems.append((("levels", name, "lamps", index), f"no lamp named {lamp!r} under lamps:"))
+    return problems
+
+
 def resolve_levels(config: Config) -> dict[str, Level]:
-    """The default levels overlaid with the file's `levels:`; new levels need colour and priority."""
+    """The default levels overlaid with the file's `levels:` (which level_problems found valid)."""
     levels = {level.name: level for level in DEFAULT_LEVELS}
     for name, given in config.levels.items():
-        levels[name] = _merge_level(name, levels.get(name), given, set(config.lamps))
+        levels[name] = _merge_level(name, levels.get(name), given)
     return levels
 
 
-def _merge_level(name: str, base: Level | None, given: LevelConfig, lamp_names: set[str]) -> Level:
+def _merge_level(name: str, base: Level | None, given: LevelConfig) -> Level:
     if base is None:
-        missing = [f for f in ("color", "priority") if getattr(given, f) is None]
-        if missing:
-            raise ValueError(f"level {name!r} is new and needs {' and '.join(missing)}")
         base = Level(name=name, color=str(given.color), priority=int(given.priority or 0))
-    unknown = [lamp for lamp in given.lamps or [] if lamp not in lamp_names]
-    if unknown:
-        raise ValueError(f"level {name!r} names lamp {unknown[0]!r}, which is not under lamps:")
     changes = {f: getattr(given, f) for f in given.model_fields_set}
     if "lamps" in changes:
         changes["lamps"] = tuple(changes["lamps"]) if changes["lamps"] is not None else None
@@ -256,7 +260,10 @@ def parse_config(text: str, env: Mapping[str, str], name: str = "<config>") -> C
     data = _interpolate(data, env, (), problems)
     if not problems:
         try:
-            return Config.model_validate(data)
+            config = Config.model_validate(data)
+            problems = list(level_problems(config))
+            if not problems:
+                return config
         except ValidationError as exc:
             problems = [(tuple(err["loc"]), _pydantic_message(err)) for err in exc.errors()]
     raise ConfigError([(_place(name, lines, loc), msg) for loc, msg in problems])

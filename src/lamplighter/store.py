@@ -92,8 +92,7 @@ class Store:
             self._db.execute("COMMIT")
             return ids
         except sqlite3.Error as exc:
-            if self._db.in_transaction:
-                self._db.execute("ROLLBACK")
+            self._rollback()
             raise StoreError(f"cannot write to the store at {self.path}: {exc}") from None
 
     def record_event(
@@ -109,8 +108,8 @@ class Store:
         end_reason: str = "",
     ) -> int:
         """Store an event with its outcome and the signal changes, atomically; return its id."""
-        self._db.execute("BEGIN IMMEDIATE")
         try:
+            self._db.execute("BEGIN IMMEDIATE")
             event_id = self._insert_event(event, outcome, list(reasons), signal_id)
             if new_signal is not None:
                 self._insert_signal(new_signal, event_id)
@@ -121,9 +120,16 @@ class Store:
                 self._end(signal.event_id, event.received_at, end_reason)
             self._db.execute("COMMIT")
         except sqlite3.Error as exc:
-            self._db.execute("ROLLBACK")
+            self._rollback()
             raise StoreError(f"cannot write to the store at {self.path}: {exc}") from None
         return event_id
+
+    def _rollback(self) -> None:
+        try:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass  # the connection is unusable; the original error is what the caller reports
 
     def _insert_event(self, event: Event, outcome: Outcome, reasons: list[str], signal_id: int | None) -> int:
         cursor = self._db.execute(

@@ -35,11 +35,11 @@ class LampUrl:
     def parse(cls, url: str) -> LampUrl:
         parts = urlsplit(url)
         if not parts.scheme or "://" not in url:
-            raise LampUrlError(redact(url), "not a lamp URL (expected SCHEME://..., e.g. virtual://desk)")
+            raise LampUrlError(_opaque(url), "not a lamp URL (expected SCHEME://..., e.g. virtual://desk)")
         try:
             port = parts.port
         except ValueError:
-            raise LampUrlError(redact(url), "the port is not a number from 1 to 65535") from None
+            raise LampUrlError(_opaque(url), "the port is not a number from 1 to 65535") from None
         return cls(
             scheme=parts.scheme,
             user=parts.username or "",
@@ -58,7 +58,7 @@ class LampUrl:
             auth = f"{user}:{password}@" if password else f"{user}@"
         port = f":{self.port}" if self.port is not None else ""
         shown = [(k, HIDDEN if privacy and k.lower() in SECRET_QUERY_KEYS else v) for k, v in self.query]
-        query = f"?{urlencode(shown, safe='#/:')}" if shown else ""
+        query = f"?{urlencode(shown, safe='#/:*')}" if shown else ""
         return f"{self.scheme}://{auth}{self.host}{port}{self.path}{query}"
 
     def param(self, name: str, default: str = "") -> str:
@@ -70,8 +70,15 @@ def redact(url: str) -> str:
     try:
         return LampUrl.parse(url).text(privacy=True)
     except (LampUrlError, ValueError):
-        scheme = url.split("://", 1)[0] if "://" in url else "?"
-        return f"{scheme}://{HIDDEN}"
+        return _opaque(url)
+
+
+def _opaque(url: str) -> str:
+    """An unparseable URL as far as it is safe to show: all of it only if it cannot hold a secret."""
+    if "@" not in url and "?" not in url:
+        return url
+    scheme, sep, _ = url.partition("://")
+    return f"{scheme}://{HIDDEN}" if sep else HIDDEN
 
 
 class Driver(ABC):

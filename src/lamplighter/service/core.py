@@ -17,7 +17,7 @@ from enum import StrEnum
 from lamplighter.config import Config
 from lamplighter.drivers.base import Driver
 from lamplighter.drivers.registry import build_driver
-from lamplighter.errors import ConfigError, LampUrlError
+from lamplighter.errors import ConfigError, DriverError, LampUrlError
 from lamplighter.model import Clock, Event, Level, Outcome, Signal, SystemClock
 from lamplighter.rules.reconcile import expired, next_deadline
 from lamplighter.rules.router import Router, Verdict
@@ -117,14 +117,18 @@ class Service:
         self._changed(since=None)
 
     async def stop(self) -> None:
+        """Stop the lamp tasks, close the drivers and the store; safe to call twice."""
         if self._timer is not None:
             self._timer.cancel()
-        for task in self._tasks:
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         for controller in self.lamps.values():
-            with contextlib.suppress(Exception):
+            try:
                 await controller.driver.close()
+            except DriverError as exc:
+                log.warning("lamp %s did not close cleanly: %s", controller.name, exc)
         self.store.close()
 
     def _resume_signals(self, now: float) -> None:

@@ -1,0 +1,80 @@
+"""Shared fixtures: a fake clock, services on a temporary state directory, real daemons."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from pathlib import Path
+
+import pytest
+
+from lamplighter.config import Config, parse_config
+from lamplighter.drivers.base import Driver
+from lamplighter.service import Service
+from tests.daemon import Daemon
+
+START = 1_800_000_000.0  # a fixed, arbitrary moment: 2027-01-15 08:00 UTC
+
+
+class FakeClock:
+    """A clock that moves only when told to."""
+
+    def __init__(self, now: float = START) -> None:
+        self.current = now
+
+    def now(self) -> float:
+        return self.current
+
+    def advance(self, seconds: float) -> None:
+        self.current += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+def make_config(tmp_path: Path, yaml_text: str = "") -> Config:
+    return parse_config(f"state_dir: {tmp_path / 'state'}\n{yaml_text}", env={})
+
+
+@pytest.fixture
+def service_factory(tmp_path: Path, clock: FakeClock) -> Callable[..., Service]:
+    """Build services (not started) on one state directory, so a second one sees the first's store."""
+
+    def build(yaml_text: str = "", drivers: Mapping[str, Driver] | None = None) -> Service:
+        return Service(make_config(tmp_path, yaml_text), clock=clock, drivers=drivers)
+
+    return build
+
+
+@pytest.fixture
+async def running(service_factory: Callable[..., Service]) -> AsyncIterator[Callable[..., object]]:
+    """Start services built from YAML; every one is stopped at the end of the test."""
+    started: list[Service] = []
+
+    async def start(yaml_text: str = "") -> Service:
+        service = service_factory(yaml_text)
+        await service.start()
+        started.append(service)
+        return service
+
+    yield start
+    for service in started:
+        await service.stop()
+
+
+@pytest.fixture
+def daemon(tmp_path: Path) -> Iterator[Callable[..., Daemon]]:
+    """Start real `lamplighter run` processes; each is stopped (SIGKILL if it hangs) at the end."""
+    daemons: list[Daemon] = []
+
+    def start(config_body: str = "", name: str = "d") -> Daemon:
+        started = Daemon(tmp_path / name, config_body).start()
+        daemons.append(started)
+        return started
+
+    yield start
+    for started in daemons:
+        if started.process and started.process.poll() is None:
+            started.process.kill()
+            started.process.wait()

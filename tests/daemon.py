@@ -1,0 +1,82 @@
+"""Start a real `lamplighter run` in a subprocess for end-to-end tests and benchmarks."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+TOKEN = "test-token-0123456789"
+READY_TIMEOUT = 20.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Daemon:
+    """A `lamplighter run -c CONFIG` process on a free loopback port."""
+
+    workdir: Path
+    config_body: str
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def config_path(self) -> Path:
+        return self.workdir / "lamplighter.yaml"
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / "daemon.log"
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "LAMPLIGHTER_TOKEN": TOKEN, "LAMPLIGHTER_URL": self.url,
+                "LAMPLIGHTER_CONFIG": str(self.config_path), "PYTHONUNBUFFERED": "1"}
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10)
+
+    def start(self) -> Daemon:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.config_path.write_text(
+            f"server: {{listen: 127.0.0.1:{self.port}}}\nstate_dir: {self.workdir / 'state'}\n{self.config_body}")
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen([sys.executable, "-m", "lamplighter", "run", "-c", str(self.config_path)],
+                                        stdout=log, stderr=subprocess.STDOUT, env=self.env())
+        self._wait_ready()
+        return self
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise RuntimeError(f"lamplighter exited with {self.process.returncode}:\n{self.log_path.read_text()}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.02)
+        raise RuntimeError(f"lamplighter did not answer within {READY_TIMEOUT}s:\n{self.log_path.read_text()}")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int:
+        """Send `sig` and wait; returns the exit code."""
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        return self.process.wait(timeout=timeout)

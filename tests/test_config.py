@@ -1,0 +1,113 @@
+"""The configuration file: defaults, merging levels, ${ENV} secrets, and errors with their place."""
+
+from pathlib import Path
+
+import pytest
+
+from lamplighter.config import Config, load_config, parse_config
+from lamplighter.errors import ConfigError
+from lamplighter.model import UNTIL_ACK, Effect
+
+
+def problems_of(text: str, env: dict[str, str] | None = None) -> list[tuple[str, str]]:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, env or {}, name="ll.yaml")
+    return caught.value.problems
+
+
+def test_no_file_gives_the_embedded_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    loaded = load_config(None, env={})
+    assert loaded.path is None
+    assert loaded.config.lamps == {"desk": "virtual://desk"}
+    levels = loaded.config.resolved_levels()
+    assert {name: (lv.color, lv.hold) for name, lv in levels.items()} == {
+        "911": ("#ff0000", 10.0), "912": ("#ffd000", 10.0), "door": ("#00ff00", 10.0)}
+    assert levels["911"].priority > levels["door"].priority > levels["912"].priority
+    assert levels["911"].quiet_hours_bypass and not levels["912"].quiet_hours_bypass
+
+
+def test_config_is_found_by_env_then_working_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "lamplighter.yaml").write_text("lamps: {a: virtual://a}\n")
+    other = tmp_path / "other.yaml"
+    other.write_text("lamps: {b: virtual://b}\n")
+    assert load_config(None, env={}).config.lamps == {"a": "virtual://a"}
+    assert load_config(None, env={"LAMPLIGHTER_CONFIG": str(other)}).config.lamps == {"b": "virtual://b"}
+    assert load_config(other, env={"LAMPLIGHTER_CONFIG": "/nope"}).path == other
+
+
+def test_user_levels_override_defaults_field_by_field_and_add_new_ones() -> None:
+    config = parse_config(
+        "lamps: {desk: virtual://desk, hall: virtual://hall}\n"
+        "levels:\n"
+        "  911: {hold: until_ack, effect: blink, lamps: [hall]}\n"
+        "  deploy: {color: '#0080ff', priority: 50, hold: 2m, brightness: 30}\n", env={})
+    levels = config.resolved_levels()
+    assert levels["911"].hold is UNTIL_ACK
+    assert levels["911"].effect is Effect.BLINK
+    assert levels["911"].color == "#ff0000"  # kept from the default
+    assert levels["911"].lamps == ("hall",)
+    assert (levels["deploy"].color, levels["deploy"].priority, levels["deploy"].hold) == ("#0080ff", 50, 120.0)
+    assert levels["deploy"].brightness == 30
+
+
+def test_env_interpolation_fills_secrets_and_dollar_dollar_is_literal() -> None:
+    config = parse_config("server: {token: '${TOKEN}'}\nlamps: {desk: 'virtual://desk'}\nstate_dir: /tmp/a$$b\n",
+                          env={"TOKEN": "s3cret"})
+    assert config.server.token is not None and config.server.token.get_secret_value() == "s3cret"
+    assert "s3cret" not in repr(config) and "s3cret" not in str(config.server)
+    assert str(config.state_dir) == "/tmp/a$b"
+
+
+def test_missing_env_variable_is_reported_with_its_place() -> None:
+    assert problems_of("server:\n  token: ${NOPE}\n") == [("ll.yaml:2 server.token", "environment variable NOPE is not set")]
+
+
+def test_every_problem_is_reported_with_line_and_path() -> None:
+    text = ("server:\n"
+            "  listen: localhost\n"
+            "levels:\n"
+            "  911:\n"
+            "    color: rde\n"
+            "    brightness: 300\n"
+            "  custom: {hold: 5s}\n"
+            "guards:\n"
+            "  dedup_windw: 1m\n")
+    found = dict(problems_of(text))
+    assert set(found) == {"ll.yaml:2 server.listen", "ll.yaml:5 levels.911.color", "ll.yaml:6 levels.911.brightness",
+                          "ll.yaml:9 guards.dedup_windw"}
+    assert "HOST:PORT" in found["ll.yaml:2 server.listen"]
+    assert "unknown colour 'rde'" in found["ll.yaml:5 levels.911.color"]
+    assert "unknown key" in found["ll.yaml:9 guards.dedup_windw"]
+
+
+def test_new_level_needs_colour_and_priority() -> None:
+    [(place, message)] = problems_of("levels:\n  custom: {hold: 5s}\n")
+    assert place == "ll.yaml:2 levels.custom" and "needs color and priority" in message
+
+
+def test_level_naming_an_unknown_lamp_is_refused() -> None:
+    [(place, message)] = problems_of("levels:\n  911:\n    lamps: [kitchen]\n")
+    assert place == "ll.yaml:3 levels.911.lamps.0" and "'kitchen'" in message
+
+
+def test_broken_yaml_names_the_line() -> None:
+    [(place, message)] = problems_of("lamps:\n  desk: [unclosed\n")
+    assert place.startswith("ll.yaml:") and "not valid YAML" in message
+
+
+def test_quiet_hours_accept_one_window_or_a_list_and_check_days_and_zones() -> None:
+    one = parse_config("guards: {quiet_hours: {start: '22:00', end: '07:00'}}\n", env={})
+    assert len(one.guards.quiet_hours) == 1
+    found = dict(problems_of("guards:\n  quiet_hours:\n    - {start: '22:00', end: '07:00', days: [mon, funday],"
+                             " timezone: Mars/Olympus}\n"))
+    assert any("funday" in m for m in found.values()) and any("Mars/Olympus" in m for m in found.values())
+
+
+def test_the_starter_config_is_valid() -> None:
+    from importlib.resources import files
+
+    text = files("lamplighter.cli").joinpath("starter.yaml").read_text()
+    config = parse_config(text, env={})
+    assert config.resolved_levels().keys() == Config().resolved_levels().keys()

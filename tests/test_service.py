@@ -1,0 +1,213 @@
+"""The service with real lamp controllers and virtual lamps, under a fake clock."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from lamplighter.drivers.base import LampUrl
+from lamplighter.drivers.virtual import VirtualDriver
+from lamplighter.errors import DeviceOffline, StoreError
+from lamplighter.model import LAMP_OFF, LampState, Outcome, make_event
+from lamplighter.service import AckResult, Service
+from lamplighter.service import lamp as lamp_module
+from tests.conftest import FakeClock
+
+RED = LampState(on=True, color="#ff0000")
+YELLOW = LampState(on=True, color="#ffd000")
+WARM = LampState(on=True, color="#ffd8a8", brightness=40)
+SHELF = "lamps: {desk: 'virtual://desk?on=true&color=warmwhite&brightness=40'}\n"
+
+Start = Callable[..., Awaitable[Service]]
+
+
+def state(service: Service, lamp: str = "desk") -> LampState:
+    driver = service.lamps[lamp].driver
+    assert isinstance(driver, VirtualDriver)
+    return driver.state
+
+
+async def eventually(check: Callable[[], Any], timeout: float = 3.0) -> None:
+    """Wait (in real time, for the lamp tasks) until `check()` holds."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not check():
+        assert asyncio.get_running_loop().time() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.005)
+
+
+def send(service: Service, level: str, title: str = "t", **fields: Any) -> Any:
+    return service.submit(make_event(level, title, received_at=service.clock.now(), **fields))
+
+
+async def test_a_911_turns_the_lamp_red_and_it_returns_exactly_after_the_hold(running: Start, clock: FakeClock) -> None:
+    service = await running(SHELF)
+    await eventually(lambda: state(service) == WARM)
+    receipt = send(service, "911", "payments down")
+    assert receipt.outcome is Outcome.SHOWN
+    await eventually(lambda: state(service) == RED)
+    clock.advance(9.9)
+    service.tick()
+    await asyncio.sleep(0.05)
+    assert state(service) == RED
+    clock.advance(0.1)
+    service.tick()
+    await eventually(lambda: state(service) == WARM)
+
+
+async def test_off_stays_off(running: Start, clock: FakeClock) -> None:
+    service = await running()
+    send(service, "912")
+    await eventually(lambda: state(service) == YELLOW)
+    clock.advance(10)
+    service.tick()
+    await eventually(lambda: state(service) == LAMP_OFF)
+
+
+async def test_911_preempts_912_which_shows_again_and_one_snapshot_serves_both(running: Start, clock: FakeClock) -> None:
+    service = await running(SHELF + "levels: {912: {hold: 1m}}\n")
+    send(service, "912", "disk filling")
+    await eventually(lambda: state(service) == YELLOW)
+    alarm = send(service, "911", "payments down")
+    await eventually(lambda: state(service) == RED)
+    assert service.lamps["desk"].snapshot == WARM  # not overwritten by the 912's yellow
+    assert service.acknowledge(alarm.id, by="alice") is AckResult.ACKNOWLEDGED
+    await eventually(lambda: state(service) == YELLOW)
+    clock.advance(60)
+    service.tick()
+    await eventually(lambda: state(service) == WARM)
+    assert service.lamps["desk"].snapshot is None
+
+
+async def test_acknowledge_by_a_duplicate_ends_the_signal_and_reports_unknown_or_ended(running: Start) -> None:
+    service = await running()
+    first = send(service, "911", "db down")
+    dup = send(service, "911", "db down")
+    assert dup.outcome is Outcome.DEDUPLICATED and dup.signal_id == first.id
+    await eventually(lambda: state(service) == RED)
+    assert service.acknowledge(dup.id, by="bob") is AckResult.ACKNOWLEDGED
+    await eventually(lambda: state(service) == LAMP_OFF)
+    assert service.acknowledge(first.id, by="bob") is AckResult.NOT_ACTIVE
+    assert service.acknowledge(999, by="bob") is AckResult.UNKNOWN
+    assert service.store.signal_end(first.id) == (service.clock.now(), "acknowledged by bob")
+
+
+async def test_every_event_is_stored_with_outcome_and_reasons(running: Start) -> None:
+    service = await running()
+    send(service, "911", "a")
+    send(service, "911", "a")
+    send(service, "911", "a", status="resolved")
+    events = service.store.recent_events(10)
+    assert [(e["id"], e["outcome"]) for e in events] == [(3, "resolved"), (2, "deduplicated"), (1, "shown")]
+    assert events[0]["reasons"] == ["ended signal 1"]
+    assert events[1]["signal_id"] == 1
+
+
+async def test_a_restart_resumes_active_signals_and_the_snapshot(service_factory: Callable[..., Service],
+                                                                 clock: FakeClock) -> None:
+    config = SHELF + "levels: {911: {hold: until_ack}}\n"
+    first = service_factory(config)
+    await first.start()
+    alarm = send(first, "911", "payments down")
+    send(first, "912", "short one")
+    await eventually(lambda: state(first) == RED)
+    await first.stop()  # the crash test does the same with SIGKILL against a real process
+
+    clock.advance(3600)  # an hour later: the 912 ran out while we were down, the 911 did not
+    second = service_factory(config)
+    await second.start()
+    try:
+        await eventually(lambda: state(second) == RED)
+        assert list(second.signals) == [alarm.id]
+        assert second.store.signal_end(alarm.id + 1) == (clock.now(), "expired")
+        assert second.acknowledge(alarm.id, by="alice") is AckResult.ACKNOWLEDGED
+        await eventually(lambda: state(second) == WARM)
+    finally:
+        await second.stop()
+
+
+async def test_dedup_memory_survives_a_restart(service_factory: Callable[..., Service], clock: FakeClock) -> None:
+    first = service_factory("")
+    await first.start()
+    send(first, "912", "disk full", key="disk")
+    await first.stop()
+    clock.advance(30)
+    second = service_factory("")
+    await second.start()
+    try:
+        assert send(second, "912", "disk full", key="disk").outcome is Outcome.DEDUPLICATED
+    finally:
+        await second.stop()
+
+
+async def test_a_store_failure_refuses_the_event_and_changes_nothing(running: Start) -> None:
+    service = await running()
+    service.store.close()
+    with pytest.raises(StoreError, match="cannot write"):
+        send(service, "911", "payments down")
+    assert service.signals == {}
+    assert service.router.last_seen == {}
+
+
+class FlakyLamp(VirtualDriver):
+    """A virtual lamp that can be unplugged."""
+
+    down = False
+
+    async def apply(self, state: LampState) -> None:
+        if self.down:
+            raise DeviceOffline("no answer from the lamp")
+        await super().apply(state)
+
+
+async def test_an_offline_lamp_is_reported_once_and_reconciled_when_back(
+        service_factory: Callable[..., Service], clock: FakeClock, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setattr(lamp_module, "BACKOFF_FIRST", 0.01)
+    flaky = FlakyLamp(LampUrl.parse("virtual://desk"), LAMP_OFF)
+    service = service_factory("", drivers={"desk": flaky})
+    await service.start()
+    try:
+        flaky.down = True
+        send(service, "911", "payments down")
+        await eventually(lambda: not service.lamps["desk"].online)
+        view = service.lamp_views()[0]
+        assert view.error == "no answer from the lamp" and view.state == LAMP_OFF
+        await asyncio.sleep(0.1)  # several retries while down ...
+        offline_logs = [r for r in caplog.records if "is offline" in r.getMessage()]
+        assert len(offline_logs) == 1  # ... but one log line
+        flaky.down = False
+        await eventually(lambda: flaky.state == RED and service.lamps["desk"].online)
+        assert sum("back online" in r.getMessage() for r in caplog.records) == 1
+    finally:
+        await service.stop()
+
+
+async def test_watchers_see_each_change_once(running: Start, clock: FakeClock) -> None:
+    service = await running()
+    await eventually(lambda: service.lamps["desk"].actual is not None)
+    queue = service.watch("desk")
+    assert (await queue.get()).state == LAMP_OFF
+    send(service, "911", "x")
+    view = await asyncio.wait_for(queue.get(), 2)
+    assert view.state == RED and view.showing is not None and view.showing.title == "x"
+    clock.advance(10)
+    service.tick()
+    view = await asyncio.wait_for(queue.get(), 2)
+    assert view.state == LAMP_OFF and view.showing is None
+    await asyncio.sleep(0.05)
+    assert queue.empty()
+
+
+async def test_a_burst_is_coalesced_to_the_latest_state(running: Start) -> None:
+    service = await running("guards: {rate_limit: {per_sender: null, per_source: null}}\n"
+                            "levels: {low: {color: blue, priority: 1}, mid: {color: cyan, priority: 2}}\n")
+    for i in range(50):
+        send(service, ["low", "mid", "912"][i % 3], f"e{i}")
+    send(service, "911", "last")
+    await eventually(lambda: state(service) == RED)
+    applies = service.metrics.lamp_applies.labels("desk")._value.get()
+    assert applies <= 3  # not 51: the lamp is driven to the latest state, never through the backlog
