@@ -172,15 +172,16 @@ def create_app(service: Service, token: str) -> FastAPI:
     @app.get("/lamp/{name}", response_model=None)
     async def lamp(name: str, request: Request, token_param: Annotated[str | None, Query(alias="token")] = None
                    ) -> HTMLResponse | RedirectResponse:
+        if token_param is None:
+            authorized(request)
+        elif not _token_matches(token_param, token):
+            raise HTTPException(401, "wrong token")
         if name not in service.lamps:
             raise HTTPException(404, f"no lamp named {name!r}")
         if token_param is not None:
-            if not _token_matches(token_param, token):
-                raise HTTPException(401, "wrong token")
             response = RedirectResponse(f"/lamp/{name}", status_code=303)
             response.set_cookie(COOKIE, token, httponly=True, samesite="strict", max_age=365 * 86400)
             return response
-        authorized(request)
         return HTMLResponse(lamp_page.replace("{{LAMP}}", json.dumps(name)))
 
     @app.get("/lamp/{name}/events", dependencies=auth)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import uvicorn
 
 from lamplighter.service import Service
@@ -10,11 +13,22 @@ from lamplighter.web.app import create_app
 GRACEFUL_SHUTDOWN_SECONDS = 2
 
 
+class _Server(uvicorn.Server):
+    """uvicorn re-raises the stop signal after its graceful shutdown (exit status -15);
+    a daemon that stopped cleanly because it was asked to exits 0 instead."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        with super().capture_signals():
+            yield
+            self._captured_signals.clear()
+
+
 async def serve(service: Service, token: str) -> None:
     """Start the lamp controllers, serve HTTP, and stop both cleanly on a signal."""
     server_config = service.config.server
     app = create_app(service, token)
-    server = uvicorn.Server(uvicorn.Config(
+    server = _Server(uvicorn.Config(
         app, host=server_config.host, port=server_config.port, log_level="warning", access_log=False,
         lifespan="off", timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS, server_header=False,
     ))
