@@ -53,15 +53,16 @@ def test_user_levels_override_defaults_field_by_field_and_add_new_ones() -> None
 
 
 def test_env_interpolation_fills_secrets_and_dollar_dollar_is_literal() -> None:
-    config = parse_config("server: {token: '${TOKEN}'}\nlamps: {desk: 'virtual://desk'}\nstate_dir: /tmp/a$$b\n",
-                          env={"TOKEN": "s3cret"})
+    text = "server: {token: '${TOKEN}'}\nlamps: {desk: 'virtual://desk'}\nstate_dir: /tmp/a$$b\n"
+    config = parse_config(text, env={"TOKEN": "s3cret"})
     assert config.server.token is not None and config.server.token.get_secret_value() == "s3cret"
     assert "s3cret" not in repr(config) and "s3cret" not in str(config.server)
     assert str(config.state_dir) == "/tmp/a$b"
 
 
 def test_missing_env_variable_is_reported_with_its_place() -> None:
-    assert problems_of("server:\n  token: ${NOPE}\n") == [("ll.yaml:2 server.token", "environment variable NOPE is not set")]
+    expected = [("ll.yaml:2 server.token", "environment variable NOPE is not set")]
+    assert problems_of("server:\n  token: ${NOPE}\n") == expected
 
 
 def test_every_problem_is_reported_with_line_and_path() -> None:

@@ -104,7 +104,7 @@ def test_embedded_default_generates_a_token_once_and_prints_the_lamp_link(tmp_pa
         process = subprocess.Popen([sys.executable, "-m", "lamplighter", "run"], cwd=tmp_path, env=env,
                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         try:
-            wait_for(lambda: _answers("http://127.0.0.1:8911/healthz") or process.poll() is not None, 20)
+            wait_for(lambda p=process: _answers("http://127.0.0.1:8911/healthz") or p.poll() is not None, 20)
             assert process.poll() is None, "the embedded default did not start (is port 8911 taken?)"
             token = (tmp_path / "state" / "lamplighter" / "token").read_text().strip()
             with httpx.Client(base_url="http://127.0.0.1:8911") as client:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -67,7 +66,8 @@ async def test_off_stays_off(running: Start, clock: FakeClock) -> None:
     await eventually(lambda: state(service) == LAMP_OFF)
 
 
-async def test_911_preempts_912_which_shows_again_and_one_snapshot_serves_both(running: Start, clock: FakeClock) -> None:
+async def test_911_preempts_912_which_shows_again_and_one_snapshot_serves_both(
+        running: Start, clock: FakeClock) -> None:
     service = await running(SHELF + "levels: {912: {hold: 1m}}\n")
     send(service, "912", "disk filling")
     await eventually(lambda: state(service) == YELLOW)

@@ -256,7 +256,7 @@ def parse_config(text: str, env: Mapping[str, str], name: str = "<config>") -> C
     data = yaml.safe_load(text) if root is not None else {}
     if not isinstance(data, dict):
         raise ConfigError([(name, "the file must be a mapping of keys such as lamps:, levels:")])
-    problems: list[tuple[tuple[Any, ...], str]] = []
+    problems: list[Problem] = []
     data = _interpolate(data, env, (), problems)
     if not problems:
         try:
@@ -289,20 +289,23 @@ def _line_numbers(node: yaml.Node, path: tuple[str, ...] = ()) -> dict[tuple[str
     lines = {path: node.start_mark.line + 1}
     if isinstance(node, yaml.MappingNode):
         for key, value in node.value:
-            lines.update(_line_numbers(value, path + (str(key.value),)))
-            lines[path + (str(key.value),)] = key.start_mark.line + 1
+            lines.update(_line_numbers(value, (*path, str(key.value))))
+            lines[(*path, str(key.value))] = key.start_mark.line + 1
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
-            lines.update(_line_numbers(item, path + (str(index),)))
+            lines.update(_line_numbers(item, (*path, str(index))))
     return lines
 
 
-def _interpolate(value: Any, env: Mapping[str, str], path: tuple[Any, ...], problems: list) -> Any:
+Problem = tuple[tuple[Any, ...], str]
+
+
+def _interpolate(value: Any, env: Mapping[str, str], path: tuple[Any, ...], problems: list[Problem]) -> Any:
     """Replace `${NAME}` in every string with the environment's value; `$$` is a literal `$`."""
     if isinstance(value, dict):
-        return {k: _interpolate(v, env, path + (str(k),), problems) for k, v in value.items()}
+        return {k: _interpolate(v, env, (*path, str(k)), problems) for k, v in value.items()}
     if isinstance(value, list):
-        return [_interpolate(v, env, path + (i,), problems) for i, v in enumerate(value)]
+        return [_interpolate(v, env, (*path, i), problems) for i, v in enumerate(value)]
     if not isinstance(value, str):
         return value
 

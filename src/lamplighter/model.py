@@ -64,7 +64,7 @@ def parse_duration(value: str | float | int) -> float:
 
 def format_duration(seconds: float) -> str:
     """The inverse of parse_duration for display: `90` -> `1m30s`."""
-    whole = int(round(seconds))
+    whole = round(seconds)
     minutes, secs = divmod(whole, 60)
     hours, minutes = divmod(minutes, 60)
     parts = [f"{hours}h" if hours else "", f"{minutes}m" if minutes else "", f"{secs}s" if secs else ""]

@@ -40,7 +40,8 @@ class Client:
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.TransportError as exc:
-            raise click.ClickException(f"cannot reach Lamplighter at {self.url} ({exc}); is `lamplighter run` running?")
+            raise click.ClickException(
+                f"cannot reach Lamplighter at {self.url} ({exc}); is `lamplighter run` running?") from None
         if response.status_code == 401:
             raise click.ClickException(f"Lamplighter at {self.url} refused the token: {response.json().get('error')}")
         if response.status_code >= 400:

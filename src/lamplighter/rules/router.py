@@ -116,12 +116,12 @@ def deduplicate(router: Router, r: Routing) -> Verdict | None:
     same = [s for s in r.active.values() if s.key == key and s.level == r.event.level]
     if same:
         refreshed = same[0].refreshed(r.now, r.level.hold if r.level else None)
-        return Verdict(Outcome.DEDUPLICATED, (f"same key as active event {same[0].event_id}; hold refreshed",),
-                       refreshed=refreshed)
+        reason = f"same key as active event {same[0].event_id}; hold refreshed"
+        return Verdict(Outcome.DEDUPLICATED, (reason,), refreshed=refreshed)
     seen = router.last_seen.get((r.event.level, key))
     if seen is not None and r.now - seen < router.guards.dedup_window:
-        ago = format_duration(r.now - seen)
-        return Verdict(Outcome.DEDUPLICATED, (f"same key seen {ago} ago (window {format_duration(router.guards.dedup_window)})",))
+        ago, window = format_duration(r.now - seen), format_duration(router.guards.dedup_window)
+        return Verdict(Outcome.DEDUPLICATED, (f"same key seen {ago} ago (window {window})",))
     return None
 
 
@@ -135,16 +135,17 @@ def quiet_hours(router: Router, r: Routing) -> Verdict | None:
 
 def rate_limit(router: Router, r: Routing) -> Verdict | None:
     limits = router.guards.rate_limit
-    event = r.event
+    event, sender = r.event, r.event.sender or "anonymous"
     checks = [
-        (("sender", event.source, event.sender or "anonymous"), limits.per_sender, f"sender {event.sender or 'anonymous'}"),
+        (("sender", event.source, sender), limits.per_sender, f"sender {sender}"),
         (("source", event.source, event.level), limits.per_source, f"source {event.source} for level {event.level}"),
     ]
     buckets = [(router.bucket(key, rate, r.now), rate, who) for key, rate, who in checks if rate is not None]
     for bucket, rate, who in buckets:
         if not bucket.has_token(r.now):
             wait = bucket.retry_after(r.now)
-            reason = f"{who} is over {rate.burst} per {format_duration(rate.every * rate.burst)}; try again in {format_duration(wait)}"
+            per, retry = format_duration(rate.every * rate.burst), format_duration(wait)
+            reason = f"{who} is over {rate.burst} per {per}; try again in {retry}"
             return Verdict(Outcome.THROTTLED, (reason,), retry_after=round(wait, 1))
     for bucket, _, _ in buckets:
         bucket.take(r.now)

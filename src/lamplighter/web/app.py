@@ -101,7 +101,7 @@ def create_app(service: Service, token: str) -> FastAPI:
     """The application for one service; `token` guards everything but /healthz."""
     app = FastAPI(title="Lamplighter", docs_url=None, redoc_url=None, openapi_url="/api/openapi.json")
     app.add_exception_handler(RequestValidationError, _validation_failed)  # type: ignore[arg-type]
-    app.add_exception_handler(HTTPException, lambda _r, e: _error(e.status_code, str(e.detail)))  # type: ignore[arg-type]
+    app.add_exception_handler(HTTPException, lambda _r, e: _error(e.status_code, str(e.detail)))
     lamp_page = files("lamplighter.web").joinpath("lamp.html").read_text(encoding="utf-8")
 
     def authorized(request: Request) -> None:
