@@ -3,8 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+TEST_PEERS := chromium fonts-dejavu-core
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: run test bench check clean
+.PHONY: run test bench check lint clean
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +18,7 @@ run: $(STAMP)
 	$(BIN)/lamplighter run
 
 test: $(STAMP)
+	scripts/ensure-debian-packages $(TEST_PEERS)
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
@@ -25,6 +28,11 @@ bench: $(STAMP)
 
 check: $(STAMP)
 	$(BIN)/lamplighter check
+
+lint: $(STAMP)
+	$(BIN)/pip install --quiet mypy==2.4.1 ruff==0.17.6 types-PyYAML==6.0.12.20261113
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy src
 
 clean:
 	rm -rf $(VENV) .pytest_cache
