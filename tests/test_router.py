@@ -167,3 +167,13 @@ def test_duplicates_do_not_use_up_the_rate_limit() -> None:
     for i in range(20):
         h.send(now=i * 0.1, title="same", sender="alertmanager")
     assert h.send(now=2.5, title="other", sender="alertmanager").outcome is Outcome.SHOWN
+
+
+def test_memory_of_old_keys_and_idle_senders_is_dropped() -> None:
+    h = Harness("guards: {rate_limit: {per_source: null}}\n")
+    for i in range(12_000):  # a new sender with a new key every second for 3 hours 20 minutes
+        assert h.send(now=float(i), title=f"t{i}", sender=f"s{i}").outcome is Outcome.SHOWN
+    # Without pruning this would be 24,000 entries; only the last window's keys and buckets remain.
+    assert len(h.router.last_seen) + len(h.router.buckets) < 2_500
+    h.router.forget(20_000)
+    assert h.router.last_seen == {} and h.router.buckets == {}

@@ -23,6 +23,10 @@ class TokenBucket:
         self.tokens = min(float(self.burst), self.tokens + elapsed / self.every)
         self.updated_at = now
 
+    def tokens_at(self, now: float) -> float:
+        self._refill(now)
+        return self.tokens
+
     def has_token(self, now: float) -> bool:
         self._refill(now)
         return self.tokens >= 1.0

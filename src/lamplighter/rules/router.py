@@ -56,6 +56,7 @@ class Routing:
 
 
 Stage = Callable[["Router", Routing], Verdict | None]
+PRUNE_ABOVE = 10_000
 
 
 @dataclass
@@ -84,6 +85,14 @@ class Router:
         elif verdict.outcome is Outcome.RESOLVED:
             for level in self.levels:
                 self.last_seen.pop((level, event.dedup_key), None)
+        if len(self.last_seen) + len(self.buckets) > PRUNE_ABOVE:
+            self.forget(event.received_at)
+
+    def forget(self, now: float) -> None:
+        """Drop memory that no longer changes a decision: keys past the window, full buckets."""
+        window = self.guards.dedup_window
+        self.last_seen = {k: at for k, at in self.last_seen.items() if now - at < window}
+        self.buckets = {k: b for k, b in self.buckets.items() if b.tokens_at(now) < b.burst}
 
     def bucket(self, key: tuple[str, ...], rate: RateConfig, now: float) -> TokenBucket:
         if key not in self.buckets:
