@@ -68,6 +68,7 @@ class Router:
     guards: GuardsConfig
     buckets: dict[tuple[str, ...], TokenBucket] = field(default_factory=dict)
     last_seen: dict[tuple[str, str], float] = field(default_factory=dict)
+    prune_above: int = PRUNE_ABOVE  # doubles when pruning frees little, so pruning stays amortized O(1)
 
     def route(self, event: Event, active: Mapping[int, Signal], now: float) -> Verdict:
         routing = Routing(event=event, now=now, level=self.levels.get(event.level), active=active)
@@ -85,8 +86,9 @@ class Router:
         elif verdict.outcome is Outcome.RESOLVED:
             for level in self.levels:
                 self.last_seen.pop((level, event.dedup_key), None)
-        if len(self.last_seen) + len(self.buckets) > PRUNE_ABOVE:
+        if len(self.last_seen) + len(self.buckets) > self.prune_above:
             self.forget(event.received_at)
+            self.prune_above = max(PRUNE_ABOVE, 2 * (len(self.last_seen) + len(self.buckets)))
 
     def forget(self, now: float) -> None:
         """Drop memory that no longer changes a decision: keys past the window, full buckets."""
