@@ -4,6 +4,7 @@
     ├── ConfigError          the configuration file or a value in it is wrong
     │   └── LampUrlError     a lamp URL does not parse for its driver
     ├── EventError           an event is malformed (bad level, missing title, ...)
+    ├── AuthError            a request's token or signature is missing or wrong
     ├── StoreError           the journal could not be read or written
     └── DriverError          a device could not be reached or refused a command
         └── DeviceOffline    the device is unreachable right now
@@ -37,6 +38,10 @@ class EventError(LamplighterError):
     def __init__(self, field: str, message: str) -> None:
         self.field = field
         super().__init__(f"{field}: {message}")
+
+
+class AuthError(LamplighterError):
+    """A source refused a request's credentials; the message says which check failed."""
 
 
 class StoreError(LamplighterError):

@@ -232,6 +232,17 @@ class Signal:
         return replace(self, expires_at=None if hold is None else now + hold)
 
 
+@dataclass(frozen=True)
+class Receipt:
+    """The answer to a submitted event: its id in the journal and what happened to it."""
+
+    id: int
+    outcome: Outcome
+    reasons: tuple[str, ...]
+    retry_after: float | None
+    signal_id: int | None
+
+
 class Clock(Protocol):
     """Wall-clock time in epoch seconds; injected so tests can run hours in milliseconds."""
 

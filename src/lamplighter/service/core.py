@@ -11,36 +11,27 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from enum import StrEnum
+from typing import Any
 
 from lamplighter.config import Config
 from lamplighter.drivers.base import Driver
 from lamplighter.drivers.registry import build_driver
 from lamplighter.errors import ConfigError, DriverError, LampUrlError
-from lamplighter.model import Clock, Event, Level, Outcome, Signal, SystemClock
+from lamplighter.model import Clock, Event, Level, Outcome, Receipt, Signal, SystemClock
 from lamplighter.rules.reconcile import expired, next_deadline
 from lamplighter.rules.router import Router, Verdict
 from lamplighter.service.lamp import LampController, LampView
 from lamplighter.service.metrics import Metrics
-from lamplighter.sources import source_types
+from lamplighter.sources import build_sources
+from lamplighter.sources.base import Source
 from lamplighter.store import Store, StoredSignal
 
 log = logging.getLogger(__name__)
 
 DATABASE_NAME = "lamplighter.db"
 WATCH_QUEUE_SIZE = 16
-
-
-@dataclass(frozen=True)
-class Receipt:
-    """The answer to a submitted event."""
-
-    id: int
-    outcome: Outcome
-    reasons: tuple[str, ...]
-    retry_after: float | None
-    signal_id: int | None
 
 
 class AckResult(StrEnum):
@@ -50,14 +41,21 @@ class AckResult(StrEnum):
 
 
 def validate(config: Config) -> list[tuple[str, str]]:
-    """Problems a running service would hit that the file's schema cannot see: URLs, source types."""
-    problems = [(f"lamps.{name}", str(exc)) for name, url in config.lamps.items() if (exc := _url_problem(url))]
-    known = source_types()
-    for index, source in enumerate(config.sources):
-        if source.type not in known:
-            available = ", ".join(sorted(known)) or "none installed yet"
-            problems.append((f"sources.{index}.type", f"unknown source type {source.type!r} (available: {available})"))
+    """Problems a running service would hit that the file's schema cannot see: URLs, source settings."""
+    problems = _lamp_problems(config)
+    try:
+        build_sources(_source_entries(config), SystemClock())
+    except ConfigError as exc:
+        problems.extend(exc.problems)
     return problems
+
+
+def _source_entries(config: Config) -> list[dict[str, Any]]:
+    return [entry.model_dump() for entry in config.sources]
+
+
+def _lamp_problems(config: Config) -> list[tuple[str, str]]:
+    return [(f"lamps.{name}", str(exc)) for name, url in config.lamps.items() if (exc := _url_problem(url))]
 
 
 def _url_problem(url: str) -> LampUrlError | None:
@@ -69,7 +67,7 @@ def _url_problem(url: str) -> LampUrlError | None:
 
 
 def build_drivers(config: Config) -> dict[str, Driver]:
-    problems = validate(config)
+    problems = _lamp_problems(config)
     if problems:
         raise ConfigError(problems)
     return {name: build_driver(url) for name, url in config.lamps.items()}
@@ -93,6 +91,7 @@ class Service:
             name: LampController(name, driver, self.store, self.clock, self._lamp_changed, self._lamp_applying)
             for name, driver in (drivers if drivers is not None else build_drivers(config)).items()
         }
+        self.sources: dict[str, Source] = build_sources(_source_entries(config), self.clock)
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -114,6 +113,7 @@ class Service:
         for level, key, at in self.store.seen_since(now - self.config.guards.dedup_window):
             self.router.last_seen[(level, key)] = at
         self._tasks = [asyncio.create_task(c.run(), name=f"lamp {c.name}") for c in self.lamps.values()]
+        self._tasks += [asyncio.create_task(s.run(self.submit), name=f"source {s.name}") for s in self.sources.values()]
         self._changed(since=None)
 
     async def stop(self) -> None:
@@ -164,6 +164,8 @@ class Service:
         )
         self.router.commit(event, verdict)
         self._apply_verdict(event_id, verdict)
+        if event.source in self.sources:
+            self.sources[event.source].health.last_event_at = event.received_at
         self.metrics.events.labels(event.level, verdict.outcome.value).inc()
         if verdict.new_signal or verdict.ended or verdict.refreshed:
             self._changed(since=event.received_at)

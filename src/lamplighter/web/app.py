@@ -20,10 +20,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from lamplighter.errors import EventError, StoreError
-from lamplighter.model import Status, make_event
+from lamplighter.errors import AuthError, EventError, StoreError
+from lamplighter.model import Receipt, Status, make_event
 from lamplighter.service import AckResult, Service
 from lamplighter.service.lamp import LampView
+from lamplighter.sources.base import WebhookSource
 from lamplighter.web.limits import BodySizeLimit
 
 COOKIE = "lamplighter_token"
@@ -72,6 +73,14 @@ async def _parse_json(request: Request, model: type[M], empty: str = "") -> M:
         return model.model_validate_json(raw or empty.encode())
     except ValidationError as exc:
         raise RequestValidationError(exc.errors(include_url=False)) from None
+
+
+def _receipt_json(receipt: Receipt) -> dict[str, Any]:
+    answer: dict[str, Any] = {"id": receipt.id, "outcome": receipt.outcome.value, "reasons": list(receipt.reasons),
+                              "signal_id": receipt.signal_id}
+    if receipt.retry_after is not None:
+        answer["retry_after"] = receipt.retry_after
+    return answer
 
 
 def _error(status: int, message: str, **extra: Any) -> JSONResponse:
@@ -141,11 +150,7 @@ def create_app(service: Service, token: str) -> FastAPI:
             return _error(422, str(exc), problems=[{"field": exc.field, "message": str(exc)}])
         except StoreError as exc:
             return _error(503, f"not accepted: {exc}")
-        answer: dict[str, Any] = {"id": receipt.id, "outcome": receipt.outcome.value, "reasons": list(receipt.reasons),
-                                  "signal_id": receipt.signal_id}
-        if receipt.retry_after is not None:
-            answer["retry_after"] = receipt.retry_after
-        return JSONResponse(answer, status_code=202)
+        return JSONResponse(_receipt_json(receipt), status_code=202)
 
     @app.get("/api/events", dependencies=auth)
     async def list_events(limit: Annotated[int, Query(ge=1, le=5000)] = 50) -> list[dict[str, Any]]:
@@ -160,6 +165,33 @@ def create_app(service: Service, token: str) -> FastAPI:
         if result is AckResult.NOT_ACTIVE:
             return _error(409, f"event {event_id} is not showing on any lamp (it ended or was never shown)")
         return JSONResponse({"id": event_id, "acknowledged": True, "by": by})
+
+    @app.post("/hooks/{name}")
+    async def hook(name: str, request: Request) -> JSONResponse:
+        """A webhook source checks its own credentials (token, HMAC, Slack signature)."""
+        source = service.sources.get(name)
+        if not isinstance(source, WebhookSource):
+            raise HTTPException(404, f"no webhook source named {name!r}")
+        received_at = service.clock.now()
+        body = await request.body()
+        try:
+            source.authenticate(request.headers, body)
+            events = source.parse(request.headers, body, received_at)
+        except AuthError as exc:
+            return _error(401, str(exc))
+        except EventError as exc:
+            return _error(422, str(exc), problems=[{"field": exc.field, "message": str(exc)}])
+        try:
+            receipts = [service.submit(event) for event in events]
+        except StoreError as exc:
+            return _error(503, f"not accepted: {exc}")
+        return JSONResponse({"events": [_receipt_json(r) for r in receipts]}, status_code=202)
+
+    @app.get("/api/sources", dependencies=auth)
+    async def sources() -> list[dict[str, Any]]:
+        return [{"name": s.name, "type": s.source_type, "connected": s.health.connected,
+                 "error": s.health.error or None, "last_event_at": s.health.last_event_at}
+                for s in service.sources.values()]
 
     @app.get("/api/lamps", dependencies=auth)
     async def lamps() -> list[dict[str, Any]]:

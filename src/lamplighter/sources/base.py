@@ -1,0 +1,102 @@
+"""The source interface: where events come from besides the HTTP API.
+
+Two kinds plug in:
+
+- a **Source** with a long-running `run(submit)` that connects somewhere (IMAP, SMTP, MQTT,
+  a camera), reconnects with backoff, and reports its health;
+- a **WebhookSource** that the daemon mounts at `POST /hooks/NAME`: it checks the request's
+  own credentials (`authenticate`) and turns the raw body into events (`parse`); the daemon
+  stores every event before answering 2xx.
+
+Each type declares its configuration keys as a pydantic model (`Settings`), so that
+`lamplighter check` reports a wrong key with its path, as for every other part of the file.
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+
+from lamplighter.errors import ConfigError
+from lamplighter.model import Clock, Event, Receipt, parse_duration
+
+log = logging.getLogger(__name__)
+
+Submit = Callable[[Event], Receipt]
+
+
+class SourceSettings(BaseModel):
+    """Keys every source accepts; a type adds its own in a subclass."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    type: str
+    name: str | None = None
+    expect_every: float | None = None  # dead-man's switch: silence longer than this is reported
+
+    @field_validator("expect_every", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> float | None:
+        return None if value is None else parse_duration(value)
+
+
+@dataclass
+class SourceHealth:
+    """What the API shows about a source."""
+
+    connected: bool = True
+    error: str = ""
+    last_event_at: float | None = None
+
+
+class Source(ABC):
+    """An origin of events, built from one `sources:` entry."""
+
+    source_type: ClassVar[str]  # the `type:` that selects it in the file
+    Settings: ClassVar[type[SourceSettings]] = SourceSettings
+
+    def __init__(self, name: str, settings: SourceSettings, clock: Clock) -> None:
+        self.name = name
+        self.settings = settings
+        self.clock = clock
+        self.health = SourceHealth()
+
+    @classmethod
+    def from_config(cls, entry: Mapping[str, Any], clock: Clock, place: str) -> Source:
+        """Validate the entry with `Settings`; ConfigError names each bad key under `place`."""
+        try:
+            settings = cls.Settings.model_validate(dict(entry))
+        except ValidationError as exc:
+            problems = [(".".join([place, *(str(part) for part in err["loc"])]),
+                         str(err["msg"]).removeprefix("Value error, ")) for err in exc.errors()]
+            raise ConfigError(problems) from None
+        return cls(settings.name or cls.source_type, settings, clock)
+
+    async def run(self, submit: Submit) -> None:
+        """Produce events until cancelled; a passive source (a webhook) returns at once."""
+
+    def mark_connected(self) -> None:
+        if not self.health.connected:
+            log.warning("source %s is connected again", self.name)
+        self.health.connected, self.health.error = True, ""
+
+    def mark_disconnected(self, error: str) -> None:
+        if self.health.connected:
+            log.warning("source %s lost its connection: %s", self.name, error)
+        self.health.connected, self.health.error = False, error
+
+
+class WebhookSource(Source):
+    """A source that receives HTTP POSTs at /hooks/NAME."""
+
+    @abstractmethod
+    def authenticate(self, headers: Mapping[str, str], body: bytes) -> None:
+        """Raise AuthError naming the failed check (missing token, bad signature, stale timestamp)."""
+
+    @abstractmethod
+    def parse(self, headers: Mapping[str, str], body: bytes, received_at: float) -> list[Event]:
+        """The events in a request body; raise EventError naming the bad field."""

@@ -1,0 +1,109 @@
+"""The source plug-in point: settings checked with their path, webhooks mounted at /hooks/NAME."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+
+import httpx
+import pytest
+import uvicorn
+
+from lamplighter import sources as source_registry
+from lamplighter.errors import AuthError, ConfigError, EventError
+from lamplighter.model import Event, make_event
+from lamplighter.service import Service
+from lamplighter.sources import build_sources
+from lamplighter.sources.base import SourceSettings, WebhookSource
+from lamplighter.web.app import create_app
+from tests.conftest import FakeClock
+from tests.daemon import free_port
+
+
+class EchoSettings(SourceSettings):
+    token: str
+    level: str = "912"
+
+
+class EchoHook(WebhookSource):
+    """A plug-in as a third party would write one: a token header, one event per JSON body."""
+
+    source_type = "echo"
+    Settings = EchoSettings
+
+    def authenticate(self, headers: Mapping[str, str], body: bytes) -> None:
+        assert isinstance(self.settings, EchoSettings)
+        if headers.get("x-echo-token") != self.settings.token:
+            raise AuthError("X-Echo-Token is missing or wrong")
+
+    def parse(self, headers: Mapping[str, str], body: bytes, received_at: float) -> list[Event]:
+        assert isinstance(self.settings, EchoSettings)
+        try:
+            title = json.loads(body)["text"]
+        except (ValueError, KeyError, TypeError):
+            raise EventError("text", "the body must be JSON with a text field") from None
+        return [make_event(self.settings.level, title, received_at=received_at, source=self.name)]
+
+
+@pytest.fixture(autouse=True)
+def echo_installed(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setitem(source_registry.BUILT_IN, "echo", EchoHook)
+    source_registry.source_types.cache_clear()
+    yield
+    source_registry.source_types.cache_clear()
+
+
+def test_source_settings_are_checked_with_their_path() -> None:
+    with pytest.raises(ConfigError) as caught:
+        build_sources([{"type": "echo", "tokn": "x"}, {"type": "imap"}, {"type": "echo", "token": "a"},
+                       {"type": "echo", "token": "b", "expect_every": "often"}], FakeClock())
+    problems = dict(caught.value.problems)
+    assert problems["sources.0.token"] == "Field required"
+    assert problems["sources.0.tokn"] == "Extra inputs are not permitted"
+    assert problems["sources.1.type"] == "unknown source type 'imap' (available: echo)"
+    assert "not a duration" in problems["sources.3.expect_every"]
+
+
+def test_two_sources_with_one_name_are_refused() -> None:
+    with pytest.raises(ConfigError, match="a second source named 'echo'"):
+        build_sources([{"type": "echo", "token": "a"}, {"type": "echo", "token": "b"}], FakeClock())
+    named = build_sources([{"type": "echo", "token": "a"}, {"type": "echo", "token": "b", "name": "ci"}], FakeClock())
+    assert set(named) == {"echo", "ci"}
+
+
+@pytest.fixture
+async def hook_api(service_factory: Callable[..., Service]) -> AsyncIterator[tuple[httpx.AsyncClient, Service]]:
+    service = service_factory("sources:\n  - {type: echo, name: ci, token: s3cret}\n")
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(service, "api-token"), host="127.0.0.1", port=port,
+                                           log_level="warning", lifespan="off"))
+    async with service.running():
+        task = asyncio.create_task(server.serve())
+        while not server.started:
+            await asyncio.sleep(0.01)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            yield client, service
+        server.should_exit = True
+        await task
+
+
+async def test_a_webhook_source_checks_its_own_token_and_stores_its_events(
+        hook_api: tuple[httpx.AsyncClient, Service]) -> None:
+    client, service = hook_api
+    refused = await client.post("/hooks/ci", json={"text": "build failed"}, headers={"X-Echo-Token": "nope"})
+    assert refused.status_code == 401 and refused.json()["error"] == "X-Echo-Token is missing or wrong"
+    broken = await client.post("/hooks/ci", content=b"not json", headers={"X-Echo-Token": "s3cret"})
+    assert broken.status_code == 422 and broken.json()["error"].startswith("text:")
+    assert (await client.post("/hooks/nope", json={})).status_code == 404
+    assert service.store.count_events() == 0
+
+    accepted = await client.post("/hooks/ci", json={"text": "build failed"}, headers={"X-Echo-Token": "s3cret"})
+    assert accepted.status_code == 202
+    [receipt] = accepted.json()["events"]
+    assert receipt["outcome"] == "shown"
+    stored = service.store.event(receipt["id"])
+    assert stored is not None and (stored["source"], stored["level"]) == ("ci", "912")
+    health = (await client.get("/api/sources", headers={"Authorization": "Bearer api-token"})).json()
+    assert health == [{"name": "ci", "type": "echo", "connected": True, "error": None,
+                       "last_event_at": stored["received_at"]}]
