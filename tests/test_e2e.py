@@ -83,7 +83,8 @@ def test_sigterm_stops_cleanly_even_with_a_lamp_page_open(daemon: Callable[..., 
     assert opened.wait(5)
     start = time.monotonic()
     assert d.stop(signal.SIGTERM) == 0
-    assert time.monotonic() - start < 5
+    assert time.monotonic() - start < 1.5  # the open page does not hold shutdown for uvicorn's 2 s grace
+    assert "ERROR" not in d.log_path.read_text()
 
 
 def test_invalid_config_refuses_to_start_and_names_the_problem(tmp_path: Path) -> None:

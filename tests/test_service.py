@@ -200,6 +200,8 @@ async def test_watchers_see_each_change_once(running: Start, clock: FakeClock) -
     assert view.state == LAMP_OFF and view.showing is None
     await asyncio.sleep(0.05)
     assert queue.empty()
+    service.end_watches()
+    assert await asyncio.wait_for(queue.get(), 1) is None  # the stream ends when the daemon stops
 
 
 async def test_a_burst_is_coalesced_to_the_latest_state(running: Start) -> None:

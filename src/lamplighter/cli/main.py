@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import uvloop
 
 from lamplighter.cli.client import Client, daemon_url
 from lamplighter.config import DEFAULT_CONFIG_NAME, Config, LoadedConfig, load_config
@@ -58,8 +59,8 @@ def run(config_path: Path | None, verbose: bool) -> None:
     _print_banner(loaded, token)
     from lamplighter.web.server import serve
 
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(service, token.value))
+    with contextlib.suppress(KeyboardInterrupt), asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(serve(service, token.value))
 
 
 def _print_banner(loaded: LoadedConfig, token: Token) -> None:

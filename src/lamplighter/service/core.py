@@ -84,7 +84,7 @@ class Service:
         self.store = Store(config.state_dir / DATABASE_NAME)
         self.router = Router(self.levels, frozenset(config.lamps), config.guards)
         self.signals: dict[int, Signal] = {}
-        self._watchers: dict[str, set[asyncio.Queue[LampView]]] = {}
+        self._watchers: dict[str, set[asyncio.Queue[LampView | None]]] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.lamps = {
@@ -190,7 +190,7 @@ class Service:
             return AckResult.NOT_ACTIVE
         self.store.end_signals([signal_id], self.clock.now(), f"acknowledged by {by}")
         del self.signals[signal_id]
-        self._changed(since=self.clock.now())
+        self._changed(since=None)
         return AckResult.ACKNOWLEDGED
 
     def tick(self) -> None:
@@ -201,9 +201,10 @@ class Service:
             self.store.end_signals([s.event_id for s in ended], now, "expired")
             for signal in ended:
                 del self.signals[signal.event_id]
-        self._changed(since=now if ended else None)
+        self._changed(since=None)
 
     def _changed(self, since: float | None) -> None:
+        """Wake every lamp; `since` is when the event behind the change was received, for the latency metric."""
         signals = tuple(self.signals.values())
         for controller in self.lamps.values():
             controller.update(signals, since)
@@ -223,24 +224,34 @@ class Service:
     def lamp_views(self) -> list[LampView]:
         return [controller.view() for controller in self.lamps.values()]
 
-    def watch(self, lamp: str) -> asyncio.Queue[LampView]:
-        """A queue that receives the lamp's view on every change (latest wins when slow)."""
-        queue: asyncio.Queue[LampView] = asyncio.Queue(WATCH_QUEUE_SIZE)
+    def watch(self, lamp: str) -> asyncio.Queue[LampView | None]:
+        """A queue that receives the lamp's view on every change (latest wins when slow); None: stopping."""
+        queue: asyncio.Queue[LampView | None] = asyncio.Queue(WATCH_QUEUE_SIZE)
         self._watchers.setdefault(lamp, set()).add(queue)
         queue.put_nowait(self.lamps[lamp].view())
         return queue
 
-    def unwatch(self, lamp: str, queue: asyncio.Queue[LampView]) -> None:
+    def unwatch(self, lamp: str, queue: asyncio.Queue[LampView | None]) -> None:
         self._watchers.get(lamp, set()).discard(queue)
+
+    def end_watches(self) -> None:
+        """Tell every watcher the service is stopping (None), so open lamp pages let go at once."""
+        for queue in (q for queues in self._watchers.values() for q in queues):
+            _put_latest(queue, None)
 
     def _lamp_changed(self, view: LampView) -> None:
         self.metrics.lamp_online.labels(view.name).set(1 if view.online else 0)
         for queue in self._watchers.get(view.name, ()):
-            if queue.full():
-                queue.get_nowait()
-            queue.put_nowait(view)
+            _put_latest(queue, view)
 
     def _lamp_applying(self, lamp: str, since: float | None) -> None:
         self.metrics.lamp_applies.labels(lamp).inc()
         if since is not None:
             self.metrics.event_to_apply.observe(max(0.0, self.clock.now() - since))
+
+
+def _put_latest(queue: asyncio.Queue[LampView | None], item: LampView | None) -> None:
+    """Enqueue without waiting: a slow watcher loses the oldest view, never the latest."""
+    if queue.full():
+        queue.get_nowait()
+    queue.put_nowait(item)

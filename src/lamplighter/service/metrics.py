@@ -19,7 +19,7 @@ class Metrics:
         self.lamp_applies = Counter("lamplighter_lamp_applies", "State changes sent to the lamp", ["lamp"],
                                     registry=self.registry)
         self.event_to_apply = Histogram("lamplighter_event_to_apply_seconds",
-                                        "From an event received to the lamp's apply call",
+                                        "From an event received to the apply call it caused on a lamp",
                                         buckets=LATENCY_BUCKETS, registry=self.registry)
 
     def text(self) -> bytes:

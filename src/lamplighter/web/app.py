@@ -236,6 +236,8 @@ async def _lamp_stream(service: Service, name: str) -> AsyncIterator[str]:
             except TimeoutError:
                 yield ": keepalive\n\n"
                 continue
+            if view is None:
+                return  # the daemon is stopping; the page's EventSource reconnects when it is back
             yield f"data: {json.dumps(lamp_json(view))}\n\n"
     finally:
         service.unwatch(name, queue)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import socket
 from collections.abc import Iterator
 
 import uvicorn
@@ -14,8 +15,17 @@ GRACEFUL_SHUTDOWN_SECONDS = 2
 
 
 class _Server(uvicorn.Server):
-    """uvicorn re-raises the stop signal after its graceful shutdown (exit status -15);
-    a daemon that stopped cleanly because it was asked to exits 0 instead."""
+    """uvicorn with two changes for a daemon: open lamp streams end as soon as shutdown starts
+    (instead of holding it for the graceful timeout), and a clean stop on SIGTERM exits 0
+    (uvicorn re-raises the signal after its graceful shutdown, giving status -15)."""
+
+    def __init__(self, config: uvicorn.Config, service: Service) -> None:
+        super().__init__(config)
+        self.service = service
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        self.service.end_watches()
+        await super().shutdown(sockets)
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -31,6 +41,6 @@ async def serve(service: Service, token: str) -> None:
     server = _Server(uvicorn.Config(
         app, host=server_config.host, port=server_config.port, log_level="warning", access_log=False,
         lifespan="off", timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS, server_header=False,
-    ))
+    ), service)
     async with service.running():
         await server.serve()  # logs and exits 1 if the address is taken
