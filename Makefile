@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-TEST_PEERS := chromium fonts-dejavu-core
+TEST_PEERS := chromium fonts-dejavu-core dovecot-imapd prometheus-alertmanager mosquitto mosquitto-clients
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
 .PHONY: run test bench check lint clean
