@@ -202,3 +202,20 @@ async def test_lamp_stream_sends_the_state_then_each_change(api: tuple[httpx.Asy
         await post(client, {"level": "912", "title": "disk filling"})
         view = await asyncio.wait_for(next_view(), 2)
         assert view["state"]["color"] == "#ffd000" and view["showing"]["title"] == "disk filling"
+
+
+async def test_snooze_endpoints(api: tuple[httpx.AsyncClient, Service]) -> None:
+    client, service = api
+    event_id = (await post(client, {"level": "912", "title": "disk"})).json()["id"]
+    bad = await client.post(f"/api/events/{event_id}/snooze", headers=AUTH, json={"for": "forever"})
+    assert bad.status_code == 422 and bad.json()["error"].startswith("for: ")
+    assert (await client.post(f"/api/events/{event_id}/snooze", headers=AUTH, json={"for": "8d"})).status_code == 422
+    snoozed = await client.post(f"/api/events/{event_id}/snooze", headers=AUTH, json={"for": "30m"})
+    assert snoozed.status_code == 200
+    assert snoozed.json()["snoozed_until"] == service.clock.now() + 1800
+    assert (await client.get("/api/snooze", headers=AUTH)).json() == {"snoozed_until": None, "by": None}
+    on = await client.post("/api/snooze", headers=AUTH, json={"for": "1h", "by": "alice"})
+    assert on.json() == {"snoozed_until": service.clock.now() + 3600, "by": "alice"}
+    assert (await post(client, {"level": "door", "title": "x"})).json()["outcome"] == "quiet"
+    assert (await client.delete("/api/snooze", headers=AUTH)).json() == {"snoozed_until": None, "by": None}
+    assert (await post(client, {"level": "door", "title": "y"})).json()["outcome"] == "shown"

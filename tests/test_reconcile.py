@@ -51,3 +51,12 @@ def test_deadlines_and_expiry() -> None:
     assert next_deadline(signals, now=10) == 30
     assert next_deadline(signals, now=30) is None
     assert expired(signals, now=10) == [s911]
+
+
+def test_a_snoozed_signal_is_hidden_until_its_snooze_ends() -> None:
+    snoozed = sig(6, RED, 300, started=0, expires=None)
+    snoozed = Signal(**{**snoozed.__dict__, "snoozed_until": 60.0})
+    assert reconcile([snoozed, s912], "desk", WARM, now=5).showing == s912
+    assert reconcile([snoozed], "desk", WARM, now=59).state == WARM
+    assert reconcile([snoozed], "desk", WARM, now=60).state == RED
+    assert next_deadline([snoozed], now=5) == 60

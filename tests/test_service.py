@@ -12,7 +12,7 @@ from lamplighter.drivers.base import LampUrl
 from lamplighter.drivers.virtual import VirtualDriver
 from lamplighter.errors import DeviceOffline, StoreError
 from lamplighter.model import LAMP_OFF, LampState, Outcome, make_event
-from lamplighter.service import AckResult, Service
+from lamplighter.service import Service, SignalAction
 from lamplighter.service import lamp as lamp_module
 from tests.conftest import FakeClock
 
@@ -74,7 +74,7 @@ async def test_911_preempts_912_which_shows_again_and_one_snapshot_serves_both(
     alarm = send(service, "911", "payments down")
     await eventually(lambda: state(service) == RED)
     assert service.lamps["desk"].snapshot == WARM  # not overwritten by the 912's yellow
-    assert service.acknowledge(alarm.id, by="alice") is AckResult.ACKNOWLEDGED
+    assert service.acknowledge(alarm.id, by="alice") is SignalAction.DONE
     await eventually(lambda: state(service) == YELLOW)
     clock.advance(60)
     service.tick()
@@ -88,10 +88,10 @@ async def test_acknowledge_by_a_duplicate_ends_the_signal_and_reports_unknown_or
     dup = send(service, "911", "db down")
     assert dup.outcome is Outcome.DEDUPLICATED and dup.signal_id == first.id
     await eventually(lambda: state(service) == RED)
-    assert service.acknowledge(dup.id, by="bob") is AckResult.ACKNOWLEDGED
+    assert service.acknowledge(dup.id, by="bob") is SignalAction.DONE
     await eventually(lambda: state(service) == LAMP_OFF)
-    assert service.acknowledge(first.id, by="bob") is AckResult.NOT_ACTIVE
-    assert service.acknowledge(999, by="bob") is AckResult.UNKNOWN
+    assert service.acknowledge(first.id, by="bob") is SignalAction.NOT_ACTIVE
+    assert service.acknowledge(999, by="bob") is SignalAction.UNKNOWN
     assert service.store.signal_end(first.id) == (service.clock.now(), "acknowledged by bob")
 
 
@@ -123,7 +123,7 @@ async def test_a_restart_resumes_active_signals_and_the_snapshot(service_factory
         await eventually(lambda: state(second) == RED)
         assert list(second.signals) == [alarm.id]
         assert second.store.signal_end(alarm.id + 1) == (clock.now(), "expired")
-        assert second.acknowledge(alarm.id, by="alice") is AckResult.ACKNOWLEDGED
+        assert second.acknowledge(alarm.id, by="alice") is SignalAction.DONE
         await eventually(lambda: state(second) == WARM)
     finally:
         await second.stop()
@@ -213,3 +213,45 @@ async def test_a_burst_is_coalesced_to_the_latest_state(running: Start) -> None:
     await eventually(lambda: state(service) == RED)
     applies = service.metrics.lamp_applies.labels("desk")._value.get()
     assert applies <= 3  # not 51: the lamp is driven to the latest state, never through the backlog
+
+
+async def test_a_snoozed_signal_hides_and_comes_back_if_still_active(running: Start, clock: FakeClock) -> None:
+    service = await running(SHELF + "levels: {911: {hold: until_ack}}\n")
+    alarm = send(service, "911", "payments down")
+    await eventually(lambda: state(service) == RED)
+    assert service.snooze_signal(alarm.id, 600) is SignalAction.DONE
+    await eventually(lambda: state(service) == WARM)
+    clock.advance(599)
+    service.tick()
+    await asyncio.sleep(0.05)
+    assert state(service) == WARM
+    clock.advance(1)
+    service.tick()
+    await eventually(lambda: state(service) == RED)  # still not acknowledged: it is back
+    assert service.snooze_signal(999, 60) is SignalAction.UNKNOWN
+
+
+async def test_snooze_all_quiets_new_events_but_not_911_and_survives_a_restart(
+        service_factory: Callable[..., Service], clock: FakeClock) -> None:
+    config = SHELF + "levels: {912: {hold: until_ack}}\n"
+    first = service_factory(config)
+    await first.start()
+    send(first, "912", "disk filling")
+    await eventually(lambda: state(first) == YELLOW)
+    first.snooze_all(1800, by="alice")
+    await eventually(lambda: state(first) == WARM)
+    quiet = send(first, "door", "someone at the door")
+    assert quiet.outcome is Outcome.QUIET and quiet.reasons[0].startswith("snoozed by alice until ")
+    assert send(first, "911", "payments down").outcome is Outcome.SHOWN  # 911 bypasses quiet hours and snoozes
+    await first.stop()
+
+    clock.advance(60)
+    second = service_factory(config)
+    await second.start()
+    try:
+        assert send(second, "door", "again").outcome is Outcome.QUIET
+        second.end_snooze()
+        assert send(second, "door", "and again").outcome is Outcome.SHOWN
+        assert second.signals[1].snoozed_until is None  # the 912 is visible again
+    finally:
+        await second.stop()

@@ -223,9 +223,14 @@ class Signal:
     lamps: frozenset[str]
     started_at: float
     expires_at: float | None  # None: until acknowledged or resolved
+    snoozed_until: float | None = None  # hidden from lamps until then, shown again if still active
 
     def active_at(self, now: float) -> bool:
         return self.expires_at is None or now < self.expires_at
+
+    def visible_at(self, now: float) -> bool:
+        """Active and not snoozed: a lamp may show it."""
+        return self.active_at(now) and (self.snoozed_until is None or now >= self.snoozed_until)
 
     def refreshed(self, now: float, hold: float | None) -> Signal:
         """The same signal with its hold restarted from `now`."""

@@ -43,14 +43,23 @@ CREATE TABLE IF NOT EXISTS signals (
     started_at REAL NOT NULL,
     expires_at REAL,
     ended_at REAL,
-    end_reason TEXT
+    end_reason TEXT,
+    snoozed_until REAL
 );
 CREATE INDEX IF NOT EXISTS signals_active ON signals(ended_at) WHERE ended_at IS NULL;
 CREATE TABLE IF NOT EXISTS snapshots (
     lamp TEXT PRIMARY KEY,
     state TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS settings (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 """
+MIGRATIONS = (
+    # version 1: signals can be snoozed
+    "ALTER TABLE signals ADD COLUMN snoozed_until REAL",
+)
 
 
 @dataclass(frozen=True)
@@ -64,6 +73,7 @@ class StoredSignal:
     lamps: frozenset[str]
     started_at: float
     expires_at: float | None
+    snoozed_until: float | None
 
 
 class Store:
@@ -75,11 +85,20 @@ class Store:
             self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
-            self._db.executescript(SCHEMA)
+            self._migrate()
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"cannot open the store at {path}: {exc}") from None
         self._db.row_factory = sqlite3.Row
         self.path = path
+
+    def _migrate(self) -> None:
+        """Create a new journal at the latest version, or bring an older one up to it."""
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        fresh = not self._db.execute("SELECT name FROM sqlite_master WHERE name='events'").fetchone()
+        self._db.executescript(SCHEMA)
+        for migration in () if fresh else MIGRATIONS[version:]:
+            self._db.execute(migration)
+        self._db.execute(f"PRAGMA user_version={len(MIGRATIONS)}")
 
     def close(self) -> None:
         self._db.close()
@@ -161,11 +180,26 @@ class Store:
             for i in event_ids
         )
 
+    def snooze_signals(self, event_ids: Iterable[int], until: float | None) -> None:
+        self._transaction(("UPDATE signals SET snoozed_until=? WHERE event_id=?", (until, i)) for i in event_ids)
+
+    def set_setting(self, name: str, value: object) -> None:
+        """Remember a small JSON value (the global snooze) across restarts; None forgets it."""
+        if value is None:
+            self._transaction([("DELETE FROM settings WHERE name=?", (name,))])
+        else:
+            self._transaction([("INSERT OR REPLACE INTO settings (name, value) VALUES (?, ?)",
+                                (name, json.dumps(value)))])
+
+    def setting(self, name: str) -> Any:
+        row = self._db.execute("SELECT value FROM settings WHERE name=?", (name,)).fetchone()
+        return None if row is None else json.loads(row["value"])
+
     def active_signals(self) -> list[StoredSignal]:
         rows = self._db.execute("SELECT * FROM signals WHERE ended_at IS NULL ORDER BY event_id").fetchall()
         return [
             StoredSignal(row["event_id"], row["level"], row["key"], row["title"], frozenset(json.loads(row["lamps"])),
-                         row["started_at"], row["expires_at"])
+                         row["started_at"], row["expires_at"], row["snoozed_until"])
             for row in rows
         ]
 

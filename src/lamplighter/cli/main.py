@@ -7,6 +7,7 @@ import contextlib
 import getpass
 import logging
 import os
+from datetime import datetime
 from importlib.metadata import version
 from importlib.resources import files
 from pathlib import Path
@@ -147,6 +148,25 @@ def ack(config_path: Path | None, event_id: int, by: str | None) -> None:
     client = Client(_load(config_path).config, os.environ)
     answer = client.request("POST", f"/api/events/{event_id}/ack", json={"by": by or getpass.getuser()})
     click.echo(f"event {answer['id']} acknowledged by {answer['by']}")
+
+
+@cli.command()
+@config_option
+@click.argument("duration")
+@click.option("--event", "event_id", type=int, default=None, help="Snooze only this event's signal.")
+@click.option("--by", default=None, help="Who snoozes (default: your user name).")
+def snooze(config_path: Path | None, duration: str, event_id: int | None, by: str | None) -> None:
+    """Keep the lamps dark for DURATION (e.g. 30m) except for 911s; `off` ends the snooze."""
+    client = Client(_load(config_path).config, os.environ)
+    if duration == "off":
+        client.request("DELETE", "/api/snooze")
+        click.echo("snooze ended")
+        return
+    body = {"for": duration, "by": by or getpass.getuser()}
+    path = f"/api/events/{event_id}/snooze" if event_id is not None else "/api/snooze"
+    answer = client.request("POST", path, json=body)
+    until = datetime.fromtimestamp(answer["snoozed_until"]).astimezone()
+    click.echo(f"{f'event {event_id}' if event_id is not None else 'lamps'} snoozed until {until:%H:%M}")
 
 
 @cli.command()

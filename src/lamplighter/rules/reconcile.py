@@ -21,7 +21,7 @@ class Desired:
 
 def winner(signals: Iterable[Signal], lamp: str, now: float) -> Signal | None:
     """The active signal a lamp shows: highest priority, then newest, then highest id."""
-    candidates = [s for s in signals if lamp in s.lamps and s.active_at(now)]
+    candidates = [s for s in signals if lamp in s.lamps and s.visible_at(now)]
     return max(candidates, key=lambda s: (s.priority, s.started_at, s.event_id), default=None)
 
 
@@ -34,9 +34,9 @@ def reconcile(signals: Iterable[Signal], lamp: str, snapshot: LampState | None, 
 
 
 def next_deadline(signals: Iterable[Signal], now: float) -> float | None:
-    """The earliest future moment at which some signal's hold ends."""
-    ends = [s.expires_at for s in signals if s.expires_at is not None and s.expires_at > now]
-    return min(ends, default=None)
+    """The earliest future moment at which some signal's hold or snooze ends."""
+    edges = [t for s in signals for t in (s.expires_at, s.snoozed_until) if t is not None and t > now]
+    return min(edges, default=None)
 
 
 def expired(signals: Iterable[Signal], now: float) -> list[Signal]:

@@ -7,7 +7,7 @@ semantics, in the manner of Alertmanager's notify pipeline:
     route        the level exists and has lamps            else unrouted
     resolve      a `resolved` event ends matching signals  -> resolved
     deduplicate  same key active or seen within the window -> deduplicated (hold refreshed)
-    quiet_hours  inside quiet hours, level without bypass  -> quiet
+    quiet_hours  quiet hours or a snooze, level without bypass -> quiet
     rate_limit   sender or source over its token bucket    -> throttled (with retry_after)
     show         everything else becomes a signal          -> shown
 
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from lamplighter.config import GuardsConfig, RateConfig
 from lamplighter.model import Event, Level, Outcome, Signal, Status, format_duration
@@ -42,6 +43,17 @@ class Verdict:
         """The signal this event touched, for linking events into incidents."""
         touched = self.refreshed or (self.ended[0] if self.ended else None)
         return touched.event_id if touched else None
+
+
+@dataclass(frozen=True)
+class Snooze:
+    """Everything without the quiet-hours bypass stays dark until `until`."""
+
+    until: float
+    by: str
+
+    def reason(self) -> str:
+        return f"snoozed by {self.by} until {datetime.fromtimestamp(self.until).astimezone():%H:%M}"
 
 
 @dataclass
@@ -69,6 +81,7 @@ class Router:
     buckets: dict[tuple[str, ...], TokenBucket] = field(default_factory=dict)
     last_seen: dict[tuple[str, str], float] = field(default_factory=dict)
     prune_above: int = PRUNE_ABOVE  # doubles when pruning frees little, so pruning stays amortized O(1)
+    snooze: Snooze | None = None
 
     def route(self, event: Event, active: Mapping[int, Signal], now: float) -> Verdict:
         routing = Routing(event=event, now=now, level=self.levels.get(event.level), active=active)
@@ -139,6 +152,8 @@ def deduplicate(router: Router, r: Routing) -> Verdict | None:
 def quiet_hours(router: Router, r: Routing) -> Verdict | None:
     if r.level is None or r.level.quiet_hours_bypass:
         return None
+    if router.snooze is not None and r.now < router.snooze.until:
+        return Verdict(Outcome.QUIET, (router.snooze.reason(),))
     if in_quiet_hours(router.guards.quiet_hours, r.now):
         return Verdict(Outcome.QUIET, (f"quiet hours; level {r.level.name} does not bypass them",))
     return None

@@ -21,7 +21,7 @@ from lamplighter.drivers.registry import build_driver
 from lamplighter.errors import ConfigError, DriverError, LampUrlError
 from lamplighter.model import Clock, Event, Level, Outcome, Receipt, Signal, SystemClock
 from lamplighter.rules.reconcile import expired, next_deadline
-from lamplighter.rules.router import Router, Verdict
+from lamplighter.rules.router import Router, Snooze, Verdict
 from lamplighter.service.lamp import LampController, LampView
 from lamplighter.service.metrics import Metrics
 from lamplighter.sources import build_sources
@@ -34,10 +34,15 @@ DATABASE_NAME = "lamplighter.db"
 WATCH_QUEUE_SIZE = 16
 
 
-class AckResult(StrEnum):
-    ACKNOWLEDGED = "acknowledged"
+class SignalAction(StrEnum):
+    """The result of acknowledging or snoozing the signal behind an event."""
+
+    DONE = "done"
     NOT_ACTIVE = "not_active"
     UNKNOWN = "unknown"
+
+
+SNOOZE_SETTING = "snooze"
 
 
 def validate(config: Config) -> list[tuple[str, str]]:
@@ -112,6 +117,9 @@ class Service:
         self._resume_signals(now)
         for level, key, at in self.store.seen_since(now - self.config.guards.dedup_window):
             self.router.last_seen[(level, key)] = at
+        snooze = self.store.setting(SNOOZE_SETTING)
+        if snooze is not None and snooze["until"] > now:
+            self.router.snooze = Snooze(until=snooze["until"], by=snooze["by"])
         self._tasks = [asyncio.create_task(c.run(), name=f"lamp {c.name}") for c in self.lamps.values()]
         self._tasks += [asyncio.create_task(s.run(self.submit), name=f"source {s.name}") for s in self.sources.values()]
         self._changed(since=None)
@@ -150,7 +158,7 @@ class Service:
         if level is None or not lamps:
             return None
         return Signal(stored.event_id, stored.level, stored.key, stored.title, level.priority, level.look,
-                      frozenset(lamps), stored.started_at, stored.expires_at)
+                      frozenset(lamps), stored.started_at, stored.expires_at, stored.snoozed_until)
 
     # ---- events ----------------------------------------------------------------------------
 
@@ -180,18 +188,52 @@ class Service:
         if verdict.new_signal is not None:
             self.signals[event_id] = replace(verdict.new_signal, event_id=event_id)
 
-    def acknowledge(self, event_id: int, by: str) -> AckResult:
-        """End the signal an event started or refreshed; the lamp restores if nothing else is active."""
+    def _signal_of(self, event_id: int) -> int | SignalAction:
+        """The active signal an event started or refreshed, or why there is none."""
         event = self.store.event(event_id)
         if event is None:
-            return AckResult.UNKNOWN
-        signal_id = event["signal_id"] or event_id
-        if signal_id not in self.signals:
-            return AckResult.NOT_ACTIVE
+            return SignalAction.UNKNOWN
+        signal_id: int = event["signal_id"] or event_id
+        return signal_id if signal_id in self.signals else SignalAction.NOT_ACTIVE
+
+    def acknowledge(self, event_id: int, by: str) -> SignalAction:
+        """End the signal an event started or refreshed; the lamp restores if nothing else is active."""
+        signal_id = self._signal_of(event_id)
+        if isinstance(signal_id, SignalAction):
+            return signal_id
         self.store.end_signals([signal_id], self.clock.now(), f"acknowledged by {by}")
         del self.signals[signal_id]
         self._changed(since=None)
-        return AckResult.ACKNOWLEDGED
+        return SignalAction.DONE
+
+    def snooze_signal(self, event_id: int, seconds: float) -> SignalAction:
+        """Hide a signal from the lamps for a while; it shows again if it is still active then."""
+        signal_id = self._signal_of(event_id)
+        if isinstance(signal_id, SignalAction):
+            return signal_id
+        self._snooze([self.signals[signal_id]], self.clock.now() + seconds)
+        return SignalAction.DONE
+
+    def snooze_all(self, seconds: float, by: str) -> Snooze:
+        """Keep everything without the quiet-hours bypass dark for a while, new events included."""
+        snooze = Snooze(until=self.clock.now() + seconds, by=by)
+        self.store.set_setting(SNOOZE_SETTING, {"until": snooze.until, "by": by})
+        self.router.snooze = snooze
+        bypass = {name for name, level in self.levels.items() if level.quiet_hours_bypass}
+        self._snooze([s for s in self.signals.values() if s.level not in bypass], snooze.until)
+        return snooze
+
+    def end_snooze(self) -> None:
+        """Lift the global snooze and every signal's snooze: the lamps show what is active."""
+        self.store.set_setting(SNOOZE_SETTING, None)
+        self.router.snooze = None
+        self._snooze(list(self.signals.values()), None)
+
+    def _snooze(self, signals: list[Signal], until: float | None) -> None:
+        self.store.snooze_signals([s.event_id for s in signals], until)
+        for signal in signals:
+            self.signals[signal.event_id] = replace(signal, snoozed_until=until)
+        self._changed(since=None)
 
     def tick(self) -> None:
         """A hold deadline passed: end expired signals and reconcile."""

@@ -18,16 +18,17 @@ from typing import Annotated, Any, TypeVar
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from lamplighter.errors import AuthError, EventError, StoreError
-from lamplighter.model import Receipt, Status, make_event
-from lamplighter.service import AckResult, Service
+from lamplighter.model import Receipt, Status, make_event, parse_duration
+from lamplighter.service import Service, SignalAction
 from lamplighter.service.lamp import LampView
 from lamplighter.sources.base import WebhookSource
 from lamplighter.web.limits import BodySizeLimit
 
 COOKIE = "lamplighter_token"
+MAX_SNOOZE_SECONDS = 7 * 86400
 M = TypeVar("M", bound=BaseModel)
 KEEPALIVE_SECONDS = 15.0
 
@@ -48,6 +49,20 @@ class EventIn(BaseModel):
 class AckIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     by: str = Field(default="api", min_length=1, max_length=200)
+
+
+class SnoozeIn(AckIn):
+    """`for`: how long, e.g. "30m" (at most a week)."""
+
+    duration: float = Field(alias="for")
+
+    @field_validator("duration", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> float:
+        seconds = parse_duration(value)
+        if not 0 < seconds <= MAX_SNOOZE_SECONDS:
+            raise ValueError("must be longer than 0s and at most 7d")
+        return seconds
 
 
 def lamp_json(view: LampView) -> dict[str, Any]:
@@ -81,6 +96,14 @@ def _receipt_json(receipt: Receipt) -> dict[str, Any]:
     if receipt.retry_after is not None:
         answer["retry_after"] = receipt.retry_after
     return answer
+
+
+def _refusal(result: SignalAction, event_id: int) -> JSONResponse | None:
+    if result is SignalAction.UNKNOWN:
+        return _error(404, f"no event with id {event_id}")
+    if result is SignalAction.NOT_ACTIVE:
+        return _error(409, f"event {event_id} is not showing on any lamp (it ended or was never shown)")
+    return None
 
 
 def _error(status: int, message: str, **extra: Any) -> JSONResponse:
@@ -159,12 +182,32 @@ def create_app(service: Service, token: str) -> FastAPI:
     @app.post("/api/events/{event_id}/ack", dependencies=auth)
     async def ack(event_id: int, request: Request) -> JSONResponse:
         by = (await _parse_json(request, AckIn, empty="{}")).by
-        result = service.acknowledge(event_id, by)
-        if result is AckResult.UNKNOWN:
-            return _error(404, f"no event with id {event_id}")
-        if result is AckResult.NOT_ACTIVE:
-            return _error(409, f"event {event_id} is not showing on any lamp (it ended or was never shown)")
-        return JSONResponse({"id": event_id, "acknowledged": True, "by": by})
+        refused = _refusal(service.acknowledge(event_id, by), event_id)
+        return refused or JSONResponse({"id": event_id, "acknowledged": True, "by": by})
+
+    @app.post("/api/events/{event_id}/snooze", dependencies=auth)
+    async def snooze_event(event_id: int, request: Request) -> JSONResponse:
+        body = await _parse_json(request, SnoozeIn)
+        refused = _refusal(service.snooze_signal(event_id, body.duration), event_id)
+        return refused or JSONResponse({"id": event_id, "snoozed_until": service.clock.now() + body.duration})
+
+    @app.get("/api/snooze", dependencies=auth)
+    async def snooze_state() -> dict[str, Any]:
+        snooze = service.router.snooze
+        if snooze is None or snooze.until <= service.clock.now():
+            return {"snoozed_until": None, "by": None}
+        return {"snoozed_until": snooze.until, "by": snooze.by}
+
+    @app.post("/api/snooze", dependencies=auth)
+    async def snooze_all(request: Request) -> dict[str, Any]:
+        body = await _parse_json(request, SnoozeIn)
+        snooze = service.snooze_all(body.duration, body.by)
+        return {"snoozed_until": snooze.until, "by": snooze.by}
+
+    @app.delete("/api/snooze", dependencies=auth)
+    async def end_snooze() -> dict[str, Any]:
+        service.end_snooze()
+        return {"snoozed_until": None, "by": None}
 
     @app.post("/hooks/{name}")
     async def hook(name: str, request: Request) -> JSONResponse:
