@@ -255,3 +255,18 @@ async def test_snooze_all_quiets_new_events_but_not_911_and_survives_a_restart(
         assert second.signals[1].snoozed_until is None  # the 912 is visible again
     finally:
         await second.stop()
+
+
+async def test_activity_tells_live_views_what_changed(running: Start, clock: FakeClock) -> None:
+    service = await running()
+    activity = service.activity.subscribe()
+    first = send(service, "911", "x")
+    send(service, "912", "y")
+    service.acknowledge(first.id, by="alice")
+    clock.advance(10)
+    service.tick()
+    seen = [activity.get_nowait() for _ in range(activity.qsize())]
+    assert [(a.kind, a.event_id) for a in seen if a] == [("event", 1), ("event", 2), ("acknowledged", 1),
+                                                          ("expired", 2)]
+    service.end_watches()
+    assert activity.get_nowait() is None

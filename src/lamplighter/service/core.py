@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
@@ -22,6 +22,7 @@ from lamplighter.errors import ConfigError, DriverError, LampUrlError
 from lamplighter.model import Clock, Event, Level, Outcome, Receipt, Signal, SystemClock
 from lamplighter.rules.reconcile import expired, next_deadline
 from lamplighter.rules.router import Router, Snooze, Verdict
+from lamplighter.service.broadcast import Broadcast
 from lamplighter.service.lamp import LampController, LampView
 from lamplighter.service.metrics import Metrics
 from lamplighter.sources import build_sources
@@ -31,7 +32,14 @@ from lamplighter.store import Store, StoredSignal
 log = logging.getLogger(__name__)
 
 DATABASE_NAME = "lamplighter.db"
-WATCH_QUEUE_SIZE = 16
+
+
+@dataclass(frozen=True)
+class Activity:
+    """Something a live view should refresh for: an event stored, a signal acknowledged, snoozed or ended."""
+
+    kind: str  # "event", "acknowledged", "snoozed", "expired", "snooze"
+    event_id: int | None = None
 
 
 class SignalAction(StrEnum):
@@ -89,7 +97,8 @@ class Service:
         self.store = Store(config.state_dir / DATABASE_NAME)
         self.router = Router(self.levels, frozenset(config.lamps), config.guards)
         self.signals: dict[int, Signal] = {}
-        self._watchers: dict[str, set[asyncio.Queue[LampView | None]]] = {}
+        self.lamp_changes: dict[str, Broadcast[LampView]] = {name: Broadcast() for name in config.lamps}
+        self.activity: Broadcast[Activity] = Broadcast()
         self._timer: asyncio.TimerHandle | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.lamps = {
@@ -178,6 +187,7 @@ class Service:
         if verdict.new_signal or verdict.ended or verdict.refreshed:
             self._changed(since=event.received_at)
         signal_id = event_id if verdict.new_signal else verdict.signal_id
+        self.activity.publish(Activity("event", event_id))
         return Receipt(event_id, verdict.outcome, verdict.reasons, verdict.retry_after, signal_id)
 
     def _apply_verdict(self, event_id: int, verdict: Verdict) -> None:
@@ -204,6 +214,7 @@ class Service:
         self.store.end_signals([signal_id], self.clock.now(), f"acknowledged by {by}")
         del self.signals[signal_id]
         self._changed(since=None)
+        self.activity.publish(Activity("acknowledged", signal_id))
         return SignalAction.DONE
 
     def snooze_signal(self, event_id: int, seconds: float) -> SignalAction:
@@ -212,6 +223,7 @@ class Service:
         if isinstance(signal_id, SignalAction):
             return signal_id
         self._snooze([self.signals[signal_id]], self.clock.now() + seconds)
+        self.activity.publish(Activity("snoozed", signal_id))
         return SignalAction.DONE
 
     def snooze_all(self, seconds: float, by: str) -> Snooze:
@@ -221,6 +233,7 @@ class Service:
         self.router.snooze = snooze
         bypass = {name for name, level in self.levels.items() if level.quiet_hours_bypass}
         self._snooze([s for s in self.signals.values() if s.level not in bypass], snooze.until)
+        self.activity.publish(Activity("snooze"))
         return snooze
 
     def end_snooze(self) -> None:
@@ -228,6 +241,7 @@ class Service:
         self.store.set_setting(SNOOZE_SETTING, None)
         self.router.snooze = None
         self._snooze(list(self.signals.values()), None)
+        self.activity.publish(Activity("snooze"))
 
     def _snooze(self, signals: list[Signal], until: float | None) -> None:
         self.store.snooze_signals([s.event_id for s in signals], until)
@@ -243,6 +257,7 @@ class Service:
             self.store.end_signals([s.event_id for s in ended], now, "expired")
             for signal in ended:
                 del self.signals[signal.event_id]
+                self.activity.publish(Activity("expired", signal.event_id))
         self._changed(since=None)
 
     def _changed(self, since: float | None) -> None:
@@ -267,33 +282,26 @@ class Service:
         return [controller.view() for controller in self.lamps.values()]
 
     def watch(self, lamp: str) -> asyncio.Queue[LampView | None]:
-        """A queue that receives the lamp's view on every change (latest wins when slow); None: stopping."""
-        queue: asyncio.Queue[LampView | None] = asyncio.Queue(WATCH_QUEUE_SIZE)
-        self._watchers.setdefault(lamp, set()).add(queue)
+        """A queue with the lamp's view now, then on every change; None when the service stops."""
+        queue = self.lamp_changes[lamp].subscribe()
         queue.put_nowait(self.lamps[lamp].view())
         return queue
 
     def unwatch(self, lamp: str, queue: asyncio.Queue[LampView | None]) -> None:
-        self._watchers.get(lamp, set()).discard(queue)
+        self.lamp_changes[lamp].unsubscribe(queue)
 
     def end_watches(self) -> None:
-        """Tell every watcher the service is stopping (None), so open lamp pages let go at once."""
-        for queue in (q for queues in self._watchers.values() for q in queues):
-            _put_latest(queue, None)
+        """Tell every listener the service is stopping, so open pages let go at once."""
+        for changes in self.lamp_changes.values():
+            changes.close()
+        self.activity.close()
 
     def _lamp_changed(self, view: LampView) -> None:
         self.metrics.lamp_online.labels(view.name).set(1 if view.online else 0)
-        for queue in self._watchers.get(view.name, ()):
-            _put_latest(queue, view)
+        self.lamp_changes[view.name].publish(view)
 
     def _lamp_applying(self, lamp: str, since: float | None) -> None:
         self.metrics.lamp_applies.labels(lamp).inc()
         if since is not None:
             self.metrics.event_to_apply.observe(max(0.0, self.clock.now() - since))
 
-
-def _put_latest(queue: asyncio.Queue[LampView | None], item: LampView | None) -> None:
-    """Enqueue without waiting: a slow watcher loses the oldest view, never the latest."""
-    if queue.full():
-        queue.get_nowait()
-    queue.put_nowait(item)
