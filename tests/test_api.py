@@ -66,7 +66,7 @@ async def test_every_route_but_healthz_needs_the_token(api: tuple[httpx.AsyncCli
     (b'{"level": "911"}', 422, "title: Field required"),
     (b'{"title": "x"}', 422, "level: Field required"),
     (b'{"level": "911", "title": ""}', 422, "title: String should have at least 1 character"),
-    (b'{"level": "9111", "title": "x"}', 422, "level: unknown level '9111' (known: 911, door, 912)"),
+    (b'{"level": "9111", "title": "x"}', 422, "level: unknown level '9111' (known: 911, door, 912, blind)"),
     (b'{"level": "911", "title": "x", "status": "over"}', 422, "status: Input should be 'firing' or 'resolved'"),
     (b'{"level": "911", "title": "x", "labels": {"a": 1}}', 422, "labels.a: Input should be a valid string"),
     (b'{"level": "911", "title": "x", "colour": "red"}', 422, "colour: Extra inputs are not permitted"),

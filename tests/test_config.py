@@ -22,7 +22,8 @@ def test_no_file_gives_the_embedded_default(tmp_path: Path, monkeypatch: pytest.
     assert loaded.config.lamps == {"desk": "virtual://desk"}
     levels = loaded.config.resolved_levels()
     assert {name: (lv.color, lv.hold) for name, lv in levels.items()} == {
-        "911": ("#ff0000", 10.0), "912": ("#ffd000", 10.0), "door": ("#00ff00", 10.0)}
+        "911": ("#ff0000", 10.0), "912": ("#ffd000", 10.0), "door": ("#00ff00", 10.0), "blind": ("#8000ff", None)}
+    assert levels["blind"].priority < levels["912"].priority
     assert levels["911"].priority > levels["door"].priority > levels["912"].priority
     assert levels["911"].quiet_hours_bypass and not levels["912"].quiet_hours_bypass
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from typing import Any
 
 import httpx
 import pytest
@@ -19,6 +20,12 @@ from lamplighter.sources.base import SourceSettings, WebhookSource
 from lamplighter.web.app import create_app
 from tests.conftest import FakeClock
 from tests.daemon import free_port
+from tests.test_service import eventually
+
+
+def lamp_color(service: Service) -> str | None:
+    state = service.lamps["desk"].actual
+    return state.color if state and state.on else None
 
 
 class EchoSettings(SourceSettings):
@@ -107,3 +114,44 @@ async def test_a_webhook_source_checks_its_own_token_and_stores_its_events(
     health = (await client.get("/api/sources", headers={"Authorization": "Bearer api-token"})).json()
     assert health == [{"name": "ci", "type": "echo", "connected": True, "error": None,
                        "last_event_at": stored["received_at"]}]
+
+
+async def test_a_silent_source_turns_the_lamp_purple_until_it_speaks_again(
+        running: Callable[..., Any], clock: FakeClock) -> None:
+    service = await running("sources:\n  - {type: echo, name: watchdog-am, token: t, expect_every: 10m}\n")
+    clock.advance(599)
+    service.tick()
+    assert service.signals == {}
+    clock.advance(1)
+    service.tick()
+    [blind] = service.signals.values()
+    assert (blind.level, blind.key, blind.title) == (
+        "blind", "blind:watchdog-am", "watchdog-am has been silent for 10m (expected every 10m)")
+    await eventually(lambda: lamp_color(service) == "#8000ff")
+    service.submit(make_event("912", "Watchdog", received_at=clock.now(), source="watchdog-am", key="wd"))
+    assert [s.level for s in service.signals.values()] == ["912"]  # blind resolved by the source speaking
+    stored = service.store.recent_events(3)
+    assert [(e["source"], e["level"], e["outcome"]) for e in stored] == [
+        ("watchdog", "blind", "resolved"), ("watchdog-am", "912", "shown"), ("watchdog", "blind", "shown")]
+
+
+async def test_a_source_disconnected_for_a_minute_is_blind_until_it_reconnects(
+        running: Callable[..., Any], clock: FakeClock) -> None:
+    service = await running("sources:\n  - {type: echo, name: frigate, token: t}\n")
+    source = service.sources["frigate"]
+    source.mark_disconnected("connection refused")
+    await asyncio.sleep(0.01)  # the health hook runs on the loop
+    clock.advance(59)
+    service.tick()
+    assert service.signals == {}
+    clock.advance(1)
+    service.tick()
+    assert [s.title for s in service.signals.values()] == ["frigate has been disconnected for 1m"]
+    source.mark_connected()
+    await asyncio.sleep(0.01)
+    assert service.signals == {}
+
+
+def test_the_names_of_lamplighters_own_sources_are_reserved() -> None:
+    with pytest.raises(ConfigError, match="the name 'watchdog' is Lamplighter's own"):
+        build_sources([{"type": "echo", "token": "a", "name": "watchdog"}], FakeClock())

@@ -145,10 +145,15 @@ class Level:
         return LampState(on=True, color=self.color, brightness=self.brightness, effect=self.effect)
 
 
+BLIND_LEVEL = "blind"
+
 DEFAULT_LEVELS: tuple[Level, ...] = (
     Level(name="911", color=NAMED_COLORS["red"], priority=300, quiet_hours_bypass=True),
     Level(name="door", color=NAMED_COLORS["green"], priority=200),
     Level(name="912", color=NAMED_COLORS["yellow"], priority=100),
+    # A source that went silent or lost its connection: until it speaks again.
+    Level(name=BLIND_LEVEL, color=NAMED_COLORS["purple"], priority=50, effect=Effect.PULSE, brightness=60,
+          hold=UNTIL_ACK),
 )
 
 

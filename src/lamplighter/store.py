@@ -228,6 +228,10 @@ class Store:
         ).fetchall()
         return [(row["level"], row["key"] or f"{row['level']}:{row['title']}", row["at"]) for row in rows]
 
+    def last_event_per_source(self) -> dict[str, float]:
+        rows = self._db.execute("SELECT source, max(received_at) AS at FROM events GROUP BY source").fetchall()
+        return {row["source"]: row["at"] for row in rows}
+
     def save_snapshot(self, lamp: str, state: LampState) -> None:
         self._transaction([("INSERT OR REPLACE INTO snapshots (lamp, state) VALUES (?, ?)",
                             (lamp, json.dumps(state.to_dict())))])

@@ -19,9 +19,20 @@ from lamplighter.config import Config
 from lamplighter.drivers.base import Driver
 from lamplighter.drivers.registry import build_driver
 from lamplighter.errors import ConfigError, DriverError, LampUrlError
-from lamplighter.model import Clock, Event, Level, Outcome, Receipt, Signal, SystemClock
+from lamplighter.model import (
+    BLIND_LEVEL,
+    Clock,
+    Event,
+    Level,
+    Outcome,
+    Receipt,
+    Signal,
+    SystemClock,
+    make_event,
+)
 from lamplighter.rules.reconcile import expired, next_deadline
 from lamplighter.rules.router import Router, Snooze, Verdict
+from lamplighter.rules.watchdog import Watch, blind_deadline, blind_reason
 from lamplighter.service.broadcast import Broadcast
 from lamplighter.service.lamp import LampController, LampView
 from lamplighter.service.metrics import Metrics
@@ -51,6 +62,7 @@ class SignalAction(StrEnum):
 
 
 SNOOZE_SETTING = "snooze"
+WATCHDOG = "watchdog"  # source and sender of the dead-man's switch's own events
 
 
 def validate(config: Config) -> list[tuple[str, str]]:
@@ -97,6 +109,7 @@ class Service:
         self.store = Store(config.state_dir / DATABASE_NAME)
         self.router = Router(self.levels, frozenset(config.lamps), config.guards)
         self.signals: dict[int, Signal] = {}
+        self._started_at = self.clock.now()
         self.lamp_changes: dict[str, Broadcast[LampView]] = {name: Broadcast() for name in config.lamps}
         self.activity: Broadcast[Activity] = Broadcast()
         self._timer: asyncio.TimerHandle | None = None
@@ -126,6 +139,17 @@ class Service:
         self._resume_signals(now)
         for level, key, at in self.store.seen_since(now - self.config.guards.dedup_window):
             self.router.last_seen[(level, key)] = at
+        self._started_at = now
+        for name, at in self.store.last_event_per_source().items():
+            if name in self.sources:
+                self.sources[name].health.last_event_at = at
+        loop = asyncio.get_running_loop()
+
+        def health_changed() -> None:  # sources may report from their own threads
+            loop.call_soon_threadsafe(self._watch_sources)
+
+        for source in self.sources.values():
+            source.on_health_change = health_changed
         snooze = self.store.setting(SNOOZE_SETTING)
         if snooze is not None and snooze["until"] > now:
             self.router.snooze = Snooze(until=snooze["until"], by=snooze["by"])
@@ -183,6 +207,7 @@ class Service:
         self._apply_verdict(event_id, verdict)
         if event.source in self.sources:
             self.sources[event.source].health.last_event_at = event.received_at
+            self._watch_sources()
         self.metrics.events.labels(event.level, verdict.outcome.value).inc()
         if verdict.new_signal or verdict.ended or verdict.refreshed:
             self._changed(since=event.received_at)
@@ -259,6 +284,25 @@ class Service:
                 del self.signals[signal.event_id]
                 self.activity.publish(Activity("expired", signal.event_id))
         self._changed(since=None)
+        self._watch_sources()
+
+    def _watch_sources(self) -> None:
+        """Raise a `blind` signal for each source gone silent or disconnected; resolve it when it is back."""
+        now = self.clock.now()
+        showing = {s.key for s in self.signals.values() if s.level == BLIND_LEVEL}
+        for watch in self._watches():
+            key = f"{BLIND_LEVEL}:{watch.source}"
+            reason = blind_reason(watch, now)
+            if reason is not None and key not in showing:
+                self.submit(make_event(BLIND_LEVEL, reason, received_at=now, source=WATCHDOG, sender=WATCHDOG, key=key))
+            elif reason is None and key in showing:
+                self.submit(make_event(BLIND_LEVEL, f"{watch.source} is back", received_at=now, source=WATCHDOG,
+                                       sender=WATCHDOG, key=key, status="resolved"))
+        self._schedule_tick()
+
+    def _watches(self) -> list[Watch]:
+        return [Watch(s.name, s.settings.expect_every, s.health.last_event_at or self._started_at,
+                      s.health.disconnected_since) for s in self.sources.values()]
 
     def _changed(self, since: float | None) -> None:
         """Wake every lamp; `since` is when the event behind the change was received, for the latency metric."""
@@ -272,7 +316,8 @@ class Service:
         if self._timer is not None:
             self._timer.cancel()
         now = self.clock.now()
-        deadline = next_deadline(self.signals.values(), now)
+        watchdog = [d for w in self._watches() if (d := blind_deadline(w)) is not None and d > now]
+        deadline = min(filter(None, [next_deadline(self.signals.values(), now), *watchdog]), default=None)
         if deadline is not None:
             self._timer = asyncio.get_running_loop().call_later(deadline - now, self.tick)
 

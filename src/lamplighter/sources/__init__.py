@@ -16,6 +16,7 @@ from lamplighter.model import Clock
 from lamplighter.sources.base import Source
 
 ENTRY_POINT_GROUP = "lamplighter.sources"
+RESERVED_NAMES = frozenset({"api", "watchdog"})  # the HTTP API's and the dead-man's switch's own events
 BUILT_IN: dict[str, type[Source]] = {}
 
 
@@ -43,7 +44,9 @@ def build_sources(entries: Sequence[Mapping[str, Any]], clock: Clock) -> dict[st
         except ConfigError as exc:
             problems.extend(exc.problems)
             continue
-        if source.name in sources:
+        if source.name in RESERVED_NAMES:
+            problems.append((f"{place}.name", f"the name {source.name!r} is Lamplighter's own: choose another"))
+        elif source.name in sources:
             problems.append((f"{place}.name", f"a second source named {source.name!r}: give each a unique name"))
         sources[source.name] = source
     if problems:

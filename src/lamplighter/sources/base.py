@@ -28,6 +28,8 @@ from lamplighter.model import Clock, Event, Receipt, parse_duration
 log = logging.getLogger(__name__)
 
 Submit = Callable[[Event], Receipt]
+"""Store and route an event (call it on the event loop thread). Set `source=self.name` on your
+events: that is how the dead-man's switch knows the source is alive."""
 
 
 class SourceSettings(BaseModel):
@@ -51,6 +53,7 @@ class SourceHealth:
     connected: bool = True
     error: str = ""
     last_event_at: float | None = None
+    disconnected_since: float | None = None
 
 
 class Source(ABC):
@@ -64,6 +67,7 @@ class Source(ABC):
         self.settings = settings
         self.clock = clock
         self.health = SourceHealth()
+        self.on_health_change: Callable[[], None] = _nothing  # the service's watchdog listens here
 
     @classmethod
     def from_config(cls, entry: Mapping[str, Any], clock: Clock, place: str) -> Source:
@@ -80,14 +84,19 @@ class Source(ABC):
         """Produce events until cancelled; a passive source (a webhook) returns at once."""
 
     def mark_connected(self) -> None:
+        """Call when the connection works (again); logs only the change. Safe from any thread."""
         if not self.health.connected:
             log.warning("source %s is connected again", self.name)
-        self.health.connected, self.health.error = True, ""
+        self.health.connected, self.health.error, self.health.disconnected_since = True, "", None
+        self.on_health_change()
 
     def mark_disconnected(self, error: str) -> None:
+        """Call when the connection broke; logs only the change. Safe from any thread."""
         if self.health.connected:
             log.warning("source %s lost its connection: %s", self.name, error)
+            self.health.disconnected_since = self.clock.now()
         self.health.connected, self.health.error = False, error
+        self.on_health_change()
 
 
 class WebhookSource(Source):
@@ -100,3 +109,7 @@ class WebhookSource(Source):
     @abstractmethod
     def parse(self, headers: Mapping[str, str], body: bytes, received_at: float) -> list[Event]:
         """The events in a request body; raise EventError naming the bad field."""
+
+
+def _nothing() -> None:
+    """The health hook of a source that no service watches."""
