@@ -253,6 +253,27 @@ class Receipt:
     signal_id: int | None
 
 
+class SignalAction(StrEnum):
+    """The result of acknowledging or snoozing the signal behind an event."""
+
+    DONE = "done"
+    NOT_ACTIVE = "not_active"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class LampView:
+    """What the API, the lamp page and chat replies show about a lamp."""
+
+    name: str
+    driver: str
+    url: str
+    online: bool
+    state: LampState | None
+    showing: Signal | None
+    error: str
+
+
 class Clock(Protocol):
     """Wall-clock time in epoch seconds; injected so tests can run hours in milliseconds."""
 

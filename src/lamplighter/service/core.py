@@ -12,7 +12,6 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, replace
-from enum import StrEnum
 from typing import Any
 
 from lamplighter.config import Config
@@ -24,9 +23,11 @@ from lamplighter.model import (
     Clock,
     Event,
     Level,
+    LampView,
     Outcome,
     Receipt,
     Signal,
+    SignalAction,
     SystemClock,
     make_event,
 )
@@ -34,7 +35,7 @@ from lamplighter.rules.reconcile import expired, next_deadline
 from lamplighter.rules.router import Router, Snooze, Verdict
 from lamplighter.rules.watchdog import Watch, blind_deadline, blind_reason
 from lamplighter.service.broadcast import Broadcast
-from lamplighter.service.lamp import LampController, LampView
+from lamplighter.service.lamp import LampController
 from lamplighter.service.metrics import Metrics
 from lamplighter.sources import build_sources
 from lamplighter.sources.base import Source
@@ -51,14 +52,6 @@ class Activity:
 
     kind: str  # "event", "acknowledged", "snoozed", "expired", "snooze"
     event_id: int | None = None
-
-
-class SignalAction(StrEnum):
-    """The result of acknowledging or snoozing the signal behind an event."""
-
-    DONE = "done"
-    NOT_ACTIVE = "not_active"
-    UNKNOWN = "unknown"
 
 
 SNOOZE_SETTING = "snooze"
@@ -150,6 +143,7 @@ class Service:
 
         for source in self.sources.values():
             source.on_health_change = health_changed
+            source.facade = self
         snooze = self.store.setting(SNOOZE_SETTING)
         if snooze is not None and snooze["until"] > now:
             self.router.snooze = Snooze(until=snooze["until"], by=snooze["by"])
@@ -222,6 +216,10 @@ class Service:
             self.signals[verdict.refreshed.event_id] = verdict.refreshed
         if verdict.new_signal is not None:
             self.signals[event_id] = replace(verdict.new_signal, event_id=event_id)
+
+    def event_record(self, event_id: int) -> dict[str, Any] | None:
+        """A stored event with its outcome and reasons (what `why` answers from)."""
+        return self.store.event(event_id)
 
     def _signal_of(self, event_id: int) -> int | SignalAction:
         """The active signal an event started or refreshed, or why there is none."""

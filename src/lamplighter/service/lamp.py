@@ -10,11 +10,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from lamplighter.drivers.base import Driver
 from lamplighter.errors import DriverError
-from lamplighter.model import Clock, LampState, Signal
+from lamplighter.model import Clock, LampState, LampView, Signal
 from lamplighter.rules.reconcile import Desired, reconcile
 from lamplighter.store import Store
 
@@ -22,19 +21,6 @@ log = logging.getLogger(__name__)
 
 BACKOFF_FIRST = 1.0
 BACKOFF_MAX = 60.0
-
-
-@dataclass(frozen=True)
-class LampView:
-    """What the API and the lamp page show about a lamp."""
-
-    name: str
-    driver: str
-    url: str
-    online: bool
-    state: LampState | None
-    showing: Signal | None
-    error: str
 
 
 class LampController:

@@ -18,18 +18,34 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from lamplighter.errors import ConfigError
-from lamplighter.model import Clock, Event, Receipt, parse_duration
+from lamplighter.model import Clock, Event, LampView, Receipt, SignalAction, parse_duration
 
 log = logging.getLogger(__name__)
 
 Submit = Callable[[Event], Receipt]
 """Store and route an event (call it on the event loop thread). Set `source=self.name` on your
 events: that is how the dead-man's switch knows the source is alive."""
+
+
+class Facade(Protocol):
+    """What a source may ask of the running service beyond `submit` (chat commands need it)."""
+
+    def acknowledge(self, event_id: int, by: str) -> SignalAction: ...
+
+    def snooze_signal(self, event_id: int, seconds: float) -> SignalAction: ...
+
+    def snooze_all(self, seconds: float, by: str) -> object: ...
+
+    def end_snooze(self) -> None: ...
+
+    def lamp_views(self) -> list[LampView]: ...
+
+    def event_record(self, event_id: int) -> dict[str, Any] | None: ...
 
 
 class SourceSettings(BaseModel):
@@ -68,6 +84,7 @@ class Source(ABC):
         self.clock = clock
         self.health = SourceHealth()
         self.on_health_change: Callable[[], None] = _nothing  # the service's watchdog listens here
+        self.facade: Facade | None = None  # set by the service before `run`
 
     @classmethod
     def from_config(cls, entry: Mapping[str, Any], clock: Clock, place: str) -> Source:

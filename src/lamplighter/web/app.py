@@ -21,9 +21,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from lamplighter.errors import AuthError, EventError, StoreError
-from lamplighter.model import Receipt, Status, make_event, parse_duration
+from lamplighter.model import LampView, Receipt, Status, make_event, parse_duration
 from lamplighter.service import Service, SignalAction
-from lamplighter.service.lamp import LampView
 from lamplighter.sources.base import WebhookSource
 from lamplighter.web.limits import BodySizeLimit
 
