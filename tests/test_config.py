@@ -113,3 +113,21 @@ def test_the_starter_config_is_valid() -> None:
     text = files("lamplighter.cli").joinpath("starter.yaml").read_text()
     config = parse_config(text, env={})
     assert config.resolved_levels().keys() == Config().resolved_levels().keys()
+
+
+def test_sirens_make_their_levels_wait_for_an_acknowledgement() -> None:
+    config = parse_config("sirens: {hall: 'console://siren'}\nlevels:\n  deploy: {color: blue, priority: 5}\n"
+                          "  912: {sirens: [hall], escalate_after: 10m}\n", env={})
+    levels = config.resolved_levels()
+    assert (levels["911"].sirens, levels["911"].hold, levels["911"].escalate_after) == (("hall",), UNTIL_ACK, 120)
+    assert (levels["912"].sirens, levels["912"].hold, levels["912"].escalate_after) == (("hall",), UNTIL_ACK, 600)
+    assert (levels["deploy"].sirens, levels["deploy"].hold) == ((), 10.0)
+    without = parse_config("", env={}).resolved_levels()
+    assert (without["911"].sirens, without["911"].hold) == ((), 10.0)  # no siren: the 10 s hold
+
+
+def test_siren_names_are_checked() -> None:
+    found = dict(problems_of("lamps: {desk: 'virtual://desk'}\nsirens: {desk: 'console://x'}\n"
+                             "levels:\n  911: {sirens: [horn]}\n"))
+    assert found["ll.yaml:2 sirens.desk"] == "'desk' is a lamp too: give the siren another name"
+    assert found["ll.yaml:4 levels.911.sirens.0"] == "no siren named 'horn' under sirens:"

@@ -270,3 +270,57 @@ async def test_activity_tells_live_views_what_changed(running: Start, clock: Fak
                                                           ("expired", 2)]
     service.end_watches()
     assert activity.get_nowait() is None
+
+
+SIREN = SHELF + "sirens: {hall: virtual://hall}\n"
+
+
+def siren_on(service: Service) -> bool:
+    return state(service, "hall").on
+
+
+async def test_an_unacknowledged_911_sounds_the_siren_after_its_delay_and_ack_silences_it(
+        running: Start, clock: FakeClock) -> None:
+    service = await running(SIREN)
+    alarm = send(service, "911", "payments down")
+    await eventually(lambda: state(service) == RED)
+    clock.advance(119)
+    service.tick()
+    await asyncio.sleep(0.05)
+    assert not siren_on(service) and state(service) == RED  # with a siren, 911 waits for an ack
+    clock.advance(1)
+    service.tick()
+    await eventually(lambda: siren_on(service))
+    assert service.lamp_views()[1].kind == "siren"
+    assert service.acknowledge(alarm.id, by="alice") is SignalAction.DONE
+    await eventually(lambda: not siren_on(service) and state(service) == WARM)
+
+
+async def test_an_acknowledged_or_resolved_alert_never_sounds_the_siren(running: Start, clock: FakeClock) -> None:
+    service = await running(SIREN)
+    acked = send(service, "911", "db down")
+    send(service, "911", "api down", key="api")
+    service.acknowledge(acked.id, by="bob")
+    send(service, "911", "api up", key="api", status="resolved")
+    send(service, "912", "disk filling")  # 912 has no sirens
+    clock.advance(600)
+    service.tick()
+    await asyncio.sleep(0.05)
+    assert not siren_on(service)
+
+
+async def test_an_escalated_alert_still_sounds_after_a_restart(
+        service_factory: Callable[..., Service], clock: FakeClock) -> None:
+    first = service_factory(SIREN)
+    await first.start()
+    alarm = send(first, "911", "payments down")
+    await first.stop()
+    clock.advance(300)
+    second = service_factory(SIREN)
+    await second.start()
+    try:
+        await eventually(lambda: siren_on(second))
+        second.acknowledge(alarm.id, by="alice")
+        await eventually(lambda: not siren_on(second))
+    finally:
+        await second.stop()

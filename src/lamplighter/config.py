@@ -76,6 +76,13 @@ class LevelConfig(_Strict):
     priority: int | None = None
     lamps: list[str] | None = None
     quiet_hours_bypass: bool | None = None
+    sirens: list[str] | None = None
+    escalate_after: float | None = None
+
+    @field_validator("escalate_after", mode="before")
+    @classmethod
+    def _check_escalate_after(cls, value: Any) -> float | None:
+        return None if value is None else _duration(value)
 
     @field_validator("color")
     @classmethod
@@ -164,11 +171,12 @@ class Config(_Strict):
     server: ServerConfig = ServerConfig()
     state_dir: Path = Field(default_factory=default_state_dir)
     lamps: dict[str, str] = {"desk": "virtual://desk"}
+    sirens: dict[str, str] = {}
     levels: dict[str, LevelConfig] = {}
     sources: list[SourceConfig] = []
     guards: GuardsConfig = GuardsConfig()
 
-    @field_validator("levels", "lamps", mode="before")
+    @field_validator("levels", "lamps", "sirens", mode="before")
     @classmethod
     def _string_keys(cls, value: Any) -> Any:
         return {str(k): v for k, v in value.items()} if isinstance(value, dict) else value
@@ -193,23 +201,38 @@ def level_problems(config: Config) -> list[tuple[tuple[str | int, ...], str]]:
         for index, lamp in enumerate(given.lamps or []):
             if lamp not in config.lamps:
                 problems.append((("levels", name, "lamps", index), f"no lamp named {lamp!r} under lamps:"))
+        for index, siren in enumerate(given.sirens or []):
+            if siren not in config.sirens:
+                problems.append((("levels", name, "sirens", index), f"no siren named {siren!r} under sirens:"))
+    for name in config.sirens.keys() & config.lamps.keys():
+        problems.append((("sirens", name), f"{name!r} is a lamp too: give the siren another name"))
     return problems
 
 
 def resolve_levels(config: Config) -> dict[str, Level]:
-    """The default levels overlaid with the file's `levels:` (which level_problems found valid)."""
+    """The default levels overlaid with the file's `levels:` (which level_problems found valid).
+
+    A level that escalates to sirens lasts until it is acknowledged or resolved: a signal
+    that ended with its hold could never sound the siren that asks for an acknowledgement.
+    """
     levels = {level.name: level for level in DEFAULT_LEVELS}
     for name, given in config.levels.items():
         levels[name] = _merge_level(name, levels.get(name), given)
-    return levels
+    return {name: _with_sirens(level, tuple(config.sirens)) for name, level in levels.items()}
+
+
+def _with_sirens(level: Level, configured: tuple[str, ...]) -> Level:
+    sirens = configured if level.sirens is None else level.sirens
+    return replace(level, sirens=sirens, hold=UNTIL_ACK if sirens else level.hold)
 
 
 def _merge_level(name: str, base: Level | None, given: LevelConfig) -> Level:
     if base is None:
         base = Level(name=name, color=str(given.color), priority=int(given.priority or 0))
     changes = {f: getattr(given, f) for f in given.model_fields_set}
-    if "lamps" in changes:
-        changes["lamps"] = tuple(changes["lamps"]) if changes["lamps"] is not None else None
+    for field in ("lamps", "sirens"):
+        if field in changes:
+            changes[field] = tuple(changes[field]) if changes[field] is not None else None
     return replace(base, **changes)
 
 

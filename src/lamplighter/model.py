@@ -139,6 +139,8 @@ class Level:
     hold: float | None = 10.0
     lamps: tuple[str, ...] | None = None  # None: every lamp
     quiet_hours_bypass: bool = False
+    sirens: tuple[str, ...] | None = ()  # None: every siren
+    escalate_after: float = 120.0  # unacknowledged this long: the sirens sound
 
     @property
     def look(self) -> LampState:
@@ -148,7 +150,7 @@ class Level:
 BLIND_LEVEL = "blind"
 
 DEFAULT_LEVELS: tuple[Level, ...] = (
-    Level(name="911", color=NAMED_COLORS["red"], priority=300, quiet_hours_bypass=True),
+    Level(name="911", color=NAMED_COLORS["red"], priority=300, quiet_hours_bypass=True, sirens=None),
     Level(name="door", color=NAMED_COLORS["green"], priority=200),
     Level(name="912", color=NAMED_COLORS["yellow"], priority=100),
     # A source that went silent or lost its connection: until it speaks again.
@@ -229,9 +231,16 @@ class Signal:
     started_at: float
     expires_at: float | None  # None: until acknowledged or resolved
     snoozed_until: float | None = None  # hidden from lamps until then, shown again if still active
+    sirens: frozenset[str] = frozenset()
+    escalates_at: float | None = None  # from then on, while unacknowledged, the sirens sound too
 
     def active_at(self, now: float) -> bool:
         return self.expires_at is None or now < self.expires_at
+
+    def outputs_at(self, now: float) -> frozenset[str]:
+        """The lamps, plus the sirens once the escalation time has passed."""
+        escalated = self.escalates_at is not None and now >= self.escalates_at
+        return self.lamps | self.sirens if escalated else self.lamps
 
     def visible_at(self, now: float) -> bool:
         """Active and not snoozed: a lamp may show it."""
@@ -272,6 +281,7 @@ class LampView:
     state: LampState | None
     showing: Signal | None
     error: str
+    kind: str = "lamp"  # or "siren"
 
 
 class Clock(Protocol):

@@ -182,11 +182,15 @@ def _summarize(config: Config) -> None:
     click.echo(f"  listen: {config.server.listen}")
     for name, url in config.lamps.items():
         click.echo(f"  lamp {name}: {redact(url)}")
+    for name, url in config.sirens.items():
+        click.echo(f"  siren {name}: {redact(url)}")
     for level in sorted(config.resolved_levels().values(), key=lambda lv: -lv.priority):
         hold = "until acknowledged" if level.hold is None else format_duration(level.hold)
         lamps = ", ".join(level.lamps) if level.lamps is not None else "all lamps"
+        sirens = f", sirens {', '.join(level.sirens)} after {format_duration(level.escalate_after)}" \
+            if level.sirens else ""
         click.echo(f"  level {level.name}: {level.color} {level.effect}, priority {level.priority}, "
-                   f"hold {hold}, on {lamps}")
+                   f"hold {hold}, on {lamps}{sirens}")
 
 
 @cli.command()

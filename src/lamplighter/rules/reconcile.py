@@ -21,7 +21,7 @@ class Desired:
 
 def winner(signals: Iterable[Signal], lamp: str, now: float) -> Signal | None:
     """The active signal a lamp shows: highest priority, then newest, then highest id."""
-    candidates = [s for s in signals if lamp in s.lamps and s.visible_at(now)]
+    candidates = [s for s in signals if lamp in s.outputs_at(now) and s.visible_at(now)]
     return max(candidates, key=lambda s: (s.priority, s.started_at, s.event_id), default=None)
 
 
@@ -34,8 +34,8 @@ def reconcile(signals: Iterable[Signal], lamp: str, snapshot: LampState | None, 
 
 
 def next_deadline(signals: Iterable[Signal], now: float) -> float | None:
-    """The earliest future moment at which some signal's hold or snooze ends."""
-    edges = [t for s in signals for t in (s.expires_at, s.snoozed_until) if t is not None and t > now]
+    """The earliest future moment at which some signal's hold or snooze ends or it escalates."""
+    edges = [t for s in signals for t in (s.expires_at, s.snoozed_until, s.escalates_at) if t is not None and t > now]
     return min(edges, default=None)
 
 

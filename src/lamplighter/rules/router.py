@@ -18,7 +18,7 @@ but does no I/O; the service persists the verdict and then commits it here.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from lamplighter.config import GuardsConfig, RateConfig
@@ -192,6 +192,8 @@ def show(router: Router, r: Routing) -> Verdict | None:
         started_at=r.now,
         expires_at=None if r.level.hold is None else r.now + r.level.hold,
     )
+    sirens = frozenset(r.level.sirens or ())
+    signal = replace(signal, sirens=sirens, escalates_at=r.now + r.level.escalate_after if sirens else None)
     reasons = tuple(f"replaces event {s.event_id} ({s.level})" for s in superseded)
     return Verdict(Outcome.SHOWN, reasons, new_signal=signal, ended=superseded)
 

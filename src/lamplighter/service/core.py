@@ -22,8 +22,8 @@ from lamplighter.model import (
     BLIND_LEVEL,
     Clock,
     Event,
-    Level,
     LampView,
+    Level,
     Outcome,
     Receipt,
     Signal,
@@ -73,7 +73,13 @@ def _source_entries(config: Config) -> list[dict[str, Any]]:
 
 
 def _lamp_problems(config: Config) -> list[tuple[str, str]]:
-    return [(f"lamps.{name}", str(exc)) for name, url in config.lamps.items() if (exc := _url_problem(url))]
+    return [(f"{kind}.{name}", str(exc)) for kind, name, url in _outputs(config) if (exc := _url_problem(url))]
+
+
+def _outputs(config: Config) -> list[tuple[str, str, str]]:
+    """Every output the service drives: (`lamps` or `sirens`, name, URL)."""
+    return [("lamps", name, url) for name, url in config.lamps.items()] + [
+        ("sirens", name, url) for name, url in config.sirens.items()]
 
 
 def _url_problem(url: str) -> LampUrlError | None:
@@ -88,7 +94,7 @@ def build_drivers(config: Config) -> dict[str, Driver]:
     problems = _lamp_problems(config)
     if problems:
         raise ConfigError(problems)
-    return {name: build_driver(url) for name, url in config.lamps.items()}
+    return {name: build_driver(url) for _, name, url in _outputs(config)}
 
 
 class Service:
@@ -103,14 +109,15 @@ class Service:
         self.router = Router(self.levels, frozenset(config.lamps), config.guards)
         self.signals: dict[int, Signal] = {}
         self._started_at = self.clock.now()
-        self.lamp_changes: dict[str, Broadcast[LampView]] = {name: Broadcast() for name in config.lamps}
-        self.activity: Broadcast[Activity] = Broadcast()
         self._timer: asyncio.TimerHandle | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.lamps = {
-            name: LampController(name, driver, self.store, self.clock, self._lamp_changed, self._lamp_applying)
+            name: LampController(name, driver, self.store, self.clock, self._lamp_changed, self._lamp_applying,
+                                 kind="siren" if name in config.sirens else "lamp")
             for name, driver in (drivers if drivers is not None else build_drivers(config)).items()
         }
+        self.lamp_changes: dict[str, Broadcast[LampView]] = {name: Broadcast() for name in self.lamps}
+        self.activity: Broadcast[Activity] = Broadcast()
         self.sources: dict[str, Source] = build_sources(_source_entries(config), self.clock)
 
     # ---- lifecycle -------------------------------------------------------------------------
@@ -184,8 +191,11 @@ class Service:
         lamps = stored.lamps & set(self.lamps)
         if level is None or not lamps:
             return None
+        sirens = frozenset(level.sirens or ()) & set(self.lamps)
+        escalates_at = stored.started_at + level.escalate_after if sirens else None
         return Signal(stored.event_id, stored.level, stored.key, stored.title, level.priority, level.look,
-                      frozenset(lamps), stored.started_at, stored.expires_at, stored.snoozed_until)
+                      frozenset(lamps), stored.started_at, stored.expires_at, stored.snoozed_until,
+                      sirens, escalates_at)
 
     # ---- events ----------------------------------------------------------------------------
 

@@ -34,8 +34,10 @@ class LampController:
         clock: Clock,
         on_change: Callable[[LampView], None],
         on_apply: Callable[[str, float | None], None],
+        kind: str = "lamp",
     ) -> None:
         self.name = name
+        self.kind = kind
         self.driver = driver
         self._store = store
         self._clock = clock
@@ -54,11 +56,11 @@ class LampController:
 
     def view(self) -> LampView:
         return LampView(self.name, self.driver.scheme, self.driver.url(privacy=True), self.online,
-                        self.actual, self.showing, self.error)
+                        self.actual, self.showing, self.error, self.kind)
 
     def update(self, signals: tuple[Signal, ...], since: float | None = None) -> None:
         """New active signals (or a deadline passed) since `since`: reconcile soon."""
-        self._signals = tuple(s for s in signals if self.name in s.lamps)
+        self._signals = tuple(s for s in signals if self.name in s.lamps | s.sirens)
         if self._pending_since is None:
             self._pending_since = since
         self._wake.set()

@@ -68,6 +68,7 @@ def lamp_json(view: LampView) -> dict[str, Any]:
     showing = view.showing
     return {
         "name": view.name,
+        "kind": view.kind,
         "driver": view.driver,
         "url": view.url,
         "online": view.online,
