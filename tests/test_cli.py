@@ -19,17 +19,17 @@ def test_check_lists_every_problem_with_line_and_exits_2(runner: CliRunner, tmp_
     config = tmp_path / "bad.yaml"
     config.write_text("lamps:\n  desk: virtual://desk\n  porch: bulb://10.0.0.9\n"
                       "levels:\n  911:\n    color: rde\n    lamps: [kitchen]\n"
-                      "sources:\n  - type: imap\n")
+                      "sources:\n  - type: pigeon\n")
     result = runner.invoke(cli, ["check", "-c", str(config)])
     assert result.exit_code == 2
     assert f"{config}:6 levels.911.color: unknown colour 'rde'" in result.output
     # Schema problems come first; URL and source problems once the schema is right.
     config.write_text("lamps:\n  desk: virtual://desk\n  porch: 'hue://s3cret@bridge:99999/lights/1'\n"
-                      "sources:\n  - type: imap\n")
+                      "sources:\n  - type: pigeon\n")
     result = runner.invoke(cli, ["check", "-c", str(config)])
     assert result.exit_code == 2
     assert "lamps.porch: hue://****" in result.output and "port" in result.output
-    assert "sources.0.type: unknown source type 'imap'" in result.output
+    assert "sources.0.type: unknown source type 'pigeon'" in result.output
     assert "s3cret" not in result.output
 
 

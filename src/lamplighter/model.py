@@ -7,11 +7,14 @@ Lamplighter accepts exactly the same spellings.
 
 from __future__ import annotations
 
+import importlib
 import re
 import time
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, TypeVar
+
+T = TypeVar("T")
 
 from lamplighter.errors import EventError
 
@@ -295,3 +298,12 @@ class SystemClock:
 
     def now(self) -> float:
         return time.time()
+
+
+def load_class(path: str, base: type[T]) -> type[T]:
+    """Import `module:Class` and check it is a subclass of `base` (for plug-in registries)."""
+    module_name, _, class_name = path.partition(":")
+    found = getattr(importlib.import_module(module_name), class_name)
+    if not (isinstance(found, type) and issubclass(found, base)):
+        raise TypeError(f"{path} is not a {base.__name__}")
+    return found

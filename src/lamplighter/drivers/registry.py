@@ -13,15 +13,27 @@ from lamplighter.drivers.base import Driver, LampUrl
 from lamplighter.drivers.console import ConsoleDriver
 from lamplighter.drivers.virtual import VirtualDriver
 from lamplighter.errors import LampUrlError
+from lamplighter.model import load_class
 
 ENTRY_POINT_GROUP = "lamplighter.drivers"
-BUILT_IN: dict[str, type[Driver]] = {d.scheme: d for d in (VirtualDriver, ConsoleDriver)}
+
+# scheme -> Driver class, or "module:Class" imported only when a lamp uses that scheme,
+# so start-up stays fast and a missing device library affects only its lamps.
+BUILT_IN: dict[str, str | type[Driver]] = {
+    VirtualDriver.scheme: VirtualDriver,
+    ConsoleDriver.scheme: ConsoleDriver,
+}
 
 
 @cache
-def driver_classes() -> dict[str, type[Driver]]:
-    plugins = {ep.name: ep.load() for ep in entry_points(group=ENTRY_POINT_GROUP)}
+def driver_classes() -> dict[str, str | type[Driver]]:
+    plugins = {ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)}
     return {**plugins, **BUILT_IN}
+
+
+def load_driver_class(scheme: str) -> type[Driver]:
+    found = driver_classes()[scheme]
+    return found if isinstance(found, type) else load_class(found, Driver)  # type: ignore[type-abstract]
 
 
 def build_driver(url: str) -> Driver:
@@ -31,4 +43,4 @@ def build_driver(url: str) -> Driver:
     if parsed.scheme not in classes:
         known = ", ".join(f"{s}://" for s in sorted(classes))
         raise LampUrlError(parsed.text(), f"no driver for {parsed.scheme}:// (installed: {known})")
-    return classes[parsed.scheme].from_url(parsed)
+    return load_driver_class(parsed.scheme).from_url(parsed)
