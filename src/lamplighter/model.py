@@ -14,9 +14,9 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Protocol, TypeVar
 
-T = TypeVar("T")
-
 from lamplighter.errors import EventError
+
+T = TypeVar("T")
 
 NAMED_COLORS: dict[str, str] = {
     "red": "#ff0000",
