@@ -47,7 +47,7 @@ async def test_healthz_needs_no_token(api: tuple[httpx.AsyncClient, Service]) ->
 
 @pytest.mark.parametrize(("method", "path"), [
     ("GET", "/api/events"), ("POST", "/api/events"), ("GET", "/api/lamps"), ("POST", "/api/events/1/ack"),
-    ("GET", "/metrics"), ("GET", "/lamp/desk"), ("GET", "/lamp/desk/events"), ("GET", "/"),
+    ("GET", "/metrics"), ("GET", "/lamp/desk"), ("GET", "/lamp/desk/events"),
     ("GET", "/lamp/no-such-lamp"),  # no 404 before the token: lamp names are not given away
 ])
 @pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}])
@@ -219,3 +219,9 @@ async def test_snooze_endpoints(api: tuple[httpx.AsyncClient, Service]) -> None:
     assert (await post(client, {"level": "door", "title": "x"})).json()["outcome"] == "quiet"
     assert (await client.delete("/api/snooze", headers=AUTH)).json() == {"snoozed_until": None, "by": None}
     assert (await post(client, {"level": "door", "title": "y"})).json()["outcome"] == "shown"
+
+
+async def test_the_root_leads_to_the_dashboard(api: tuple[httpx.AsyncClient, Service]) -> None:
+    client, _ = api
+    response = await client.get("/")
+    assert response.status_code == 303 and response.headers["location"] == "/dashboard"

@@ -5,38 +5,29 @@ token link once, then the cookie). What is checked is the computed colour, text 
 of the page, updated live over server-sent events without a reload. Screenshots of the red
 and the restored page are written to test-artifacts/ for review.
 
-These tests fail (never skip) when playwright or /usr/bin/chromium is missing: install them
-with `apt-get install chromium fonts-dejavu-core` and
-`PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 pip install -c requirements.lock -e '.[test]'`.
+These tests fail (never skip) when playwright or /usr/bin/chromium is missing (see tests/browser.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+import contextlib
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import pytest
 
+from tests import browser as browsing
+from tests.browser import WAIT_MS, screenshot
 from tests.daemon import TOKEN, Daemon
 
-try:
-    from playwright.sync_api import expect, sync_playwright
-except ImportError as exc:  # reported by the `browser` fixture as a failure, not a skip
-    PLAYWRIGHT_MISSING: ImportError | None = exc
-else:
-    PLAYWRIGHT_MISSING = None
+with contextlib.suppress(ImportError):  # the `browser` fixture reports a missing playwright as a failure
+    from playwright.sync_api import expect
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page, Response
+    from playwright.sync_api import Page, Response
 
 pytestmark = pytest.mark.slow
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]
-ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
-WAIT_MS = 5_000  # every wait is explicit; a live update normally lands in a few milliseconds
+browser, new_page = browsing.browser, browsing.new_page  # the shared fixtures, used by name
 
 BLACK = "rgb(0, 0, 0)"
 RED = "rgb(255, 0, 0)"
@@ -57,39 +48,6 @@ RECORDER = """() => {
 }"""
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """One headless Chromium for the whole module (launching takes about half a second)."""
-    if PLAYWRIGHT_MISSING is not None:
-        pytest.fail(f"playwright is not installed ({PLAYWRIGHT_MISSING}): "
-                    "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 pip install -c requirements.lock -e '.[test]'", pytrace=False)
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install --no-install-recommends chromium fonts-dejavu-core",
-                    pytrace=False)
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
-
-
-@pytest.fixture
-def new_page(browser: Browser) -> Iterator[Callable[[], Page]]:
-    """Pages in fresh contexts (no cookies shared between them or with other tests)."""
-    contexts: list[Any] = []
-
-    def make() -> Page:
-        context = browser.new_context(viewport={"width": 960, "height": 540})
-        context.set_default_timeout(WAIT_MS)
-        contexts.append(context)
-        return context.new_page()
-
-    yield make
-    for context in contexts:
-        context.close()
-
-
 def open_lamp(page: Page, d: Daemon, name: str) -> Response:
     """Open the token link as a user would; wait until the page shows the live lamp."""
     response = page.goto(f"{d.url}/lamp/{name}?token={TOKEN}", wait_until="domcontentloaded")
@@ -105,11 +63,6 @@ def post_event(d: Daemon, level: str, title: str) -> int:
     body = answer.json()
     assert body["outcome"] == "shown", body
     return int(body["id"])
-
-
-def screenshot(page: Page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / name))
 
 
 def test_token_link_sets_a_cookie_redirects_and_shows_a_black_lamp(

@@ -156,3 +156,19 @@ async def test_a_source_disconnected_for_a_minute_is_blind_until_it_reconnects(
 def test_the_names_of_lamplighters_own_sources_are_reserved() -> None:
     with pytest.raises(ConfigError, match="the name 'watchdog' is Lamplighter's own"):
         build_sources([{"type": "echo", "token": "a", "name": "watchdog"}], FakeClock())
+
+
+async def test_a_source_silent_since_before_a_restart_is_blind_at_once(
+        service_factory: Callable[..., Service], clock: FakeClock) -> None:
+    config = "sources:\n  - {type: echo, name: am, token: t, expect_every: 5m}\n"
+    first = service_factory(config)
+    await first.start()
+    first.submit(make_event("912", "Watchdog", received_at=clock.now(), source="am", key="wd"))
+    await first.stop()
+    clock.advance(3600)
+    second = service_factory(config)
+    await second.start()
+    try:
+        assert [s.title for s in second.signals.values()] == ["am has been silent for 1h (expected every 5m)"]
+    finally:
+        await second.stop()

@@ -243,6 +243,38 @@ class Store:
         rows = self._db.execute("SELECT lamp, state FROM snapshots").fetchall()
         return {row["lamp"]: LampState.from_dict(json.loads(row["state"])) for row in rows}
 
+    # ---- queries for the dashboard's timeline ------------------------------------------------
+
+    FILTERABLE = ("level", "source", "sender", "outcome")
+
+    def _check_filterable(self, columns: Iterable[str]) -> None:
+        unknown = sorted(set(columns) - set(self.FILTERABLE))
+        if unknown:
+            raise ValueError(f"events cannot be filtered by {', '.join(unknown)} (only {', '.join(self.FILTERABLE)})")
+
+    def find_events(self, equal: dict[str, str], limit: int) -> list[dict[str, Any]]:
+        """The newest events whose columns have the given values, e.g. {"level": "911", "sender": "ci"}."""
+        self._check_filterable(equal)
+        where = " AND ".join(f"{column} = ?" for column in equal) or "1"
+        rows = self._db.execute(f"SELECT * FROM events WHERE {where} ORDER BY id DESC LIMIT ?",
+                                (*equal.values(), limit)).fetchall()
+        return [_event_row(row) for row in rows]
+
+    def event_values(self, column: str, limit: int) -> list[str]:
+        """The distinct values of a filterable column, the most recently seen first."""
+        self._check_filterable([column])
+        rows = self._db.execute(f"SELECT {column} AS value FROM events GROUP BY {column} ORDER BY max(id) DESC"
+                                " LIMIT ?", (limit,)).fetchall()
+        return [row["value"] for row in rows]
+
+    def events_per_hour(self, since: float) -> list[tuple[float, str, int]]:
+        """(start of the hour, level, count) for events received since `since`; hours begin on the UTC hour."""
+        rows = self._db.execute(
+            "SELECT CAST(received_at / 3600 AS INTEGER) * 3600 AS hour, level, count(*) AS count FROM events"
+            " WHERE received_at >= ? GROUP BY hour, level ORDER BY hour", (since,),
+        ).fetchall()
+        return [(float(row["hour"]), row["level"], int(row["count"])) for row in rows]
+
 
 def _event_row(row: sqlite3.Row) -> dict[str, Any]:
     return {

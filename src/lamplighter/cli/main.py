@@ -75,10 +75,12 @@ def _print_banner(loaded: LoadedConfig, token: Token) -> None:
     first = next(iter(config.lamps))
     if token.generated:
         click.echo(f"A new API token was generated and saved to {token_path(config.state_dir)}.")
-        click.echo(f"Open the lamp (this link carries the token; it is printed only this once):\n"
-                   f"  {base}/lamp/{first}?token={token.value}")
+        click.echo("These links carry the token; they are printed only this once:")
+        click.echo(f"  the lamp:      {base}/lamp/{first}?token={token.value}")
+        click.echo(f"  the dashboard: {base}/dashboard?token={token.value}")
     else:
-        click.echo(f"Open the lamp: {base}/lamp/{first}?token=TOKEN  (token from {token.origin})")
+        click.echo(f"Open the dashboard: {base}/dashboard  (sign in with the token from {token.origin})")
+        click.echo(f"Open the lamp:      {base}/lamp/{first}?token=TOKEN")
     click.echo('Try it: lamplighter send 911 "payments down"')
 
 

@@ -50,7 +50,7 @@ DATABASE_NAME = "lamplighter.db"
 class Activity:
     """Something a live view should refresh for: an event stored, a signal acknowledged, snoozed or ended."""
 
-    kind: str  # "event", "acknowledged", "snoozed", "expired", "snooze"
+    kind: str  # "event", "acknowledged", "snoozed", "expired", "snooze", "sources"
     event_id: int | None = None
 
 
@@ -146,7 +146,7 @@ class Service:
         loop = asyncio.get_running_loop()
 
         def health_changed() -> None:  # sources may report from their own threads
-            loop.call_soon_threadsafe(self._watch_sources)
+            loop.call_soon_threadsafe(self._source_health_changed)
 
         for source in self.sources.values():
             source.on_health_change = health_changed
@@ -157,6 +157,7 @@ class Service:
         self._tasks = [asyncio.create_task(c.run(), name=f"lamp {c.name}") for c in self.lamps.values()]
         self._tasks += [asyncio.create_task(s.run(self.submit), name=f"source {s.name}") for s in self.sources.values()]
         self._changed(since=None)
+        self._watch_sources()  # a source silent since before the restart is blind now, not at its next event
 
     async def stop(self) -> None:
         """Stop the lamp tasks, close the drivers and the store; safe to call twice."""
@@ -307,6 +308,10 @@ class Service:
                 self.submit(make_event(BLIND_LEVEL, f"{watch.source} is back", received_at=now, source=WATCHDOG,
                                        sender=WATCHDOG, key=key, status="resolved"))
         self._schedule_tick()
+
+    def _source_health_changed(self) -> None:
+        self._watch_sources()
+        self.activity.publish(Activity("sources"))
 
     def _watches(self) -> list[Watch]:
         return [Watch(s.name, s.settings.expect_every, s.health.last_event_at or self._started_at,

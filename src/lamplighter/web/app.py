@@ -1,9 +1,10 @@
 """The FastAPI application: routes, token auth, and error answers that name the problem.
 
 Every route except /healthz needs the token: as `Authorization: Bearer TOKEN`, or for
-GET pages in a browser as the cookie set by opening `/lamp/NAME?token=TOKEN` once. The
-cookie is never accepted for a request that changes something, so no page elsewhere can
-make the browser act on the user's behalf.
+GET pages in a browser as the cookie set by opening `/lamp/NAME?token=TOKEN` once or by
+signing in to the dashboard. The cookie alone is never accepted for a request that changes
+something: that also needs the dashboard page's CSRF token from the same origin (see
+web/dashboard.py), so no page elsewhere can make the browser act on the user's behalf.
 """
 
 from __future__ import annotations
@@ -24,9 +25,9 @@ from lamplighter.errors import AuthError, EventError, StoreError
 from lamplighter.model import LampView, Receipt, Status, make_event, parse_duration
 from lamplighter.service import Service, SignalAction
 from lamplighter.sources.base import WebhookSource
+from lamplighter.web.dashboard import COOKIE, dashboard_router, passes_csrf_check, remember_login
 from lamplighter.web.limits import BodySizeLimit
 
-COOKIE = "lamplighter_token"
 MAX_SNOOZE_SECONDS = 7 * 86400
 M = TypeVar("M", bound=BaseModel)
 KEEPALIVE_SECONDS = 15.0
@@ -141,8 +142,11 @@ def create_app(service: Service, token: str) -> FastAPI:
         scheme, _, given = header.partition(" ")
         if scheme.lower() == "bearer" and _token_matches(given.strip(), token):
             return
-        if request.method == "GET" and _token_matches(request.cookies.get(COOKIE), token):
-            return
+        if _token_matches(request.cookies.get(COOKIE), token):
+            if request.method == "GET" or passes_csrf_check(request, token):
+                return
+            raise HTTPException(401, "the login cookie alone cannot change anything: send the dashboard page's "
+                                     "X-CSRF-Token, or Authorization: Bearer TOKEN")
         message = "missing token: send Authorization: Bearer TOKEN" if not header else "wrong token"
         raise HTTPException(401, message)
 
@@ -240,9 +244,9 @@ def create_app(service: Service, token: str) -> FastAPI:
     async def lamps() -> list[dict[str, Any]]:
         return [lamp_json(view) for view in service.lamp_views()]
 
-    @app.get("/", dependencies=auth)
+    @app.get("/")
     async def index() -> RedirectResponse:
-        return RedirectResponse(f"/lamp/{next(iter(service.lamps))}", status_code=303)
+        return RedirectResponse("/dashboard", status_code=303)  # which asks for the token if needed
 
     @app.get("/lamp/{name}", response_model=None)
     async def lamp(name: str, request: Request, token_param: Annotated[str | None, Query(alias="token")] = None
@@ -255,7 +259,7 @@ def create_app(service: Service, token: str) -> FastAPI:
             raise HTTPException(404, f"no lamp named {name!r}")
         if token_param is not None:
             response = RedirectResponse(f"/lamp/{name}", status_code=303)
-            response.set_cookie(COOKIE, token, httponly=True, samesite="strict", max_age=365 * 86400)
+            remember_login(response, token)
             return response
         return HTMLResponse(lamp_page.replace("{{LAMP}}", json.dumps(name)))
 
@@ -266,6 +270,7 @@ def create_app(service: Service, token: str) -> FastAPI:
         return StreamingResponse(_lamp_stream(service, name), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
+    app.include_router(dashboard_router(service, token, authorized))
     app.add_middleware(BodySizeLimit, max_bytes=service.config.server.max_body_bytes)
     return app
 

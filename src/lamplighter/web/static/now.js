@@ -1,0 +1,174 @@
+// Now: every lamp in its live colour with what it shows and why; active signals with their
+// buttons; sources with their health; the global snooze.
+import {
+  ago, api, clockTime, countdown, describeState, el, levelChip, notify, origin, paintSwatch, swatch, syncList,
+} from "./common.js";
+
+const SNOOZE_CHOICES = [["15m", "15 minutes"], ["1h", "1 hour"], ["4h", "4 hours"], ["1d", "1 day"]];
+const BY = "dashboard";
+
+export async function start() {
+  document.getElementById("snooze-all").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const chosen = event.target.elements.for;
+    run(() => api("/api/snooze", { method: "POST", body: { for: chosen.value, by: BY } }),
+      `All lamps snoozed for ${chosen.selectedOptions[0].textContent}.`);
+  });
+  document.getElementById("end-snooze").addEventListener("click", () => {
+    run(() => api("/api/snooze", { method: "DELETE" }), "Snooze ended: the lamps show what is active.");
+  });
+}
+
+export function update(snapshot) {
+  renderSnooze(snapshot.snooze);
+  const lamps = document.getElementById("lamps");
+  syncList(lamps, snapshot.lamps, (lamp) => lamp.name, createLamp, (node, lamp) => updateLamp(node, lamp, snapshot.signals));
+  syncList(document.getElementById("signals"), snapshot.signals, (s) => s.event_id, createSignal,
+    (node, signal) => updateSignal(node, signal, snapshot.lamps));
+  document.getElementById("signals-empty").hidden = snapshot.signals.length > 0;
+  syncList(document.getElementById("sources"), snapshot.sources, (s) => s.name, createSource, updateSource);
+  document.getElementById("sources-empty").hidden = snapshot.sources.length > 0;
+}
+
+async function run(work, done) {
+  try {
+    await work();
+    notify(done);
+  } catch (error) {
+    notify(error.message, true);
+  }
+}
+
+function renderSnooze(snooze) {
+  const panel = document.getElementById("snooze");
+  const state = document.getElementById("snooze-state");
+  panel.dataset.active = String(Boolean(snooze));
+  document.getElementById("end-snooze").hidden = !snooze;
+  state.replaceChildren(snooze
+    ? el("span", {}, el("strong", {}, "Snoozed"), ` by ${snooze.by} until ${clockTime(snooze.until)} (`,
+      countdown(snooze.until), "): only levels that bypass quiet hours light the lamps.")
+    : "Lamps show signals as they come.");
+}
+
+// ---- lamps -------------------------------------------------------------------------------------------
+
+function createLamp(lamp) {
+  const page = `/lamp/${encodeURIComponent(lamp.name)}`;
+  return el("li", { class: "lamp panel", dataset: { lamp: lamp.name } },
+    swatch(),
+    el("div", { class: "lamp-info" },
+      el("div", { class: "lamp-head" }, el("h3", {}, lamp.name), el("span", { class: "badge" })),
+      el("p", { class: "lamp-what" }),
+      el("p", { class: "lamp-why muted" }),
+      el("p", { class: "lamp-error error" }),
+      el("p", { class: "lamp-look muted" }),
+      el("p", { class: "muted" }, el("code", {}, lamp.url), " · ",
+        el("a", { href: page, "aria-label": `Full-screen page of ${lamp.name}` }, "full-screen page"))));
+}
+
+function updateLamp(node, lamp, signals) {
+  const look = describeState(lamp.state, lamp.color_name);
+  paintSwatch(node.querySelector(".swatch"), lamp.state, `${lamp.name}: ${look}`);
+  node.dataset.online = String(lamp.online);
+  const badge = node.querySelector(".badge");
+  badge.textContent = lamp.online ? (lamp.kind === "siren" ? "siren, online" : "online") : "offline";
+  badge.className = `badge ${lamp.online ? "good" : "bad"}`;
+  const showing = lamp.showing;
+  node.querySelector(".lamp-what").replaceChildren(
+    ...(showing ? [levelChip(showing.level, showing.color), " ", showing.title] : ["Nothing to show"]));
+  node.querySelector(".lamp-why").replaceChildren(...(showing ? whyShowing(showing, lamp, signals) : whyIdle(lamp, signals)));
+  const error = node.querySelector(".lamp-error");
+  error.hidden = lamp.online;
+  error.textContent = lamp.online ? "" : `Offline: ${lamp.error || "the device does not answer"}. Lamplighter keeps retrying.`;
+  node.querySelector(".lamp-look").textContent = `Now: ${look}`;
+}
+
+function whyShowing(showing, lamp, signals) {
+  const waiting = signals.filter((s) => s.event_id !== showing.event_id && !s.snoozed_until && s.lamps.includes(lamp.name));
+  return [`${from(showing)} · since ${clockTime(showing.started_at)} · `, hold(showing),
+    waiting.length ? ` · ${waiting.length} more waiting behind it` : ""];
+}
+
+function whyIdle(lamp, signals) {
+  const meant = signals.find((s) => !s.snoozed_until && s.lamps.includes(lamp.name));
+  if (meant && !lamp.online) return [`Should show ${meant.level} “${meant.title}”, but the lamp cannot be reached`];
+  const snoozed = signals.filter((s) => s.snoozed_until && s.lamps.includes(lamp.name));
+  if (snoozed.length) {
+    const first = snoozed[0];
+    return [`${first.level} “${first.title}” is snoozed until ${clockTime(first.snoozed_until)}; `,
+      "the lamp shows its own state"];
+  }
+  return ["No active signal: the lamp shows its own state"];
+}
+
+function from(signal) {
+  return origin(signal.sender, signal.source);
+}
+
+function hold(signal) {
+  return signal.expires_at === null ? "until acknowledged" : countdown(signal.expires_at);
+}
+
+// ---- signals -----------------------------------------------------------------------------------------
+
+function createSignal(signal) {
+  const id = signal.event_id;
+  const choose = el("select", { id: `snooze-for-${id}` },
+    SNOOZE_CHOICES.map(([value, text]) => el("option", { value }, text)));
+  const described = `signal-title-${id}`;
+  return el("li", { class: "signal panel", dataset: { event: String(id) } },
+    el("div", { class: "signal-head" }, el("span", { class: "level" }),
+      el("span", { class: "signal-title", id: described })),
+    el("p", { class: "signal-why muted" }),
+    el("div", { class: "actions" },
+      el("button", { type: "button", "aria-describedby": described, onclick: () => acknowledge(id) }, "Acknowledge"),
+      el("label", { for: choose.id }, "Snooze for"), choose,
+      el("button", { type: "button", class: "quiet", "aria-describedby": described, onclick: () => snooze(id, choose) },
+        "Snooze")));
+}
+
+function updateSignal(node, signal, lamps) {
+  node.querySelector(".level").replaceChildren(levelChip(signal.level, signal.color));
+  node.querySelector(".signal-title").textContent = signal.title;
+  node.querySelector(".signal-why").replaceChildren(
+    `${from(signal)} · event ${signal.event_id} · since ${clockTime(signal.started_at)} · `, hold(signal), " · ",
+    where(signal, lamps));
+}
+
+function where(signal, lamps) {
+  if (signal.snoozed_until) return `snoozed until ${clockTime(signal.snoozed_until)}`;
+  const showing = lamps.filter((lamp) => lamp.showing && lamp.showing.event_id === signal.event_id).map((l) => l.name);
+  if (showing.length) return `showing on ${showing.join(", ")}`;
+  return `waiting for ${signal.lamps.join(", ")} (a higher level is showing)`;
+}
+
+function acknowledge(id) {
+  run(async () => {
+    await api(`/api/events/${id}/ack`, { method: "POST", body: { by: BY } });
+    document.getElementById("signals-title").focus();
+  }, `Acknowledged event ${id}.`);
+}
+
+function snooze(id, choose) {
+  run(() => api(`/api/events/${id}/snooze`, { method: "POST", body: { for: choose.value, by: BY } }),
+    `Event ${id} snoozed for ${choose.selectedOptions[0].textContent}.`);
+}
+
+// ---- sources -----------------------------------------------------------------------------------------
+
+function createSource(source) {
+  return el("li", { class: "source panel" },
+    el("h3", {}, source.name), el("span", { class: "muted" }, source.type), el("span", { class: "badge" }),
+    el("p", { class: "source-detail muted" }));
+}
+
+function updateSource(node, source) {
+  const [text, tone] = source.blind ? ["blind", "bad"] : source.connected ? ["connected", "good"] : ["disconnected", "warn"];
+  const badge = node.querySelector(".badge");
+  badge.textContent = text;
+  badge.className = `badge ${tone}`;
+  const heard = source.last_event_at ? `last event ${ago(source.last_event_at)}` : "no event yet";
+  const expected = source.expect_every && !source.blind ? ` · expected every ${source.expect_every}` : "";
+  const problem = source.blind || source.error;
+  node.querySelector(".source-detail").textContent = `${heard}${expected}${problem ? ` · ${problem}` : ""}`;
+}

@@ -1,0 +1,61 @@
+// Try it: send a test event of any level through the real pipeline, and preview a level's look.
+import { api, describeState, el, paintSwatch, swatch, syncList } from "./common.js";
+
+let levels = [];
+
+export async function start() {
+  levels = (await api("/api/config")).levels;
+  const select = document.getElementById("try-level");
+  select.replaceChildren(...levels.map((level) => el("option", { value: level.name }, level.name)));
+  select.addEventListener("change", showLevel);
+  document.getElementById("preview").append(swatch(), el("p", { id: "preview-text" }));
+  showLevel();
+  document.getElementById("try-form").addEventListener("submit", send);
+}
+
+export function update(snapshot) {
+  syncList(document.getElementById("try-lamps"), snapshot.lamps, (lamp) => lamp.name,
+    (lamp) => el("li", {}, swatch(), el("span", {}, lamp.name)),
+    (node, lamp) => paintSwatch(node.querySelector(".swatch"), lamp.state,
+      `${lamp.name}: ${describeState(lamp.state, lamp.color_name)}`));
+}
+
+function chosenLevel() {
+  return levels.find((level) => level.name === document.getElementById("try-level").value);
+}
+
+function lookOfLevel(level) {
+  return { on: true, color: level.color, brightness: level.brightness, effect: level.effect };
+}
+
+function showLevel() {
+  const level = chosenLevel();
+  const look = describeState(lookOfLevel(level), level.color_name);
+  document.getElementById("try-level-info").textContent =
+    `${look} · hold ${level.hold} · priority ${level.priority} · on ${level.lamps.join(", ") || "no lamp"}`;
+  paintSwatch(document.querySelector("#preview .swatch"), lookOfLevel(level), `Preview of ${level.name}: ${look}`);
+  document.getElementById("preview-text").textContent = `${level.name}: ${look}`;
+}
+
+async function send(event) {
+  event.preventDefault();
+  const form = event.target;
+  const level = chosenLevel();
+  const result = document.getElementById("try-result");
+  const body = { level: level.name, title: form.elements.title.value, sender: "dashboard", labels: { test: "true" } };
+  try {
+    result.replaceChildren(...describeReceipt(await api("/api/events", { method: "POST", body }), level));
+    result.classList.remove("error");
+  } catch (error) {
+    result.textContent = `Not sent: ${error.message}`;
+    result.classList.add("error");
+  }
+}
+
+function describeReceipt(receipt, level) {
+  const reasons = receipt.reasons.length ? `: ${receipt.reasons.join("; ")}` : "";
+  const said = `Event ${receipt.id} ${receipt.outcome}${reasons}.`;
+  if (receipt.outcome !== "shown") return [said];
+  return [`Event ${receipt.id} shown on ${level.lamps.join(", ")}. Acknowledge it on `, el("a", { href: "/dashboard" }, "Now"),
+    level.hold === "until acknowledged" ? "." : ` or let its ${level.hold} hold run out.`];
+}
