@@ -133,7 +133,8 @@ async def test_lamps_show_state_and_the_event_behind_it(api: tuple[httpx.AsyncCl
             break
         await asyncio.sleep(0.01)
     lamp = await desk()
-    assert lamp == {"name": "desk", "kind": "lamp", "driver": "virtual", "url": "virtual://desk", "online": True, "error": None,
+    assert lamp == {"name": "desk", "kind": "lamp", "driver": "virtual", "url": "virtual://desk", "online": True,
+                    "error": None,
                     "state": {"on": True, "color": "#ff0000", "brightness": 100, "effect": "solid"},
                     "showing": {**lamp["showing"], "event_id": event_id, "level": "911", "title": "payments down"}}
     assert lamp["showing"]["expires_at"] - lamp["showing"]["started_at"] == 10
@@ -225,3 +226,11 @@ async def test_the_root_leads_to_the_dashboard(api: tuple[httpx.AsyncClient, Ser
     client, _ = api
     response = await client.get("/")
     assert response.status_code == 303 and response.headers["location"] == "/dashboard"
+
+
+async def test_an_event_can_be_sent_to_one_lamp(api: tuple[httpx.AsyncClient, Service]) -> None:
+    client, service = api
+    refused = await post(client, {"level": "911", "title": "x", "lamps": ["attic"]})
+    assert refused.status_code == 422 and refused.json()["error"].startswith("lamps: no lamp named 'attic'")
+    shown = (await post(client, {"level": "911", "title": "test", "lamps": ["hall"]})).json()
+    assert service.signals[shown["id"]].lamps == {"hall"}

@@ -305,6 +305,17 @@ def test_try_it_previews_a_level_on_the_page_and_sends_a_real_test_event(
     page.get_by_role("button", name="Send test event").click()
     expect(result).to_contain_text(f"deduplicated: same key as active event {sent['id']}")
 
+    with d.client() as client:
+        assert client.post(f"/api/events/{sent['id']}/ack").status_code == 200
+    expect(desk).to_have_attribute("data-on", "false")
+    page.get_by_label("Level", exact=True).select_option("912")
+    page.get_by_label("Lamp", exact=True).select_option("shelf")
+    page.get_by_label("Title").fill("only the shelf")
+    page.get_by_role("button", name="Send test event").click()
+    expect(result).to_contain_text("shown on shelf. Acknowledge it on Now.")
+    expect(page.locator('#try-lamps [data-key="shelf"] .swatch')).to_have_css("background-color", YELLOW)
+    expect(desk).to_have_attribute("data-on", "false")  # a test on one lamp leaves the others alone
+
 
 def test_setup_shows_the_running_configuration_with_every_secret_hidden(
         daemon: Callable[..., Daemon], new_page: NewPage) -> None:

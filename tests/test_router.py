@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -24,7 +25,7 @@ class Harness:
         self.active: dict[int, Signal] = {}
         self.next_id = 1
 
-    def send(self, now: float, level: str = "912", title: str = "hello", **fields: str) -> Verdict:
+    def send(self, now: float, level: str = "912", title: str = "hello", **fields: Any) -> Verdict:
         event = make_event(level, title, received_at=now, **fields)
         verdict = self.router.route(event, self.active, now)
         self.commit(event, verdict)
@@ -178,3 +179,8 @@ def test_memory_of_old_keys_and_idle_senders_is_dropped() -> None:
     h.router.forget(12_000)
     assert len(h.router.last_seen) == 119  # keys seen within the 2-minute dedup window: t > 11880
     assert len(h.router.buckets) == 29  # senders whose bucket has not refilled in 30 s: t > 11970
+
+
+def test_an_event_can_name_its_lamps_for_a_test() -> None:
+    h = Harness("levels: {912: {lamps: [desk]}}\n")
+    assert h.send(now=0, level="912", title="a", lamps=("hall",)).new_signal.lamps == {"hall"}  # type: ignore[union-attr]

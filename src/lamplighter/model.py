@@ -176,6 +176,7 @@ class Event:
     labels: dict[str, str] = field(default_factory=dict)
     received_at: float = 0.0
     id: int | None = None
+    lamps: tuple[str, ...] = ()  # empty: the level's lamps; else exactly these (a test on one lamp)
 
     @property
     def dedup_key(self) -> str:
@@ -197,6 +198,7 @@ def make_event(
     key: str = "",
     status: str = "firing",
     labels: dict[str, str] | None = None,
+    lamps: tuple[str, ...] = (),
 ) -> Event:
     """Build an Event from loosely typed input, raising EventError naming the bad field."""
     if not level.strip():
@@ -217,6 +219,7 @@ def make_event(
         status=parsed_status,
         labels=dict(labels or {}),
         received_at=received_at,
+        lamps=lamps,
     )
 
 

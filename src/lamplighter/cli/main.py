@@ -93,12 +93,13 @@ def _print_banner(loaded: LoadedConfig, token: Token) -> None:
 @click.option("--key", default="", help="Dedup key: the same key again refreshes instead of flashing.")
 @click.option("--resolve", is_flag=True, help="Say the problem is over: ends the signal with this key.")
 @click.option("--label", "labels", multiple=True, metavar="NAME=VALUE", help="A label; repeat for more.")
+@click.option("--lamp", "lamps", multiple=True, metavar="NAME", help="Only on this lamp (a test); repeat for more.")
 def send(config_path: Path | None, level: str, title: str, body: str, sender: str | None, key: str,
-         resolve: bool, labels: tuple[str, ...]) -> None:
+         resolve: bool, labels: tuple[str, ...], lamps: tuple[str, ...]) -> None:
     """Send an event to the running daemon, e.g. `lamplighter send 911 "payments down"`."""
     client = Client(_load(config_path).config, os.environ)
     payload = {"level": level, "title": title, "body": body, "sender": sender or getpass.getuser(), "key": key,
-               "status": "resolved" if resolve else "firing", "labels": _parse_labels(labels)}
+               "status": "resolved" if resolve else "firing", "labels": _parse_labels(labels), "lamps": list(lamps)}
     answer = client.request("POST", "/api/events", json=payload)
     click.echo(f"event {answer['id']}: {answer['outcome']}" + _reasons(answer))
 

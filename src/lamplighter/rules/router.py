@@ -118,7 +118,7 @@ class Router:
 def route(router: Router, r: Routing) -> Verdict | None:
     if r.level is None:
         return Verdict(Outcome.UNROUTED, (f"no level named {r.event.level!r}",))
-    wanted = r.level.lamps if r.level.lamps is not None else router.lamp_names
+    wanted = r.event.lamps or (r.level.lamps if r.level.lamps is not None else router.lamp_names)
     r.lamps = frozenset(wanted) & router.lamp_names
     if not r.lamps and r.event.status is Status.FIRING:
         return Verdict(Outcome.UNROUTED, (f"level {r.level.name} has no lamps",))

@@ -25,7 +25,7 @@ from lamplighter.errors import AuthError, EventError, StoreError
 from lamplighter.model import LampView, Receipt, Status, make_event, parse_duration
 from lamplighter.service import Service, SignalAction
 from lamplighter.sources.base import WebhookSource
-from lamplighter.web.dashboard import COOKIE, dashboard_router, passes_csrf_check, remember_login
+from lamplighter.web.dashboard import COOKIE, csrf_token, dashboard_router, passes_csrf_check, remember_login
 from lamplighter.web.limits import BodySizeLimit
 
 MAX_SNOOZE_SECONDS = 7 * 86400
@@ -44,6 +44,7 @@ class EventIn(BaseModel):
     key: str = Field(default="", max_length=500)
     status: Status = Status.FIRING
     labels: dict[str, str] = Field(default_factory=dict, max_length=50)
+    lamps: list[str] = Field(default_factory=list, max_length=50)  # only these lamps (e.g. a test)
 
 
 class AckIn(BaseModel):
@@ -169,9 +170,14 @@ def create_app(service: Service, token: str) -> FastAPI:
             known = ", ".join(service.levels)
             return _error(422, f"level: unknown level {body.level!r} (known: {known})",
                           problems=[{"field": "level", "message": f"unknown level {body.level!r}"}])
+        unknown = [lamp for lamp in body.lamps if lamp not in service.lamps]
+        if unknown:
+            return _error(422, f"lamps: no lamp named {unknown[0]!r} (known: {', '.join(service.lamps)})",
+                          problems=[{"field": "lamps", "message": f"no lamp named {unknown[0]!r}"}])
         try:
             event = make_event(body.level, body.title, received_at=received_at, body=body.body, sender=body.sender,
-                               source="api", key=body.key, status=body.status.value, labels=body.labels)
+                               source="api", key=body.key, status=body.status.value, labels=body.labels,
+                               lamps=tuple(body.lamps))
             receipt = service.submit(event)
         except EventError as exc:
             return _error(422, str(exc), problems=[{"field": exc.field, "message": str(exc)}])
@@ -261,7 +267,8 @@ def create_app(service: Service, token: str) -> FastAPI:
             response = RedirectResponse(f"/lamp/{name}", status_code=303)
             remember_login(response, token)
             return response
-        return HTMLResponse(lamp_page.replace("{{LAMP}}", json.dumps(name)))
+        page = lamp_page.replace("{{LAMP}}", json.dumps(name)).replace("{{CSRF}}", csrf_token(token))
+        return HTMLResponse(page)
 
     @app.get("/lamp/{name}/events", dependencies=auth)
     async def lamp_events(name: str) -> StreamingResponse:

@@ -14,10 +14,18 @@ export async function start() {
 }
 
 export function update(snapshot) {
+  offerLamps(snapshot.lamps.map((lamp) => lamp.name));
   syncList(document.getElementById("try-lamps"), snapshot.lamps, (lamp) => lamp.name,
     (lamp) => el("li", {}, swatch(), el("span", {}, lamp.name)),
     (node, lamp) => paintSwatch(node.querySelector(".swatch"), lamp.state,
       `${lamp.name}: ${describeState(lamp.state, lamp.color_name)}`));
+}
+
+function offerLamps(names) {
+  const select = document.getElementById("try-lamp");
+  const offered = [...select.options].slice(1).map((option) => option.value);
+  if (offered.join() === names.join()) return;
+  select.replaceChildren(select.options[0], ...names.map((name) => el("option", { value: name }, name)));
 }
 
 function chosenLevel() {
@@ -42,9 +50,10 @@ async function send(event) {
   const form = event.target;
   const level = chosenLevel();
   const result = document.getElementById("try-result");
-  const body = { level: level.name, title: form.elements.title.value, sender: "dashboard", labels: { test: "true" } };
+  const lamps = form.elements.lamp.value ? [form.elements.lamp.value] : [];
+  const body = { level: level.name, title: form.elements.title.value, sender: "dashboard", labels: { test: "true" }, lamps };
   try {
-    result.replaceChildren(...describeReceipt(await api("/api/events", { method: "POST", body }), level));
+    result.replaceChildren(...describeReceipt(await api("/api/events", { method: "POST", body }), level, lamps));
     result.classList.remove("error");
   } catch (error) {
     result.textContent = `Not sent: ${error.message}`;
@@ -52,10 +61,11 @@ async function send(event) {
   }
 }
 
-function describeReceipt(receipt, level) {
+function describeReceipt(receipt, level, lamps) {
   const reasons = receipt.reasons.length ? `: ${receipt.reasons.join("; ")}` : "";
   const said = `Event ${receipt.id} ${receipt.outcome}${reasons}.`;
   if (receipt.outcome !== "shown") return [said];
-  return [`Event ${receipt.id} shown on ${level.lamps.join(", ")}. Acknowledge it on `, el("a", { href: "/dashboard" }, "Now"),
+  const where = (lamps.length ? lamps : level.lamps).join(", ");
+  return [`Event ${receipt.id} shown on ${where}. Acknowledge it on `, el("a", { href: "/dashboard" }, "Now"),
     level.hold === "until acknowledged" ? "." : ` or let its ${level.hold} hold run out.`];
 }
