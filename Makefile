@@ -25,6 +25,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/latency.py
 	$(BIN)/python bench/storm.py
 	$(BIN)/python bench/footprint.py
+	$(BIN)/python bench/camera.py
 
 check: $(STAMP)
 	$(BIN)/lamplighter check

@@ -172,6 +172,26 @@ def snooze(config_path: Path | None, duration: str, event_id: int | None, by: st
     click.echo(f"{f'event {event_id}' if event_id is not None else 'lamps'} snoozed until {until:%H:%M}")
 
 
+@cli.group()
+def camera() -> None:
+    """Camera tools: see what a camera source sees."""
+
+
+@camera.command("test")
+@config_option
+@click.argument("source")
+@click.option("--frames", type=int, default=None,
+              help="Stop after this many analysed frames (default: the end of a file; Ctrl-C for a stream).")
+@click.option("--save", "save_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Write the first frame and every frame with people here, with zones and boxes drawn.")
+def camera_test_command(config_path: Path | None, source: str, frames: int | None, save_dir: Path | None) -> None:
+    """Print what a camera sees, frame by frame. SOURCE: a camera's name under sources:, or a URL or video file."""
+    from lamplighter.sources.camera.tool import camera_entry, camera_test
+
+    entry = camera_entry(_load(config_path).config, source)
+    raise SystemExit(camera_test(entry, click.echo, max_frames=frames, save_dir=save_dir))
+
+
 @cli.command()
 @config_option
 def check(config_path: Path | None) -> None:

@@ -12,19 +12,32 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from lamplighter.errors import ConfigError
-from lamplighter.model import Clock
+from lamplighter.model import Clock, load_class
 from lamplighter.sources.base import Source
 
 ENTRY_POINT_GROUP = "lamplighter.sources"
 RESERVED_NAMES = frozenset({"api", "watchdog"})  # the HTTP API's and the dead-man's switch's own events
-BUILT_IN: dict[str, type[Source]] = {}
+
+# type name -> "module:Class". A module is imported only when a source of its type is
+# configured, so start-up stays fast and a missing optional library affects only its source.
+BUILT_IN: dict[str, str | type[Source]] = {
+    "frigate": "lamplighter.sources.frigate:FrigateSource",
+    "mqtt": "lamplighter.sources.mqtt:MqttSource",
+    "camera": "lamplighter.sources.camera:CameraSource",
+}
 
 
 @cache
-def source_types() -> dict[str, type[Source]]:
-    """Installed source types by the name used in `sources: - type: NAME`."""
-    plugins = {ep.name: ep.load() for ep in entry_points(group=ENTRY_POINT_GROUP)}
+def source_types() -> dict[str, str | type[Source]]:
+    """Installed source types by the name used in `sources: - type: NAME` (classes or import paths)."""
+    plugins = {ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)}
     return {**plugins, **BUILT_IN}
+
+
+def load_source_type(name: str) -> type[Source]:
+    """The class of a source type, importing its module on first use."""
+    found = source_types()[name]
+    return found if isinstance(found, type) else load_class(found, Source)
 
 
 def build_sources(entries: Sequence[Mapping[str, Any]], clock: Clock) -> dict[str, Source]:
@@ -34,10 +47,15 @@ def build_sources(entries: Sequence[Mapping[str, Any]], clock: Clock) -> dict[st
     types = source_types()
     for index, entry in enumerate(entries):
         place = f"sources.{index}"
-        kind = types.get(str(entry.get("type")))
-        if kind is None:
+        if str(entry.get("type")) not in types:
             available = ", ".join(sorted(types)) or "none installed yet"
             problems.append((f"{place}.type", f"unknown source type {entry.get('type')!r} (available: {available})"))
+            continue
+        try:
+            kind = load_source_type(str(entry["type"]))
+        except ImportError as exc:
+            problems.append((f"{place}.type", f"the {entry['type']} source needs a library that is not installed "
+                                              f"({exc}); install it with pip install 'lamplighter[{entry['type']}]'"))
             continue
         try:
             source = kind.from_config(entry, clock, place)
