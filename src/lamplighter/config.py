@@ -78,6 +78,7 @@ class LevelConfig(_Strict):
     quiet_hours_bypass: bool | None = None
     sirens: list[str] | None = None
     escalate_after: float | None = None
+    announce: list[str] | None = None
 
     @field_validator("escalate_after", mode="before")
     @classmethod
@@ -230,9 +231,11 @@ def _merge_level(name: str, base: Level | None, given: LevelConfig) -> Level:
     if base is None:
         base = Level(name=name, color=str(given.color), priority=int(given.priority or 0))
     changes = {f: getattr(given, f) for f in given.model_fields_set}
-    for field in ("lamps", "sirens"):
+    for field in ("lamps", "sirens", "announce"):
         if field in changes:
             changes[field] = tuple(changes[field]) if changes[field] is not None else None
+    if changes.get("announce", ()) is None:
+        changes["announce"] = ()
     return replace(base, **changes)
 
 

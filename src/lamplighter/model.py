@@ -144,6 +144,7 @@ class Level:
     quiet_hours_bypass: bool = False
     sirens: tuple[str, ...] | None = ()  # None: every siren
     escalate_after: float = 120.0  # unacknowledged this long: the sirens sound
+    announce: tuple[str, ...] = ()  # chat to post to when shown: Apprise URLs or slack-app:#channel
 
     @property
     def look(self) -> LampState:

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from lamplighter.announce import Announcements
 from lamplighter.config import Config
 from lamplighter.drivers.base import Driver
 from lamplighter.drivers.registry import build_driver
@@ -62,10 +63,15 @@ def validate(config: Config) -> list[tuple[str, str]]:
     """Problems a running service would hit that the file's schema cannot see: URLs, source settings."""
     problems = _lamp_problems(config)
     try:
-        build_sources(_source_entries(config), SystemClock())
+        sources = build_sources(_source_entries(config), SystemClock())
+        Announcements.build(_announce_specs(config.resolved_levels()), sources)
     except ConfigError as exc:
         problems.extend(exc.problems)
     return problems
+
+
+def _announce_specs(levels: Mapping[str, Level]) -> dict[str, tuple[str, ...]]:
+    return {name: level.announce for name, level in levels.items()}
 
 
 def _source_entries(config: Config) -> list[dict[str, Any]]:
@@ -119,6 +125,7 @@ class Service:
         self.lamp_changes: dict[str, Broadcast[LampView]] = {name: Broadcast() for name in self.lamps}
         self.activity: Broadcast[Activity] = Broadcast()
         self.sources: dict[str, Source] = build_sources(_source_entries(config), self.clock)
+        self.announcements = Announcements.build(_announce_specs(self.levels), self.sources)
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -167,6 +174,7 @@ class Service:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await self.announcements.close()
         for controller in self.lamps.values():
             try:
                 await controller.driver.close()
@@ -218,7 +226,9 @@ class Service:
             self._changed(since=event.received_at)
         signal_id = event_id if verdict.new_signal else verdict.signal_id
         self.activity.publish(Activity("event", event_id))
-        return Receipt(event_id, verdict.outcome, verdict.reasons, verdict.retry_after, signal_id)
+        receipt = Receipt(event_id, verdict.outcome, verdict.reasons, verdict.retry_after, signal_id)
+        self.announcements.announce(event.with_id(event_id), receipt)  # only `shown` posts; returns at once
+        return receipt
 
     def _apply_verdict(self, event_id: int, verdict: Verdict) -> None:
         for ended in verdict.ended:

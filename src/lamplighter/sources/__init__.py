@@ -22,6 +22,7 @@ RESERVED_NAMES = frozenset({"api", "watchdog"})  # the HTTP API's and the dead-m
 # configured, so start-up stays fast and a missing optional library affects only its source.
 BUILT_IN: dict[str, str | type[Source]] = {
     "frigate": "lamplighter.sources.frigate:FrigateSource",
+    "slack": "lamplighter.sources.slack:SlackSource",
     "mqtt": "lamplighter.sources.mqtt:MqttSource",
     "camera": "lamplighter.sources.camera:CameraSource",
 }

@@ -127,6 +127,14 @@ class WebhookSource(Source):
     def parse(self, headers: Mapping[str, str], body: bytes, received_at: float) -> list[Event]:
         """The events in a request body; raise EventError naming the bad field."""
 
+    async def answer(self, headers: Mapping[str, str], body: bytes, received_at: float,
+                     submit: Submit) -> tuple[int, dict[str, Any]] | None:
+        """Answer an authenticated request yourself: (HTTP status, JSON body), e.g. a chat command's reply.
+
+        None (the default): the daemon stores what `parse` finds and answers 202 with the receipts.
+        """
+        return None
+
 
 def _nothing() -> None:
     """The health hook of a source that no service watches."""

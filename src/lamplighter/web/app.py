@@ -229,11 +229,16 @@ def create_app(service: Service, token: str) -> FastAPI:
         body = await request.body()
         try:
             source.authenticate(request.headers, body)
+            answered = await source.answer(request.headers, body, received_at, service.submit)
+            if answered is not None:
+                return JSONResponse(answered[1], status_code=answered[0])
             events = source.parse(request.headers, body, received_at)
         except AuthError as exc:
             return _error(401, str(exc))
         except EventError as exc:
             return _error(422, str(exc), problems=[{"field": exc.field, "message": str(exc)}])
+        except StoreError as exc:
+            return _error(503, f"not accepted: {exc}")
         try:
             receipts = [service.submit(event) for event in events]
         except StoreError as exc:
