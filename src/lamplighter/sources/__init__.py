@@ -21,6 +21,8 @@ RESERVED_NAMES = frozenset({"api", "watchdog"})  # the HTTP API's and the dead-m
 # type name -> "module:Class". A module is imported only when a source of its type is
 # configured, so start-up stays fast and a missing optional library affects only its source.
 BUILT_IN: dict[str, str | type[Source]] = {
+    "imap": "lamplighter.sources.mail:ImapSource",
+    "smtp": "lamplighter.sources.mail:SmtpSource",
     "frigate": "lamplighter.sources.frigate:FrigateSource",
     "slack": "lamplighter.sources.slack:SlackSource",
     "mqtt": "lamplighter.sources.mqtt:MqttSource",
