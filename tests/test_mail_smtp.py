@@ -51,6 +51,10 @@ class Receiver:
     certificate: Path
 
     def events(self) -> list[dict[str, Any]]:
+        """The events the rules let through, oldest first (rejected mail is recorded apart)."""
+        return [e for e in self.all_events() if e["outcome"] != "rejected"]
+
+    def all_events(self) -> list[dict[str, Any]]:
         return list(reversed(self.service.store.recent_events(100)))
 
     def lamp(self) -> LampState:
@@ -150,6 +154,9 @@ async def test_unsigned_spoofed_and_tampered_mail_is_refused_and_never_reaches_9
         b"alerts@monitor.example.com>", b"ceo@monitor.example.com>")))
     assert other == (550, "5.7.1 Rejected: ceo@monitor.example.com is not on the senders allow-list")
     assert mail.events() == [] and mail.lamp() != RED
+    rejected = mail.all_events()
+    assert len(rejected) == 4 and all(e["outcome"] == "rejected" for e in rejected)  # visible in /api/events
+    assert rejected[-1]["reasons"] == ["ceo@monitor.example.com is not on the senders allow-list"]
 
 
 async def test_unknown_recipients_are_refused_at_rcpt(receiver: Start, key: SigningKey) -> None:
@@ -255,5 +262,7 @@ def test_through_a_real_daemon(daemon: Callable[..., Daemon], key: SigningKey) -
         assert send(port, sample("mail-911-spoofed"))[0] == 550
         events = client.get("/api/events").json()
         [health] = client.get("/api/sources").json()
-        assert (health["connected"], health["last_event_at"]) == (True, events[0]["received_at"])
-    assert [(e["level"], e["outcome"]) for e in events] == [("911", "shown")]
+        # A rejected mail is recorded but does not count as the source being alive (a spoofer
+        # must not be able to keep the dead-man's switch quiet).
+        assert (health["connected"], health["last_event_at"]) == (True, events[1]["received_at"])
+    assert [(e["level"], e["outcome"]) for e in events] == [("911", "rejected"), ("911", "shown")]

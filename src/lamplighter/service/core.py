@@ -125,6 +125,8 @@ class Service:
         self.lamp_changes: dict[str, Broadcast[LampView]] = {name: Broadcast() for name in self.lamps}
         self.activity: Broadcast[Activity] = Broadcast()
         self.sources: dict[str, Source] = build_sources(_source_entries(config), self.clock)
+        for source in self.sources.values():
+            source.state_dir = config.state_dir / "sources" / source.name
         self.announcements = Announcements.build(_announce_specs(self.levels), self.sources)
 
     # ---- lifecycle -------------------------------------------------------------------------
@@ -237,6 +239,13 @@ class Service:
             self.signals[verdict.refreshed.event_id] = verdict.refreshed
         if verdict.new_signal is not None:
             self.signals[event_id] = replace(verdict.new_signal, event_id=event_id)
+
+    def record_rejected(self, event: Event, reason: str) -> Receipt:
+        """Store an event a source refused to route (a spoofed mail), so /api/events shows why."""
+        event_id = self.store.record_event(event, Outcome.REJECTED, [reason])
+        self.metrics.events.labels(event.level, Outcome.REJECTED.value).inc()
+        self.activity.publish(Activity("event", event_id))
+        return Receipt(event_id, Outcome.REJECTED, (reason,), None, None)
 
     def event_record(self, event_id: int) -> dict[str, Any] | None:
         """A stored event with its outcome and reasons (what `why` answers from)."""

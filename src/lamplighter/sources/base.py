@@ -18,6 +18,7 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
@@ -46,6 +47,8 @@ class Facade(Protocol):
     def lamp_views(self) -> list[LampView]: ...
 
     def event_record(self, event_id: int) -> dict[str, Any] | None: ...
+
+    def record_rejected(self, event: Event, reason: str) -> Receipt: ...
 
 
 class SourceSettings(BaseModel):
@@ -85,6 +88,7 @@ class Source(ABC):
         self.health = SourceHealth()
         self.on_health_change: Callable[[], None] = _nothing  # the service's watchdog listens here
         self.facade: Facade | None = None  # set by the service before `run`
+        self.state_dir: Path | None = None  # this source's own directory, set by the service before `run`
 
     @classmethod
     def from_config(cls, entry: Mapping[str, Any], clock: Clock, place: str) -> Source:

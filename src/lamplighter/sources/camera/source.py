@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lamplighter.errors import LamplighterError
@@ -138,10 +139,10 @@ class CameraSource(Source):
         zones = sorted({zone for person in report.counted for zone in person.zones})
         best = max(report.counted, key=lambda person: person.score)
         labels = {"camera": self.name, "zones": ",".join(zones), "score": f"{best.score:.2f}"}
-        if self.camera.snapshot_dir is not None:
+        folder = self._snapshot_folder()
+        if folder is not None:
             try:
-                path = save_snapshot(self.camera.snapshot_dir / self.name, frame, report.people, now,
-                                     self.camera.snapshot_keep)
+                path = save_snapshot(folder, frame, report.people, now, self.camera.snapshot_keep)
                 labels["snapshot"] = str(path)
             except OSError as exc:
                 log.warning("camera %s: no snapshot: %s", self.name, exc)
@@ -149,6 +150,12 @@ class CameraSource(Source):
         return make_event(self.camera.level, f"person at {self.name}{where}", received_at=now, source=self.name,
                           sender=self.name, key=self._visit_key, labels=labels,
                           body=f"score {best.score:.2f}, {self.camera.min_frames} frame(s) in a row")
+
+    def _snapshot_folder(self) -> Path | None:
+        """`snapshot_dir`/NAME, else snapshots/ in the source's state directory (None outside a service)."""
+        if self.camera.snapshot_dir is not None:
+            return self.camera.snapshot_dir / self.name
+        return None if self.state_dir is None else self.state_dir / "snapshots"
 
     def _left(self) -> Event:
         return make_event(self.camera.level, f"person at {self.name} left", received_at=self.clock.now(),

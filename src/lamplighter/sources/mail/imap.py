@@ -87,7 +87,7 @@ class ImapSettings(MailSettings):
     timeout: float = 30.0
     mark_seen: bool = False  # flag handled mail \\Seen
     move_to: str | None = None  # move handled mail to this folder
-    state_file: Path | None = None  # until the store keeps source state: where positions are saved
+    state_file: Path | None = None  # where positions are saved; unset: positions.json in the source's state directory
 
     @field_validator("idle_refresh", "poll_interval", "timeout", mode="before")
     @classmethod
@@ -131,11 +131,20 @@ class ImapSource(MailSource):
         super().__init__(name, settings, clock)
         assert isinstance(settings, ImapSettings)
         self.imap = settings
-        self.state_file = settings.state_file or default_state_dir() / "sources" / f"{name}.json"
         self.positions: dict[str, Position] = {}
-        self._position_file = PositionFile(self.state_file)
         self._errors: dict[str, str] = {}
         self._watching: set[str] = set()
+
+    @property
+    def state_file(self) -> Path:
+        """`state_file`, else positions.json in the directory the service gives this source."""
+        if self.imap.state_file is not None:
+            return self.imap.state_file
+        return (self.state_dir or default_state_dir() / "sources" / self.name) / "positions.json"
+
+    @property
+    def _position_file(self) -> PositionFile:
+        return PositionFile(self.state_file)
 
     def mailbox_key(self, folder: str) -> str:
         return f"{self.imap.username}@{self.imap.host}:{self.imap.port_number}/{folder}"
