@@ -82,15 +82,15 @@ async def test_bad_input_names_the_problem_and_writes_nothing(api: tuple[httpx.A
 
 async def test_oversized_bodies_get_413_declared_or_streamed(api: tuple[httpx.AsyncClient, Service]) -> None:
     client, service = api
-    big = {"level": "911", "title": "x", "body": "a" * 70_000}
+    big = {"level": "911", "title": "x", "body": "a" * 1_100_000}
     assert (await post(client, big)).status_code == 413
 
     async def chunks() -> AsyncIterator[bytes]:
-        for _ in range(100):
+        for _ in range(1100):
             yield b" " * 1024  # no Content-Length: the limit is counted while reading
 
     response = await client.post("/api/events", content=chunks(), headers=AUTH)
-    assert response.status_code == 413 and "larger than 65536 bytes" in response.json()["error"]
+    assert response.status_code == 413 and "larger than 1048576 bytes" in response.json()["error"]
     assert service.store.count_events() == 0
 
 

@@ -184,3 +184,17 @@ def test_memory_of_old_keys_and_idle_senders_is_dropped() -> None:
 def test_an_event_can_name_its_lamps_for_a_test() -> None:
     h = Harness("levels: {912: {lamps: [desk]}}\n")
     assert h.send(now=0, level="912", title="a", lamps=("hall",)).new_signal.lamps == {"hall"}  # type: ignore[union-attr]
+
+
+def test_a_keyed_alert_repeated_later_stays_one_incident_until_it_resolves() -> None:
+    h = Harness()
+    first = h.send(now=0, level="911", title="HighLatency", key="fp-1", sender="am")
+    h.active.clear()  # the 10 s hold ended long ago
+    repeats = [h.send(now=t, level="911", title="HighLatency", key="fp-1", sender="am") for t in (360, 4 * 3600)]
+    assert first.outcome is Outcome.SHOWN
+    assert [v.outcome for v in repeats] == [Outcome.DEDUPLICATED, Outcome.DEDUPLICATED]
+    assert repeats[0].reasons == ("same key seen 6m ago (until it is resolved)",)
+    h.send(now=5 * 3600, level="911", title="HighLatency", key="fp-1", status="resolved")
+    assert h.send(now=5 * 3600 + 1, level="911", title="HighLatency", key="fp-1", sender="am").outcome is Outcome.SHOWN
+    h.active.clear()
+    assert h.send(now=30 * 3600, level="911", title="HighLatency", key="fp-1", sender="am").outcome is Outcome.SHOWN

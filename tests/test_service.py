@@ -324,3 +324,21 @@ async def test_an_escalated_alert_still_sounds_after_a_restart(
         await eventually(lambda: not siren_on(second))
     finally:
         await second.stop()
+
+
+async def test_after_a_restart_a_resolved_key_fires_again_and_an_open_one_stays_quiet(
+        service_factory: Callable[..., Service], clock: FakeClock) -> None:
+    first = service_factory("")
+    await first.start()
+    send(first, "912", "disk full", key="disk")
+    send(first, "912", "api slow", key="api")
+    send(first, "912", "api ok", key="api", status="resolved")
+    await first.stop()
+    clock.advance(3600)
+    second = service_factory("")
+    await second.start()
+    try:
+        assert send(second, "912", "disk still full", key="disk", sender="b").outcome is Outcome.DEDUPLICATED
+        assert send(second, "912", "api slow again", key="api", sender="c").outcome is Outcome.SHOWN
+    finally:
+        await second.stop()

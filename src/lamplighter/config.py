@@ -43,7 +43,7 @@ class _Strict(BaseModel):
 class ServerConfig(_Strict):
     listen: str = "127.0.0.1:8911"
     token: SecretStr | None = None
-    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)  # Alertmanager does not retry a 413
 
     @field_validator("listen")
     @classmethod
@@ -146,11 +146,12 @@ class QuietHoursConfig(_Strict):
 
 
 class GuardsConfig(_Strict):
-    dedup_window: float = 120.0
+    dedup_window: float = 120.0  # the same level and title again within this: one incident
+    keyed_dedup_window: float = 86400.0  # an explicit key (an alert fingerprint): until resolved, at most this
     rate_limit: RateLimitConfig = RateLimitConfig()
     quiet_hours: list[QuietHoursConfig] = []
 
-    @field_validator("dedup_window", mode="before")
+    @field_validator("dedup_window", "keyed_dedup_window", mode="before")
     @classmethod
     def _check_window(cls, value: Any) -> float:
         return _duration(value)

@@ -219,14 +219,22 @@ class Store:
     def count_events(self) -> int:
         return int(self._db.execute("SELECT count(*) FROM events").fetchone()[0])
 
-    def seen_since(self, since: float) -> list[tuple[str, str, float]]:
-        """(level, dedup key, received_at) of events shown or deduplicated since `since`."""
+    def seen_since(self, since: float) -> list[tuple[str, str, float, bool]]:
+        """(level, dedup key, last seen, explicit key?) of keys shown or deduplicated since `since`
+        and not resolved after."""
         rows = self._db.execute(
-            "SELECT level, key, title, max(received_at) AS at FROM events WHERE received_at >= ?"
-            " AND outcome IN ('shown', 'deduplicated') AND status = 'firing' GROUP BY level, key, title",
+            "SELECT level, key, title, status, max(received_at) AS at FROM events WHERE received_at >= ?"
+            " AND (outcome IN ('shown', 'deduplicated') OR status = 'resolved') GROUP BY level, key, title, status",
             (since,),
         ).fetchall()
-        return [(row["level"], row["key"] or f"{row['level']}:{row['title']}", row["at"]) for row in rows]
+        resolved: dict[str, float] = {}
+        for row in rows:
+            if row["status"] == "resolved":
+                key = row["key"] or f"{row['level']}:{row['title']}"
+                resolved[key] = max(row["at"], resolved.get(key, row["at"]))
+        seen = [(row["level"], row["key"] or f"{row['level']}:{row['title']}", row["at"], bool(row["key"]))
+                for row in rows if row["status"] == "firing"]
+        return [entry for entry in seen if entry[2] > resolved.get(entry[1], float("-inf"))]
 
     def last_event_per_source(self) -> dict[str, float]:
         rows = self._db.execute("SELECT source, max(received_at) AS at FROM events GROUP BY source").fetchall()

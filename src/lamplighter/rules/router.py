@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import NamedTuple
 
 from lamplighter.config import GuardsConfig, RateConfig
 from lamplighter.model import Event, Level, Outcome, Signal, Status, format_duration
@@ -43,6 +44,13 @@ class Verdict:
         """The signal this event touched, for linking events into incidents."""
         touched = self.refreshed or (self.ended[0] if self.ended else None)
         return touched.event_id if touched else None
+
+
+class Seen(NamedTuple):
+    """When a key was last shown or deduplicated, and whether it was an explicit key."""
+
+    at: float
+    keyed: bool
 
 
 @dataclass(frozen=True)
@@ -79,7 +87,7 @@ class Router:
     lamp_names: frozenset[str]
     guards: GuardsConfig
     buckets: dict[tuple[str, ...], TokenBucket] = field(default_factory=dict)
-    last_seen: dict[tuple[str, str], float] = field(default_factory=dict)
+    last_seen: dict[tuple[str, str], Seen] = field(default_factory=dict)
     prune_above: int = PRUNE_ABOVE  # doubles when pruning frees little, so pruning stays amortized O(1)
     snooze: Snooze | None = None
 
@@ -95,7 +103,7 @@ class Router:
         """Remember a verdict once it is stored: dedup memory follows what was shown."""
         key = (event.level, event.dedup_key)
         if verdict.outcome in (Outcome.SHOWN, Outcome.DEDUPLICATED):
-            self.last_seen[key] = event.received_at
+            self.last_seen[key] = Seen(event.received_at, keyed=bool(event.key))
         elif verdict.outcome is Outcome.RESOLVED:
             for level in self.levels:
                 self.last_seen.pop((level, event.dedup_key), None)
@@ -105,9 +113,12 @@ class Router:
 
     def forget(self, now: float) -> None:
         """Drop memory that no longer changes a decision: keys past the window, full buckets."""
-        window = self.guards.dedup_window
-        self.last_seen = {k: at for k, at in self.last_seen.items() if now - at < window}
+        self.last_seen = {k: seen for k, seen in self.last_seen.items() if now - seen.at < self.window(seen.keyed)}
         self.buckets = {k: b for k, b in self.buckets.items() if b.tokens_at(now) < b.burst}
+
+    def window(self, keyed: bool) -> float:
+        """How long a key is remembered: an explicit key until resolved (capped), else a short window."""
+        return self.guards.keyed_dedup_window if keyed else self.guards.dedup_window
 
     def bucket(self, key: tuple[str, ...], rate: RateConfig, now: float) -> TokenBucket:
         if key not in self.buckets:
@@ -143,9 +154,11 @@ def deduplicate(router: Router, r: Routing) -> Verdict | None:
         reason = f"same key as active event {same[0].event_id}; hold refreshed"
         return Verdict(Outcome.DEDUPLICATED, (reason,), refreshed=refreshed)
     seen = router.last_seen.get((r.event.level, key))
-    if seen is not None and r.now - seen < router.guards.dedup_window:
-        ago, window = format_duration(r.now - seen), format_duration(router.guards.dedup_window)
-        return Verdict(Outcome.DEDUPLICATED, (f"same key seen {ago} ago (window {window})",))
+    window = router.window(bool(r.event.key))
+    if seen is not None and r.now - seen.at < window:
+        ago = format_duration(r.now - seen.at)
+        why = "until it is resolved" if r.event.key else f"window {format_duration(window)}"
+        return Verdict(Outcome.DEDUPLICATED, (f"same key seen {ago} ago ({why})",))
     return None
 
 

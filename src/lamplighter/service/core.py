@@ -33,7 +33,7 @@ from lamplighter.model import (
     make_event,
 )
 from lamplighter.rules.reconcile import expired, next_deadline
-from lamplighter.rules.router import Router, Snooze, Verdict
+from lamplighter.rules.router import Router, Seen, Snooze, Verdict
 from lamplighter.rules.watchdog import Watch, blind_deadline, blind_reason
 from lamplighter.service.broadcast import Broadcast
 from lamplighter.service.lamp import LampController
@@ -146,8 +146,10 @@ class Service:
             if name in self.lamps:
                 self.lamps[name].snapshot = snapshot
         self._resume_signals(now)
-        for level, key, at in self.store.seen_since(now - self.config.guards.dedup_window):
-            self.router.last_seen[(level, key)] = at
+        guards = self.config.guards
+        for level, key, at, keyed in self.store.seen_since(now - max(guards.dedup_window, guards.keyed_dedup_window)):
+            if now - at < self.router.window(keyed):
+                self.router.last_seen[(level, key)] = Seen(at, keyed)
         self._started_at = now
         for name, at in self.store.last_event_per_source().items():
             if name in self.sources:

@@ -21,6 +21,10 @@ RESERVED_NAMES = frozenset({"api", "watchdog"})  # the HTTP API's and the dead-m
 # type name -> "module:Class". A module is imported only when a source of its type is
 # configured, so start-up stays fast and a missing optional library affects only its source.
 BUILT_IN: dict[str, str | type[Source]] = {
+    "alertmanager": "lamplighter.sources.webhooks:AlertmanagerHook",
+    "grafana": "lamplighter.sources.webhooks:GrafanaHook",
+    "buildbot": "lamplighter.sources.webhooks:BuildbotHook",
+    "webhook": "lamplighter.sources.webhooks:GenericHook",
     "imap": "lamplighter.sources.mail:ImapSource",
     "smtp": "lamplighter.sources.mail:SmtpSource",
     "frigate": "lamplighter.sources.frigate:FrigateSource",
