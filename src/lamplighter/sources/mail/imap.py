@@ -222,6 +222,9 @@ class FolderSession:
     async def run(self) -> None:
         """Run the blocking session in a thread; on cancellation, stop it and wait for it to end."""
         done: asyncio.Future[None] = self.loop.create_future()
+        # A thread that outlives the stop wait still ends its session: retrieve its outcome then,
+        # so that asyncio does not report "exception was never retrieved" for a finished session.
+        done.add_done_callback(lambda finished: finished.cancelled() or finished.exception())
         thread = threading.Thread(target=self._thread_main, args=(done,), daemon=True,
                                   name=f"imap {self.source.name} {self.folder}")
         thread.start()
@@ -230,8 +233,6 @@ class FolderSession:
         except asyncio.CancelledError:
             self.stop()
             await asyncio.wait([done], timeout=STOP_WAIT)  # a thread stuck in connect() is left behind (daemon)
-            if done.done():
-                done.exception()  # retrieved: the session is over either way
             raise
 
     def stop(self) -> None:
