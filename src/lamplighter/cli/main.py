@@ -7,6 +7,8 @@ import contextlib
 import getpass
 import logging
 import os
+import shutil
+import sys
 from datetime import datetime
 from importlib.metadata import version
 from importlib.resources import files
@@ -81,7 +83,14 @@ def _print_banner(loaded: LoadedConfig, token: Token) -> None:
     else:
         click.echo(f"Open the dashboard: {base}/dashboard  (sign in with the token from {token.origin})")
         click.echo(f"Open the lamp:      {base}/lamp/{first}?token=TOKEN")
-    click.echo('Try it: lamplighter send 911 "payments down"')
+    click.echo(f'Try it: {_command_name()} send 911 "payments down"')
+
+
+def _command_name() -> str:
+    """How to call this program from the user's shell: `lamplighter` if it is on PATH, else its path."""
+    if shutil.which("lamplighter"):
+        return "lamplighter"
+    return os.path.relpath(sys.argv[0]) if sys.argv[0].endswith("lamplighter") else "python -m lamplighter"
 
 
 @cli.command()
