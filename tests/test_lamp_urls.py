@@ -17,6 +17,8 @@ from lamplighter.model import LAMP_OFF, LampState
     "hue://appkey@10.0.0.2/lights/3",
     "wled://10.0.0.31:8080",
     "hass://user:pa55@ha.local:8123/light.desk?transition=0",
+    "ifttt://KEY@Office_Lamp",
+    "wled://[fe80::1]:8080",
 ])
 def test_print_of_parse_is_the_same_url(url: str) -> None:
     assert LampUrl.parse(url).text(privacy=False) == url

@@ -155,12 +155,18 @@ async def test_a_store_failure_refuses_the_event_and_changes_nothing(running: St
 class FlakyLamp(VirtualDriver):
     """A virtual lamp that can be unplugged."""
 
-    down = False
+    down = False  # commands fail
+    unplugged = False  # reads fail too
 
     async def apply(self, state: LampState) -> None:
-        if self.down:
+        if self.down or self.unplugged:
             raise DeviceOffline("no answer from the lamp")
         await super().apply(state)
+
+    async def read_state(self) -> LampState:
+        if self.unplugged:
+            raise DeviceOffline("no answer from the lamp")
+        return await super().read_state()
 
 
 async def test_an_offline_lamp_is_reported_once_and_reconciled_when_back(
@@ -175,7 +181,7 @@ async def test_an_offline_lamp_is_reported_once_and_reconciled_when_back(
         send(service, "911", "payments down")
         await eventually(lambda: not service.lamps["desk"].online)
         view = service.lamp_views()[0]
-        assert view.error == "no answer from the lamp" and view.state == LAMP_OFF
+        assert view.error == "no answer from the lamp" and view.state is None  # what it shows is unknown
         await asyncio.sleep(0.1)  # several retries while down ...
         offline_logs = [r for r in caplog.records if "is offline" in r.getMessage()]
         assert len(offline_logs) == 1  # ... but one log line
@@ -342,3 +348,74 @@ async def test_after_a_restart_a_resolved_key_fires_again_and_an_open_one_stays_
         assert send(second, "912", "api slow again", key="api", sender="c").outcome is Outcome.SHOWN
     finally:
         await second.stop()
+
+
+class DeadLamp(VirtualDriver):
+    """A lamp that never answers at all."""
+
+    async def read_state(self) -> LampState:
+        raise DeviceOffline("no route to host")
+
+    async def apply(self, state: LampState) -> None:
+        raise DeviceOffline("no route to host")
+
+
+class BuggyLamp(VirtualDriver):
+    """A driver with a bug: it raises something that is not a DriverError, once."""
+
+    broken = True
+
+    async def apply(self, state: LampState) -> None:
+        if self.broken:
+            self.broken = False
+            raise KeyError("colour")
+        await super().apply(state)
+
+
+async def test_a_lamp_that_never_answers_is_never_shown_online(
+        service_factory: Callable[..., Service], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(lamp_module, "BACKOFF_FIRST", 0.01)
+    service = service_factory("", drivers={"desk": DeadLamp(LampUrl.parse("virtual://desk"), LAMP_OFF)})
+    await service.start()
+    try:
+        send(service, "911", "payments down")
+        await asyncio.sleep(0.2)  # start, the alert, and several retries
+        [view] = service.lamp_views()
+        assert (view.online, view.error, view.state) == (False, "no route to host", None)
+    finally:
+        await service.stop()
+
+
+async def test_an_idle_lamp_is_checked_and_put_back_when_it_lost_its_state(
+        service_factory: Callable[..., Service], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(lamp_module, "HEALTH_INTERVAL", 0.05)
+    monkeypatch.setattr(lamp_module, "BACKOFF_FIRST", 0.01)
+    flaky = FlakyLamp(LampUrl.parse("virtual://desk"), LAMP_OFF)
+    service = service_factory("levels: {911: {hold: until_ack}}\n", drivers={"desk": flaky})
+    await service.start()
+    try:
+        send(service, "911", "payments down")
+        await eventually(lambda: flaky.state == RED)
+        flaky.state = LAMP_OFF  # the bulb was power-cycled during the alert
+        await eventually(lambda: flaky.state == RED)  # noticed without any new event, and red again
+        flaky.unplugged = True
+        await eventually(lambda: not service.lamps["desk"].online)  # noticed while idle
+        flaky.unplugged = False
+        await eventually(lambda: service.lamps["desk"].online and flaky.state == RED)
+    finally:
+        await service.stop()
+
+
+async def test_a_driver_bug_marks_the_lamp_offline_instead_of_ending_its_task(
+        service_factory: Callable[..., Service], monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setattr(lamp_module, "BACKOFF_FIRST", 0.01)
+    buggy = BuggyLamp(LampUrl.parse("virtual://desk"), LAMP_OFF)
+    service = service_factory("", drivers={"desk": buggy})
+    await service.start()
+    try:
+        send(service, "911", "payments down")
+        await eventually(lambda: buggy.state == RED)  # retried after the bug, and shown
+        assert "unexpected error from its driver" in caplog.text
+    finally:
+        await service.stop()

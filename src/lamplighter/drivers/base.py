@@ -44,7 +44,7 @@ class LampUrl:
             scheme=parts.scheme,
             user=parts.username or "",
             password=parts.password or "",
-            host=parts.hostname or "",
+            host=_host_of(parts.netloc),
             port=port,
             path=parts.path,
             query=tuple(parse_qsl(parts.query, keep_blank_values=True)),
@@ -63,6 +63,14 @@ class LampUrl:
 
     def param(self, name: str, default: str = "") -> str:
         return dict(self.query).get(name, default)
+
+
+def _host_of(netloc: str) -> str:
+    """The host as written: its case kept (IFTTT event names) and an IPv6 address in brackets."""
+    hostport = netloc.rpartition("@")[2]
+    if hostport.startswith("["):
+        return hostport[: hostport.find("]") + 1]
+    return hostport.partition(":")[0]
 
 
 def redact(url: str) -> str:

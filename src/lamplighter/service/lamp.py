@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from lamplighter.drivers.base import Driver
 from lamplighter.errors import DriverError
@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 BACKOFF_FIRST = 1.0
 BACKOFF_MAX = 60.0
+HEALTH_INTERVAL = 60.0  # an idle lamp is read this often, to notice it is gone (or lost its state)
 
 
 class LampController:
@@ -66,42 +67,67 @@ class LampController:
         self._wake.set()
 
     async def run(self) -> None:
-        """Apply the latest desired state whenever it changes; pace and retry."""
-        await self._start_driver()
+        """Apply the latest desired state whenever it changes, at the driver's pace; while idle,
+        check the device now and then; while it is offline, retry with backoff."""
+        await self._device(self._connect)
         while True:
-            await self._wake.wait()
-            self._wake.clear()
-            applied = await self._step()
-            pause = self.driver.min_interval if applied else self._backoff_next()
-            if pause:
-                await asyncio.sleep(pause)
+            if await self._changed(HEALTH_INTERVAL if self.online else self._backoff_next()):
+                if await self._device(self._reconcile) and self.driver.min_interval:
+                    await asyncio.sleep(self.driver.min_interval)
+            else:
+                await self._device(self._check)
 
-    async def _start_driver(self) -> None:
-        try:
-            await self.driver.start()
-            self.actual = await self.driver.read_state()
-        except DriverError as exc:
-            self._mark_offline(exc)
-        self._publish()
+    async def _changed(self, timeout: float) -> bool:
+        """Wait for a change; False when `timeout` passed first (time to look at the device)."""
+        try:  # not asyncio.wait_for: on 3.11 it swallows a cancel that meets the wake-up, and stop() hangs
+            async with asyncio.timeout(timeout):
+                await self._wake.wait()
+        except TimeoutError:
+            return False
+        self._wake.clear()
+        return True
 
-    async def _step(self) -> bool:
-        """One reconcile pass; False when the device failed and must be retried."""
-        since, self._pending_since = self._pending_since, None
+    async def _device(self, action: Callable[[], Awaitable[bool]]) -> bool:
+        """Run one piece of device I/O. Any failure marks the lamp offline with its state unknown;
+        it counts as online again only once a call to the device has succeeded."""
         try:
-            desired = await self._desired()
-            if desired.state is not None and desired.state != self.actual:
-                self._on_apply(self.name, since)
-                await self.driver.apply(desired.state)
-                self.actual = desired.state
-            self._settle(desired)
-        except DriverError as exc:
-            self._mark_offline(exc)
-            self._wake.set()
+            talked = await action()
+        except Exception as exc:  # a driver bug must not end the lamp's task
+            if not isinstance(exc, DriverError):
+                log.exception("lamp %s: unexpected error from its driver", self.name)
+            self.actual = None
+            self._mark_offline(str(exc) or type(exc).__name__)
             self._publish()
             return False
-        self._mark_online()
+        if talked:
+            self._mark_online()
         self._publish()
         return True
+
+    async def _connect(self) -> bool:
+        await self.driver.start()
+        self.actual = await self.driver.read_state()
+        return True
+
+    async def _check(self) -> bool:
+        """Read the device (is it there? did it lose its state?) and put it where it should be."""
+        self.actual = await self.driver.read_state()
+        await self._reconcile()
+        return True
+
+    async def _reconcile(self) -> bool:
+        """One reconcile pass; True when it talked to the device."""
+        since, self._pending_since = self._pending_since, None
+        needs_snapshot = self.snapshot is None
+        desired = await self._desired()
+        talked = needs_snapshot and self.snapshot is not None
+        if desired.state is not None and desired.state != self.actual:
+            self._on_apply(self.name, since)
+            await self.driver.apply(desired.state)
+            self.actual = desired.state
+            talked = True
+        self._settle(desired)
+        return talked
 
     def _publish(self) -> None:
         view = self.view()
@@ -123,10 +149,10 @@ class LampController:
             self.snapshot = None
             self._store.delete_snapshot(self.name)
 
-    def _mark_offline(self, exc: DriverError) -> None:
-        self.error = str(exc)
+    def _mark_offline(self, error: str) -> None:
+        self.error = error
         if self.online:
-            log.warning("lamp %s (%s) is offline: %s", self.name, self.driver.url(), exc)
+            log.warning("lamp %s (%s) is offline: %s", self.name, self.driver.url(), error)
             self.online = False
 
     def _mark_online(self) -> None:

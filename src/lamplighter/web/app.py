@@ -292,7 +292,8 @@ async def _lamp_stream(service: Service, name: str) -> AsyncIterator[str]:
     try:
         while True:
             try:
-                view = await asyncio.wait_for(queue.get(), KEEPALIVE_SECONDS)
+                async with asyncio.timeout(KEEPALIVE_SECONDS):  # not wait_for: it can swallow a cancel on 3.11
+                    view = await queue.get()
             except TimeoutError:
                 yield ": keepalive\n\n"
                 continue
