@@ -37,6 +37,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/hooks.py
 	$(BIN)/python bench/mail.py
 	$(BIN)/python bench/slack.py
+	$(BIN)/python bench/drivers.py
 
 check: $(STAMP)
 	$(BIN)/lamplighter check

@@ -22,6 +22,12 @@ ENTRY_POINT_GROUP = "lamplighter.drivers"
 BUILT_IN: dict[str, str | type[Driver]] = {
     VirtualDriver.scheme: VirtualDriver,
     ConsoleDriver.scheme: ConsoleDriver,
+    "lifx": "lamplighter.drivers.lifx:LifxDriver",
+    "wled": "lamplighter.drivers.wled:WledDriver",
+    "hue": "lamplighter.drivers.hue:HueDriver",
+    "webhook": "lamplighter.drivers.webhook:WebhookDriver",
+    "webhook+https": "lamplighter.drivers.webhook:SecureWebhookDriver",
+    "ifttt": "lamplighter.drivers.ifttt:IftttDriver",
 }
 
 
