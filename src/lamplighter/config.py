@@ -13,11 +13,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import time as time_of_day
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from lamplighter.errors import ConfigError
 from lamplighter.model import DEFAULT_LEVELS, UNTIL_ACK, Effect, Level, parse_color, parse_duration
@@ -40,26 +40,35 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def split_listen(value: str) -> tuple[str, int]:
+    """`HOST:PORT` (or `[::1]:PORT`) as (host, port); ValueError names what is wrong."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"must be HOST:PORT, e.g. 127.0.0.1:{port if port.isdigit() else 8911}, not {value!r}")
+    return host.strip("[]"), int(port)
+
+
+def _check_listen(value: str) -> str:
+    split_listen(value)
+    return value
+
+
+ListenAddress = Annotated[str, AfterValidator(_check_listen)]
+"""A `HOST:PORT` to listen on, checked when the configuration is read."""
+
+
 class ServerConfig(_Strict):
-    listen: str = "127.0.0.1:8911"
+    listen: ListenAddress = "127.0.0.1:8911"
     token: SecretStr | None = None
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)  # Alertmanager does not retry a 413
 
-    @field_validator("listen")
-    @classmethod
-    def _check_listen(cls, value: str) -> str:
-        host, sep, port = value.rpartition(":")
-        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise ValueError(f"must be HOST:PORT, e.g. 127.0.0.1:8911, not {value!r}")
-        return value
-
     @property
     def host(self) -> str:
-        return self.listen.rpartition(":")[0].strip("[]")
+        return split_listen(self.listen)[0]
 
     @property
     def port(self) -> int:
-        return int(self.listen.rpartition(":")[2])
+        return split_listen(self.listen)[1]
 
 
 def _duration(value: Any) -> float:

@@ -22,11 +22,12 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from lamplighter.errors import AuthError, EventError, StoreError
-from lamplighter.model import LampView, Receipt, Status, make_event, parse_duration
+from lamplighter.model import Receipt, Status, make_event, parse_duration
 from lamplighter.service import Service, SignalAction
 from lamplighter.sources.base import WebhookSource
 from lamplighter.web.dashboard import COOKIE, csrf_token, dashboard_router, passes_csrf_check, remember_login
 from lamplighter.web.limits import BodySizeLimit
+from lamplighter.web.views import lamp_json
 
 MAX_SNOOZE_SECONDS = 7 * 86400
 M = TypeVar("M", bound=BaseModel)
@@ -64,23 +65,6 @@ class SnoozeIn(AckIn):
         if not 0 < seconds <= MAX_SNOOZE_SECONDS:
             raise ValueError("must be longer than 0s and at most 7d")
         return seconds
-
-
-def lamp_json(view: LampView) -> dict[str, Any]:
-    showing = view.showing
-    return {
-        "name": view.name,
-        "kind": view.kind,
-        "driver": view.driver,
-        "url": view.url,
-        "online": view.online,
-        "error": view.error or None,
-        "state": view.state.to_dict() if view.state else None,
-        "showing": None if showing is None else {
-            "event_id": showing.event_id, "level": showing.level, "title": showing.title,
-            "started_at": showing.started_at, "expires_at": showing.expires_at,
-        },
-    }
 
 
 async def _parse_json(request: Request, model: type[M], empty: str = "") -> M:

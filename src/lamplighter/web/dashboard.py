@@ -40,6 +40,7 @@ from lamplighter.service import Service
 from lamplighter.service.broadcast import Broadcast
 from lamplighter.service.core import Activity
 from lamplighter.sources.base import Source
+from lamplighter.web.views import lamp_json
 
 COOKIE = "lamplighter_token"
 CSRF_HEADER = "x-csrf-token"
@@ -248,14 +249,9 @@ def now_snapshot(service: Service, watching_since: float, activity: list[str]) -
 
 
 def _lamp_json(service: Service, view: LampView) -> dict[str, Any]:
+    """The API's lamp, with the colour's name and the showing signal in full."""
     return {
-        "name": view.name,
-        "kind": view.kind,
-        "driver": view.driver,
-        "url": view.url,
-        "online": view.online,
-        "error": view.error or None,
-        "state": view.state.to_dict() if view.state else None,
+        **lamp_json(view),
         "color_name": COLOR_NAMES.get(view.state.color) if view.state else None,
         "showing": _signal_json(service, view.showing) if view.showing else None,
     }

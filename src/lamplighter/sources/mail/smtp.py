@@ -32,6 +32,7 @@ from typing import Any, ClassVar
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from pydantic import Field, SecretStr, field_validator, model_validator
 
+from lamplighter.config import ListenAddress, split_listen
 from lamplighter.errors import StoreError
 from lamplighter.model import Clock
 from lamplighter.sources.backoff import Backoff
@@ -70,7 +71,7 @@ class SmtpSettings(MailSettings):
 
     SUPPORTED = ("dkim", "auth", "client", "none")
 
-    listen: str = "127.0.0.1:2525"
+    listen: ListenAddress = "127.0.0.1:2525"
     hostname: str = "lamplighter"  # the name in the greeting
     recipients: Senders  # accepted RCPT TO addresses, or @domains
     require: Requirement = default_requirement("dkim", "auth")
@@ -96,14 +97,6 @@ class SmtpSettings(MailSettings):
     def _size(cls, value: Any) -> int:
         return parse_size(value)
 
-    @field_validator("listen")
-    @classmethod
-    def _listen(cls, value: str) -> str:
-        host, sep, port = value.rpartition(":")
-        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise ValueError(f"must be HOST:PORT, e.g. 127.0.0.1:2525, not {value!r}")
-        return value
-
     @model_validator(mode="after")
     def _usable(self) -> SmtpSettings:
         if (self.tls_cert is None) != (self.tls_key is None):
@@ -123,11 +116,11 @@ class SmtpSettings(MailSettings):
 
     @property
     def host(self) -> str:
-        return self.listen.rpartition(":")[0].strip("[]")
+        return split_listen(self.listen)[0]
 
     @property
     def port(self) -> int:
-        return int(self.listen.rpartition(":")[2])
+        return split_listen(self.listen)[1]
 
 
 class SmtpSource(MailSource):
