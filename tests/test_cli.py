@@ -28,8 +28,8 @@ def test_check_lists_every_problem_with_line_and_exits_2(runner: CliRunner, tmp_
                       "sources:\n  - type: pigeon\n")
     result = runner.invoke(cli, ["check", "-c", str(config)])
     assert result.exit_code == 2
-    assert "lamps.porch: hue://****" in result.output and "port" in result.output
-    assert "sources.0.type: unknown source type 'pigeon'" in result.output
+    assert f"{config}:3 lamps.porch: hue://****" in result.output and "port" in result.output
+    assert f"{config}:5 sources.0.type: unknown source type 'pigeon'" in result.output
     assert "s3cret" not in result.output
 
 

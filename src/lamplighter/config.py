@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import time as time_of_day
 from pathlib import Path
 from typing import Annotated, Any
@@ -241,9 +241,9 @@ def _merge_level(name: str, base: Level | None, given: LevelConfig) -> Level:
     if base is None:
         base = Level(name=name, color=str(given.color), priority=int(given.priority or 0))
     changes = {f: getattr(given, f) for f in given.model_fields_set}
-    for field in ("lamps", "sirens", "announce"):
-        if field in changes:
-            changes[field] = tuple(changes[field]) if changes[field] is not None else None
+    for listed in ("lamps", "sirens", "announce"):
+        if listed in changes:
+            changes[listed] = tuple(changes[listed]) if changes[listed] is not None else None
     if changes.get("announce", ()) is None:
         changes["announce"] = ()
     return replace(base, **changes)
@@ -255,6 +255,11 @@ class LoadedConfig:
 
     config: Config
     path: Path | None
+    lines: Mapping[tuple[str, ...], int] = field(default_factory=dict)
+
+    def place(self, dotted: str) -> str:
+        """`FILE:LINE path` for a dotted path such as `lamps.porch`, for problems found after loading."""
+        return _place(str(self.path or "<embedded default>"), self.lines, tuple(dotted.split(".")))
 
 
 def find_config_path(explicit: Path | None, env: Mapping[str, str]) -> Path | None:
@@ -277,7 +282,9 @@ def load_config(explicit: Path | None = None, env: Mapping[str, str] | None = No
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError([(str(path), f"cannot read: {exc.strerror or exc}")]) from None
-    return LoadedConfig(parse_config(text, env, name=str(path)), path)
+    config = parse_config(text, env, name=str(path))
+    root = yaml.compose(text)
+    return LoadedConfig(config, path, _line_numbers(root) if root is not None else {})
 
 
 def parse_config(text: str, env: Mapping[str, str], name: str = "<config>") -> Config:
@@ -312,7 +319,7 @@ def _pydantic_message(err: Any) -> str:
     return message
 
 
-def _place(name: str, lines: dict[tuple[str, ...], int], loc: tuple[Any, ...]) -> str:
+def _place(name: str, lines: Mapping[tuple[str, ...], int], loc: tuple[Any, ...]) -> str:
     path = tuple(str(part) for part in loc)
     while path and path not in lines:
         path = path[:-1]

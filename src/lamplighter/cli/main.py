@@ -33,7 +33,7 @@ config_option = click.option("-c", "--config", "config_path", type=click.Path(pa
 def _load(config_path: Path | None) -> LoadedConfig:
     try:
         loaded = load_config(config_path)
-        problems = validate(loaded.config)
+        problems = [(loaded.place(path), message) for path, message in validate(loaded.config)]
     except ConfigError as exc:
         problems = exc.problems
     if problems:
