@@ -9,11 +9,9 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from lamplighter.service import Service
-from lamplighter.web.app import create_app
-from tests.daemon import free_port
+from tests.serving import serving
 
 TOKEN = "api-test-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -22,17 +20,8 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 @pytest.fixture
 async def api(service_factory: Callable[..., Service]) -> AsyncIterator[tuple[httpx.AsyncClient, Service]]:
     service = service_factory("lamps: {desk: virtual://desk, hall: 'virtual://hall?on=true&color=white'}\n")
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(service, TOKEN), host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="off"))
-    async with service.running():
-        task = asyncio.create_task(server.serve())
-        while not server.started:
-            await asyncio.sleep(0.01)
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
-            yield client, service
-        server.should_exit = True
-        await task
+    async with serving(service, TOKEN) as url, httpx.AsyncClient(base_url=url, timeout=5) as client:
+        yield client, service
 
 
 async def post(client: httpx.AsyncClient, body: Any, **kwargs: Any) -> httpx.Response:

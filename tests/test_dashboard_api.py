@@ -8,6 +8,7 @@ says under a fake clock, and that no secret leaves the daemon.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 from collections.abc import AsyncIterator, Callable
@@ -16,13 +17,11 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from lamplighter.service import Service
-from lamplighter.web.app import create_app
 from lamplighter.web.dashboard import COOKIE, hide_secrets
 from tests.conftest import FakeClock
-from tests.daemon import free_port
+from tests.serving import serving
 
 TOKEN = "dashboard-test-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -58,32 +57,15 @@ class Served:
 @pytest.fixture
 async def served(service_factory: Callable[..., Service]) -> AsyncIterator[Callable[..., Any]]:
     """Start the app on loopback for a service built from YAML; everything stops at the end."""
-    stops: list[Callable[[], Any]] = []
+    async with contextlib.AsyncExitStack() as stack:
 
-    async def start(yaml_text: str = LAMPS) -> Served:
-        service = service_factory(yaml_text)
-        port = free_port()
-        server = uvicorn.Server(uvicorn.Config(create_app(service, TOKEN), host="127.0.0.1", port=port,
-                                               log_level="warning", lifespan="off"))
-        await service.start()
-        task = asyncio.create_task(server.serve())
-        while not server.started:
-            await asyncio.sleep(0.01)
-        client = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5)
+        async def start(yaml_text: str = LAMPS) -> Served:
+            service = service_factory(yaml_text)
+            url = await stack.enter_async_context(serving(service, TOKEN))
+            client = await stack.enter_async_context(httpx.AsyncClient(base_url=url, timeout=5))
+            return Served(client, service)
 
-        async def stop() -> None:
-            await client.aclose()
-            service.end_watches()
-            server.should_exit = True
-            await task
-            await service.stop()
-
-        stops.append(stop)
-        return Served(client, service)
-
-    yield start
-    for stop in stops:
-        await stop()
+        yield start
 
 
 async def test_pages_send_a_stranger_to_the_login_which_refuses_a_wrong_token(served: Callable[..., Any]) -> None:

@@ -6,21 +6,18 @@ the daemon's real POST /hooks/NAME route (uvicorn on loopback), where nothing is
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
-import uvicorn
 
 from lamplighter.errors import AuthError
 from lamplighter.service import Service
 from lamplighter.sources.slack.signature import RequestVerifier
-from lamplighter.web.app import create_app
 from tests.conftest import START, FakeClock
-from tests.daemon import free_port
 from tests.peers.fake_slack import SIGNING_SECRET, form_body, signed_headers
+from tests.serving import serving
 
 BODY = form_body()
 
@@ -74,17 +71,8 @@ def test_a_replayed_request_is_refused_and_forgotten_once_it_could_no_longer_pas
 @pytest.fixture
 async def hooks(service_factory: Callable[..., Service]) -> AsyncIterator[tuple[httpx.AsyncClient, Service]]:
     service = service_factory(f"sources:\n  - {{type: slack, signing_secret: {SIGNING_SECRET}}}\n")
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(service, "api-token"), host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="off"))
-    async with service.running():
-        task = asyncio.create_task(server.serve())
-        while not server.started:
-            await asyncio.sleep(0.01)
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
-            yield client, service
-        server.should_exit = True
-        await task
+    async with serving(service, "api-token") as url, httpx.AsyncClient(base_url=url) as client:
+        yield client, service
 
 
 async def test_the_webhook_route_refuses_bad_stale_and_replayed_requests_with_401(

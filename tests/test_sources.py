@@ -9,7 +9,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from lamplighter import sources as source_registry
 from lamplighter.errors import AuthError, ConfigError, EventError
@@ -17,9 +16,8 @@ from lamplighter.model import Event, make_event
 from lamplighter.service import Service
 from lamplighter.sources import build_sources
 from lamplighter.sources.base import SourceSettings, WebhookSource
-from lamplighter.web.app import create_app
 from tests.conftest import FakeClock
-from tests.daemon import free_port
+from tests.serving import serving
 from tests.test_service import eventually
 
 
@@ -83,17 +81,8 @@ def test_two_sources_with_one_name_are_refused() -> None:
 @pytest.fixture
 async def hook_api(service_factory: Callable[..., Service]) -> AsyncIterator[tuple[httpx.AsyncClient, Service]]:
     service = service_factory("sources:\n  - {type: echo, name: ci, token: s3cret}\n")
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(service, "api-token"), host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="off"))
-    async with service.running():
-        task = asyncio.create_task(server.serve())
-        while not server.started:
-            await asyncio.sleep(0.01)
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
-            yield client, service
-        server.should_exit = True
-        await task
+    async with serving(service, "api-token") as url, httpx.AsyncClient(base_url=url) as client:
+        yield client, service
 
 
 async def test_a_webhook_source_checks_its_own_token_and_stores_its_events(
