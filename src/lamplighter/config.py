@@ -57,10 +57,10 @@ ListenAddress = Annotated[str, AfterValidator(_check_listen)]
 """A `HOST:PORT` to listen on, checked when the configuration is read."""
 
 
-class ServerConfig(_Strict):
-    listen: ListenAddress = "127.0.0.1:8911"
-    token: SecretStr | None = None
-    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)  # Alertmanager does not retry a 413
+class ListensOn(BaseModel):
+    """Settings with a `listen: HOST:PORT` (the daemon's HTTP server, the SMTP receiver)."""
+
+    listen: ListenAddress
 
     @property
     def host(self) -> str:
@@ -69,6 +69,12 @@ class ServerConfig(_Strict):
     @property
     def port(self) -> int:
         return split_listen(self.listen)[1]
+
+
+class ServerConfig(_Strict, ListensOn):
+    listen: ListenAddress = "127.0.0.1:8911"
+    token: SecretStr | None = None
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)  # Alertmanager does not retry a 413
 
 
 def _duration(value: Any) -> float:

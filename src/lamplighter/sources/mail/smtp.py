@@ -32,7 +32,7 @@ from typing import Any, ClassVar
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from lamplighter.config import ListenAddress, split_listen
+from lamplighter.config import ListenAddress, ListensOn
 from lamplighter.errors import StoreError
 from lamplighter.model import Clock
 from lamplighter.sources.backoff import Backoff
@@ -66,7 +66,7 @@ def parse_size(value: Any) -> int:
     return int(match.group(1)) * _SIZE_UNITS[(match.group(2) or "")[:1].lower()]
 
 
-class SmtpSettings(MailSettings):
+class SmtpSettings(MailSettings, ListensOn):
     """The keys of an `smtp` source."""
 
     SUPPORTED = ("dkim", "auth", "client", "none")
@@ -114,13 +114,6 @@ class SmtpSettings(MailSettings):
                 raise ValueError(f"{place}: {'|'.join(sorted(wanted))} can never pass without users: or clients:")
         return self
 
-    @property
-    def host(self) -> str:
-        return split_listen(self.listen)[0]
-
-    @property
-    def port(self) -> int:
-        return split_listen(self.listen)[1]
 
 
 class SmtpSource(MailSource):
