@@ -7,11 +7,12 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+
+from tests.peers.process import PeerProcess, http_ok
 
 TOKEN = "test-token-0123456789"
 READY_TIMEOUT = 20.0
@@ -24,7 +25,7 @@ def free_port() -> int:
 
 
 @dataclass
-class Daemon:
+class Daemon(PeerProcess):
     """A `lamplighter run -c CONFIG` process on a free loopback port."""
 
     workdir: Path
@@ -55,24 +56,9 @@ class Daemon:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.config_path.write_text(
             f"server: {{listen: 127.0.0.1:{self.port}}}\nstate_dir: {self.workdir / 'state'}\n{self.config_body}")
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen([sys.executable, "-m", "lamplighter", "run", "-c", str(self.config_path)],
-                                        stdout=log, stderr=subprocess.STDOUT, env=self.env())
-        self._wait_ready()
+        self.spawn([sys.executable, "-m", "lamplighter", "run", "-c", str(self.config_path)], env=self.env())
+        self.wait_ready(http_ok(f"{self.url}/healthz"), READY_TIMEOUT)
         return self
-
-    def _wait_ready(self) -> None:
-        deadline = time.monotonic() + READY_TIMEOUT
-        while time.monotonic() < deadline:
-            assert self.process is not None
-            if self.process.poll() is not None:
-                raise RuntimeError(f"lamplighter exited with {self.process.returncode}:\n{self.log_path.read_text()}")
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                time.sleep(0.02)
-        raise RuntimeError(f"lamplighter did not answer within {READY_TIMEOUT}s:\n{self.log_path.read_text()}")
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int:
         """Send `sig` and wait; returns the exit code."""

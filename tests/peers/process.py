@@ -14,7 +14,7 @@ import contextlib
 import subprocess
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -37,10 +37,10 @@ class PeerProcess(ABC):
     def log_path(self) -> Path:
         """Where the program's output (or its own log) is."""
 
-    def spawn(self, command: list[str]) -> None:
+    def spawn(self, command: list[str], env: Mapping[str, str] | None = None) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
 
     def wait_ready(self, ready: Probe, timeout: float) -> None:
         """Poll `ready` until it holds; raise with the log's tail if the program exits or stays silent."""
