@@ -23,7 +23,7 @@ from lamplighter.config import parse_config
 from lamplighter.drivers.base import Driver, LampUrl
 from lamplighter.drivers.virtual import VirtualDriver
 from lamplighter.errors import DeviceOffline
-from lamplighter.model import LampState
+from lamplighter.model import LampState, Signal
 from lamplighter.service import Service
 from lamplighter.sources.base import Source, SourceSettings, Submit
 from lamplighter.web.app import create_app
@@ -400,7 +400,7 @@ class DeadLamp(Driver):
 
     scheme = "dead"
 
-    async def apply(self, state: LampState) -> None:
+    async def apply(self, state: LampState, showing: Signal | None = None) -> None:
         raise DeviceOffline("10.0.0.99 did not answer within 2s")
 
     async def read_state(self) -> LampState:

@@ -11,7 +11,7 @@ import pytest
 
 from lamplighter.drivers.registry import build_driver
 from lamplighter.errors import DeviceOffline, DriverError
-from lamplighter.model import LAMP_OFF, Effect, LampState, make_event
+from lamplighter.model import make_event
 from lamplighter.service import Service
 from lamplighter.service import lamp as lamp_module
 from tests.peers.fake_hooks import IFTTT_KEY, FakeIfttt, FakeWebhook
@@ -20,8 +20,9 @@ from tests.peers.lamps import LAMP, RED, eventually, offline_logs, running_lamp
 from tests.peers.tls import self_signed
 
 TOKEN = "s3cret-hook-token"
-RED_BODY = {"on": True, "color": "#ff0000", "brightness": 100, "effect": "solid"}
-OFF_BODY = {"on": False, "color": "#ffffff", "brightness": 100, "effect": "solid"}
+RED_BODY = {"on": True, "color": "#ff0000", "brightness": 100, "effect": "solid",
+            "signal": {"level": "911", "title": "payments down", "event_id": 1}}
+OFF_BODY = {"on": False, "color": "#ffffff", "brightness": 100, "effect": "solid", "signal": None}
 
 
 @pytest.fixture
@@ -77,7 +78,7 @@ async def test_webhook_https_verifies_the_certificate_and_sends_basic_auth(
             await driver.close()
     [post] = secure.posts
     assert post.headers["authorization"] == "Basic " + base64.b64encode(b"lamp:pa@ss").decode()
-    assert post.body == RED_BODY
+    assert post.body == {**RED_BODY, "signal": None}
 
 
 async def test_a_refused_token_is_a_driver_error_that_does_not_show_it(hook: FakeWebhook) -> None:
@@ -90,16 +91,17 @@ async def test_a_refused_token_is_a_driver_error_that_does_not_show_it(hook: Fak
     assert "wrong-token" not in str(caught.value) and "token=****" in str(caught.value)
 
 
-async def test_ifttt_fires_the_event_with_on_off_the_effect_and_the_colour(ifttt: FakeIfttt) -> None:
-    driver = build_driver(ifttt_url(ifttt))
-    try:
-        await driver.apply(LampState(on=True, color="#ff0000", effect=Effect.BLINK))
-        await driver.apply(LAMP_OFF)  # the one-way limit: a second later
-    finally:
-        await driver.close()
+async def test_ifttt_fires_the_event_with_the_level_the_title_and_the_colour_and_none_when_it_ends(
+        ifttt: FakeIfttt, service_factory: Callable[..., Service]) -> None:
+    service = service_factory(f"lamps: {{{LAMP}: '{ifttt_url(ifttt)}'}}\n")
+    async with service.running():
+        alarm = send_911(service)
+        await eventually(lambda: len(ifttt.posts) == 1)
+        service.acknowledge(alarm, by="alice")
+        await eventually(lambda: len(ifttt.posts) == 2)  # the one-way limit: a second later
     assert [(p.method, p.path) for p in ifttt.posts] == [("POST", f"/trigger/office_lamp/with/key/{IFTTT_KEY}")] * 2
-    assert [p.body for p in ifttt.posts] == [{"value1": "on", "value2": "blink", "value3": "#ff0000"},
-                                            {"value1": "off", "value2": "solid", "value3": "#ffffff"}]
+    assert [p.body for p in ifttt.posts] == [{"value1": "911", "value2": "payments down", "value3": "#ff0000"},
+                                            {"value1": "none", "value2": "", "value3": "off"}]
 
 
 async def test_the_ifttt_key_never_reaches_messages_or_logs(ifttt: FakeIfttt, caplog: pytest.LogCaptureFixture) -> None:

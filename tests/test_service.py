@@ -11,7 +11,7 @@ import pytest
 from lamplighter.drivers.base import LampUrl
 from lamplighter.drivers.virtual import VirtualDriver
 from lamplighter.errors import DeviceOffline, StoreError
-from lamplighter.model import LAMP_OFF, LampState, Outcome, make_event
+from lamplighter.model import LAMP_OFF, LampState, Outcome, Signal, make_event
 from lamplighter.service import Service, SignalAction
 from lamplighter.service import lamp as lamp_module
 from tests.conftest import FakeClock
@@ -158,10 +158,10 @@ class FlakyLamp(VirtualDriver):
     down = False  # commands fail
     unplugged = False  # reads fail too
 
-    async def apply(self, state: LampState) -> None:
+    async def apply(self, state: LampState, showing: Signal | None = None) -> None:
         if self.down or self.unplugged:
             raise DeviceOffline("no answer from the lamp")
-        await super().apply(state)
+        await super().apply(state, showing)
 
     async def read_state(self) -> LampState:
         if self.unplugged:
@@ -356,7 +356,7 @@ class DeadLamp(VirtualDriver):
     async def read_state(self) -> LampState:
         raise DeviceOffline("no route to host")
 
-    async def apply(self, state: LampState) -> None:
+    async def apply(self, state: LampState, showing: Signal | None = None) -> None:
         raise DeviceOffline("no route to host")
 
 
@@ -365,11 +365,11 @@ class BuggyLamp(VirtualDriver):
 
     broken = True
 
-    async def apply(self, state: LampState) -> None:
+    async def apply(self, state: LampState, showing: Signal | None = None) -> None:
         if self.broken:
             self.broken = False
             raise KeyError("colour")
-        await super().apply(state)
+        await super().apply(state, showing)
 
 
 async def test_a_lamp_that_never_answers_is_never_shown_online(

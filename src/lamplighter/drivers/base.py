@@ -13,7 +13,7 @@ from typing import ClassVar
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from lamplighter.errors import LampUrlError
-from lamplighter.model import Effect, LampState
+from lamplighter.model import Effect, LampState, Signal
 
 SECRET_QUERY_KEYS = frozenset({"token", "key", "secret", "password", "apikey", "api_key"})
 HIDDEN = "****"
@@ -120,8 +120,13 @@ class Driver(ABC):
         """Release connections; the default driver holds none."""
 
     @abstractmethod
-    async def apply(self, state: LampState) -> None:
-        """Make the device show `state`, with zero transition time."""
+    async def apply(self, state: LampState, showing: Signal | None = None) -> None:
+        """Make the device show `state`, with zero transition time.
+
+        `showing` is the signal behind the state (None when the lamp goes back to how it
+        was); a device that can say more than a colour (a siren's message, an IFTTT
+        applet, a speaker) uses its level and title.
+        """
 
     @abstractmethod
     async def read_state(self) -> LampState:

@@ -6,7 +6,7 @@ import sys
 from typing import TextIO
 
 from lamplighter.drivers.base import Driver, LampUrl
-from lamplighter.model import LAMP_OFF, Effect, LampState
+from lamplighter.model import LAMP_OFF, Effect, LampState, Signal
 
 
 def describe(state: LampState) -> str:
@@ -24,7 +24,7 @@ class ConsoleDriver(Driver):
         self.out = out
         self.state = LAMP_OFF
 
-    async def apply(self, state: LampState) -> None:
+    async def apply(self, state: LampState, showing: Signal | None = None) -> None:
         self.state = state
         out = self.out or sys.stdout
         out.write(f"lamp {self.lamp_url.host or 'console'}: {describe(state)}\n")

@@ -28,7 +28,7 @@ import httpx
 from lamplighter.drivers.base import HIDDEN, Driver, LampUrl
 from lamplighter.drivers.pacing import RateLimit
 from lamplighter.errors import DeviceOffline, DriverError
-from lamplighter.model import LAMP_OFF, Effect, LampState
+from lamplighter.model import LAMP_OFF, Effect, LampState, Signal
 
 RATE_LIMITED_TRIES = 3
 RETRY_AFTER_DEFAULT = 1.0  # seconds, when a 429 carries no Retry-After
@@ -114,8 +114,8 @@ class OneWayHttpDriver(Driver):
                                   secrets=secrets)
         self._sent = LAMP_OFF
 
-    async def apply(self, state: LampState) -> None:
-        await self._device.request("POST", self.endpoint(), self.payload(state))
+    async def apply(self, state: LampState, showing: Signal | None = None) -> None:
+        await self._device.request("POST", self.endpoint(), self.payload(state, showing))
         self._sent = state
 
     async def read_state(self) -> LampState:
@@ -129,8 +129,8 @@ class OneWayHttpDriver(Driver):
         """Where the state is posted (may hold a secret: never log it)."""
 
     @abstractmethod
-    def payload(self, state: LampState) -> object:
-        """The JSON body that says `state`."""
+    def payload(self, state: LampState, showing: Signal | None) -> object:
+        """The JSON body that says `state`, and the signal behind it (None: back to how it was)."""
 
 
 @contextlib.contextmanager

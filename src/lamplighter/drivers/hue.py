@@ -32,7 +32,7 @@ from lamplighter.drivers.native import Readings
 from lamplighter.drivers.options import TIMEOUT, check_options, require, timeout_option
 from lamplighter.drivers.pacing import RateLimit
 from lamplighter.errors import DriverError, LampUrlError
-from lamplighter.model import Effect, LampState
+from lamplighter.model import Effect, LampState, Signal
 
 DEFAULT_TIMEOUT = 5.0
 LIGHT_REQUESTS_PER_SECOND = 10
@@ -120,7 +120,7 @@ class HueDriver(Driver):
         driver = HueGroupDriver if match[1] == "groups" else HueDriver
         return driver(url, match[2], timeout_option(url, DEFAULT_TIMEOUT))
 
-    async def apply(self, state: LampState) -> None:
+    async def apply(self, state: LampState, showing: Signal | None = None) -> None:
         with answer_of(self.url(), V2_API):
             await self._apply(state)
 

@@ -3,9 +3,11 @@
 IFTTT's wire format: `POST https://maker.ifttt.com/trigger/EVENT/with/key/KEY` with a
 JSON body of up to three values, here
 
-    value1: "on" or "off"    value2: the effect (solid, blink, pulse)    value3: the colour, "#rrggbb"
+    value1: the level showing ("911", "door"), or "none" when the lamp goes back to how it was
+    value2: the signal's title ("" for none)
+    value3: the colour, "#rrggbb", or "off"
 
-so an applet can use the colour as an ingredient, and a filter can tell on from off. KEY
+so an applet can filter on the level and use the title and colour as ingredients. KEY
 is the one on https://ifttt.com/maker_webhooks/settings; it is never printed or logged.
 IFTTT takes seconds, sometimes minutes, to run an applet: never make it the only path
 for a 911. `?base_url=` sends the events elsewhere (tests, a relay).
@@ -21,12 +23,13 @@ from lamplighter.drivers.base import LampUrl
 from lamplighter.drivers.http import OneWayHttpDriver
 from lamplighter.drivers.options import TIMEOUT, check_options, require, timeout_option
 from lamplighter.errors import LampUrlError
-from lamplighter.model import LampState
+from lamplighter.model import LampState, Signal
 
 DEFAULT_BASE_URL = "https://maker.ifttt.com"
 DEFAULT_TIMEOUT = 15.0
 BASE_URL = "base_url"
 EXAMPLE = "ifttt://KEY@EVENT"
+NO_SIGNAL = "none"
 NAME = re.compile(r"[A-Za-z0-9_.-]+")
 
 
@@ -52,5 +55,6 @@ class IftttDriver(OneWayHttpDriver):
     def endpoint(self) -> str:
         return self._endpoint
 
-    def payload(self, state: LampState) -> object:
-        return {"value1": "on" if state.on else "off", "value2": str(state.effect), "value3": state.color}
+    def payload(self, state: LampState, showing: Signal | None) -> object:
+        return {"value1": showing.level if showing else NO_SIGNAL, "value2": showing.title if showing else "",
+                "value3": state.color if state.on else "off"}

@@ -29,7 +29,7 @@ from lamplighter.drivers.native import Readings
 from lamplighter.drivers.options import TIMEOUT, check_options, require, timeout_option
 from lamplighter.drivers.pacing import RateLimit
 from lamplighter.errors import DeviceOffline, DriverError, LampUrlError
-from lamplighter.model import Effect, LampState
+from lamplighter.model import Effect, LampState, Signal
 
 DEFAULT_PORT = 56700
 DEFAULT_TIMEOUT = 2.0
@@ -89,7 +89,7 @@ class LifxDriver(Driver):
             raise LampUrlError(url.text(), "serial must be 12 hex digits, e.g. d073d5123456")
         return cls(url, serial, timeout_option(url, DEFAULT_TIMEOUT))
 
-    async def apply(self, state: LampState) -> None:
+    async def apply(self, state: LampState, showing: Signal | None = None) -> None:
         look = self._readings.native(state) or Look(_hsbk(state.color, state.brightness), state.on)
         bulb = await self._connect()
         try:

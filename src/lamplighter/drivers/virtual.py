@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from lamplighter.drivers.base import Driver, LampUrl
 from lamplighter.errors import LampUrlError
-from lamplighter.model import LAMP_OFF, Effect, LampState, parse_color
+from lamplighter.model import LAMP_OFF, Effect, LampState, Signal, parse_color
 
 TRUE_WORDS = ("1", "true", "yes", "on")
 
@@ -29,7 +29,7 @@ class VirtualDriver(Driver):
             raise LampUrlError(url.text(), "needs a name: virtual://NAME")
         return cls(url, _initial_state(url))
 
-    async def apply(self, state: LampState) -> None:
+    async def apply(self, state: LampState, showing: Signal | None = None) -> None:
         self.state = state
 
     async def read_state(self) -> LampState:

@@ -2,9 +2,11 @@
 
 For anything that takes an HTTP call (Node-RED, Home Assistant automations, a script).
 The body is the whole state the lamp should show, so the receiver can apply it as often as
-it arrives and a late one never undoes a newer one:
+it arrives and a late one never undoes a newer one, and the signal behind it (null when the
+lamp goes back to how it was):
 
-    {"on": true, "color": "#ff0000", "brightness": 100, "effect": "solid"}
+    {"on": true, "color": "#ff0000", "brightness": 100, "effect": "solid",
+     "signal": {"level": "911", "title": "payments down", "event_id": 42}}
 
 `?token=SECRET` is sent as `Authorization: Bearer SECRET`, `USER:PASSWORD@` as HTTP basic
 auth; neither is ever printed. Any 2xx answer is success; its body is ignored.
@@ -20,7 +22,7 @@ from urllib.parse import unquote
 from lamplighter.drivers.base import LampUrl
 from lamplighter.drivers.http import OneWayHttpDriver
 from lamplighter.drivers.options import TIMEOUT, check_options, require, timeout_option
-from lamplighter.model import LampState
+from lamplighter.model import LampState, Signal
 
 DEFAULT_TIMEOUT = 10.0
 TOKEN = "token"
@@ -43,8 +45,10 @@ class WebhookDriver(OneWayHttpDriver):
         port = f":{self.lamp_url.port}" if self.lamp_url.port else ""
         return f"{self.transport}://{self.lamp_url.host}{port}{self.lamp_url.path or '/'}"
 
-    def payload(self, state: LampState) -> object:
-        return state.to_dict()
+    def payload(self, state: LampState, showing: Signal | None) -> object:
+        signal = None if showing is None else {"level": showing.level, "title": showing.title,
+                                                "event_id": showing.event_id}
+        return {**state.to_dict(), "signal": signal}
 
 
 class SecureWebhookDriver(WebhookDriver):

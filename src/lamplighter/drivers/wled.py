@@ -25,7 +25,7 @@ from lamplighter.drivers.native import Readings
 from lamplighter.drivers.options import TIMEOUT, check_options, require, timeout_option
 from lamplighter.drivers.pacing import RateLimit
 from lamplighter.errors import LampUrlError
-from lamplighter.model import Effect, LampState
+from lamplighter.model import Effect, LampState, Signal
 
 DEFAULT_TIMEOUT = 3.0
 REQUESTS_PER_SECOND = 10
@@ -61,7 +61,7 @@ class WledDriver(Driver):
         check_options(url, {TIMEOUT})
         return cls(url, timeout_option(url, DEFAULT_TIMEOUT))
 
-    async def apply(self, state: LampState) -> None:
+    async def apply(self, state: LampState, showing: Signal | None = None) -> None:
         body = self._readings.native(state) or _command(state, self._segments)
         await self._device.request("POST", self._state_url, {**body, "tt": 0})
 

@@ -123,7 +123,7 @@ class LampController:
         talked = needs_snapshot and self.snapshot is not None
         if desired.state is not None and desired.state != self.actual:
             self._on_apply(self.name, since)
-            await self.driver.apply(desired.state)
+            await self.driver.apply(desired.state, desired.showing)
             self.actual = desired.state
             talked = True
         self._settle(desired)
