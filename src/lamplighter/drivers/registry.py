@@ -28,6 +28,16 @@ BUILT_IN: dict[str, str | type[Driver]] = {
     "webhook": "lamplighter.drivers.webhook:WebhookDriver",
     "webhook+https": "lamplighter.drivers.webhook:SecureWebhookDriver",
     "ifttt": "lamplighter.drivers.ifttt:IftttDriver",
+    "yeelight": "lamplighter.drivers.yeelight:YeelightDriver",
+    "govee": "lamplighter.drivers.govee:GoveeDriver",
+    "wiz": "lamplighter.drivers.wiz:WizDriver",
+    "kasa": "lamplighter.drivers.kasa:KasaDriver",
+    "z2m": "lamplighter.drivers.zigbee2mqtt:Zigbee2MqttDriver",
+    "tasmota": "lamplighter.drivers.tasmota:TasmotaDriver",
+    "tasmota+http": "lamplighter.drivers.tasmota:TasmotaHttpDriver",
+    "hass": "lamplighter.drivers.hass:HassDriver",
+    "blink1": "lamplighter.drivers.blink1:Blink1Driver",
+    "sound": "lamplighter.drivers.sound:SoundDriver",
 }
 
 
@@ -37,9 +47,20 @@ def driver_classes() -> dict[str, str | type[Driver]]:
     return {**plugins, **BUILT_IN}
 
 
+# Device libraries that are optional extras (python-kasa is GPL): the extra that installs each.
+EXTRAS = {"kasa": "kasa"}
+
+
 def load_driver_class(scheme: str) -> type[Driver]:
     found = driver_classes()[scheme]
     return found if isinstance(found, type) else load_class(found, Driver)  # type: ignore[type-abstract]
+
+
+def _missing_library(url: LampUrl, error: ModuleNotFoundError) -> LampUrlError:
+    """A driver whose device library is not installed: say which, and how to install it."""
+    extra = EXTRAS.get(url.scheme)
+    how = f"pip install 'lamplighter[{extra}]'" if extra else "reinstall Lamplighter"
+    return LampUrlError(url.text(), f"{url.scheme}:// needs the Python package {error.name!r}: {how}")
 
 
 def build_driver(url: str) -> Driver:
@@ -49,4 +70,8 @@ def build_driver(url: str) -> Driver:
     if parsed.scheme not in classes:
         known = ", ".join(f"{s}://" for s in sorted(classes))
         raise LampUrlError(parsed.text(), f"no driver for {parsed.scheme}:// (installed: {known})")
-    return load_driver_class(parsed.scheme).from_url(parsed)
+    try:
+        driver_class = load_driver_class(parsed.scheme)
+    except ModuleNotFoundError as exc:
+        raise _missing_library(parsed, exc) from None
+    return driver_class.from_url(parsed)
