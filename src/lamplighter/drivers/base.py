@@ -93,13 +93,16 @@ class Driver(ABC):
     """One lamp reached over one protocol.
 
     The lamp controller calls `apply` with the latest desired state (never a backlog) at
-    most once per `min_interval` seconds, and `read_state` once before the first signal
-    takes the lamp, to remember what to restore. Either raises DriverError (or its
+    most once per `min_interval` seconds (and changes the look at most once per
+    `calm_interval`, unless a higher signal takes the lamp), and `read_state` once before
+    the first signal takes the lamp, to remember what to restore. `effects` are those the
+    device draws itself; the controller draws the others as solid frames. Either raises DriverError (or its
     DeviceOffline) when the device cannot be reached; the controller retries with backoff.
     """
 
     scheme: ClassVar[str]
     min_interval: ClassVar[float] = 0.1
+    calm_interval: ClassVar[float] = 1.0  # a light in a room changes its look at most this often
     effects: ClassVar[frozenset[Effect]] = frozenset({Effect.SOLID})
 
     def __init__(self, url: LampUrl) -> None:

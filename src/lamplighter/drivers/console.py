@@ -17,6 +17,7 @@ def describe(state: LampState) -> str:
 class ConsoleDriver(Driver):
     scheme = "console"
     min_interval = 0.0
+    calm_interval = 0.0  # a screen may change as fast as it likes
     effects = frozenset(Effect)
 
     def __init__(self, url: LampUrl, out: TextIO | None = None) -> None:

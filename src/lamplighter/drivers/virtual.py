@@ -17,6 +17,7 @@ TRUE_WORDS = ("1", "true", "yes", "on")
 class VirtualDriver(Driver):
     scheme = "virtual"
     min_interval = 0.02
+    calm_interval = 0.0  # a screen may change as fast as it likes
     effects = frozenset(Effect)
 
     def __init__(self, url: LampUrl, initial: LampState) -> None:

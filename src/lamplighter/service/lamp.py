@@ -3,6 +3,13 @@
 It takes the restore snapshot before the first signal, applies only the latest desired
 state (never a backlog) at most once per driver `min_interval`, retries an offline device
 with exponential backoff, and logs `offline` once when it starts and once when it ends.
+
+Two more rules keep a room calm and the vocabulary the same on every device:
+- a light changes its look at most once per driver `calm_interval` (1 s for lights in a
+  room), except when a higher-priority signal takes it: a burst of alerts ends on the
+  latest look instead of flickering through all of them, and a 911 is never held back;
+- an effect the device lacks (blink, pulse) is drawn as solid frames (rules/effects.py).
+  Sirens are never toggled that way: a sounding siren stays on.
 """
 
 from __future__ import annotations
@@ -13,7 +20,8 @@ from collections.abc import Awaitable, Callable
 
 from lamplighter.drivers.base import Driver
 from lamplighter.errors import DriverError
-from lamplighter.model import Clock, LampState, LampView, Signal
+from lamplighter.model import Clock, Effect, LampState, LampView, Signal
+from lamplighter.rules.effects import Frames, emulation
 from lamplighter.rules.reconcile import Desired, reconcile
 from lamplighter.store import Store
 
@@ -48,7 +56,11 @@ class LampController:
         self._pending_since: float | None = None
         self._wake = asyncio.Event()
         self.snapshot: LampState | None = None
-        self.actual: LampState | None = None
+        self.actual: LampState | None = None  # the look the lamp shows (an emulated effect as one look)
+        self._sent: LampState | None = None  # what the device itself was last told or read to show
+        self._frames: Frames | None = None
+        self._look_since = 0.0  # loop time the current look was first applied
+        self._timer: float | None = None  # loop time of the next frame or held-back change
         self.showing: Signal | None = None
         self.online = True
         self.error = ""
@@ -71,11 +83,19 @@ class LampController:
         check the device now and then; while it is offline, retry with backoff."""
         await self._device(self._connect)
         while True:
-            if await self._changed(HEALTH_INTERVAL if self.online else self._backoff_next()):
+            if await self._changed(self._wait()) or (self.online and self._timer is not None):
                 if await self._device(self._reconcile) and self.driver.min_interval:
                     await asyncio.sleep(self.driver.min_interval)
             else:
                 await self._device(self._check)
+
+    def _wait(self) -> float:
+        """Seconds until the loop must act by itself: a retry, the next frame or held-back change, a check."""
+        if not self.online:
+            return self._backoff_next()
+        if self._timer is not None:
+            return max(self._timer - asyncio.get_running_loop().time(), 0.0)
+        return HEALTH_INTERVAL
 
     async def _changed(self, timeout: float) -> bool:
         """Wait for a change; False when `timeout` passed first (time to look at the device)."""
@@ -95,7 +115,7 @@ class LampController:
         except Exception as exc:  # a driver bug must not end the lamp's task
             if not isinstance(exc, DriverError):
                 log.exception("lamp %s: unexpected error from its driver", self.name)
-            self.actual = None
+            self.actual = self._sent = None
             self._mark_offline(str(exc) or type(exc).__name__)
             self._publish()
             return False
@@ -106,12 +126,12 @@ class LampController:
 
     async def _connect(self) -> bool:
         await self.driver.start()
-        self.actual = await self.driver.read_state()
+        self.actual = self._sent = await self.driver.read_state()
         return True
 
     async def _check(self) -> bool:
         """Read the device (is it there? did it lose its state?) and put it where it should be."""
-        self.actual = await self.driver.read_state()
+        self.actual = self._sent = await self.driver.read_state()
         await self._reconcile()
         return True
 
@@ -121,13 +141,45 @@ class LampController:
         needs_snapshot = self.snapshot is None
         desired = await self._desired()
         talked = needs_snapshot and self.snapshot is not None
-        if desired.state is not None and desired.state != self.actual:
+        now = asyncio.get_running_loop().time()
+        held_until = self._held_until(desired, now)
+        if held_until is None and desired.state is not None and desired.state != self.actual:
+            self._start_look(desired.state, now)
+        frame, next_frame = self._frame(self.actual if held_until else desired.state, now)
+        self._timer = min((t for t in (held_until, next_frame) if t is not None), default=None)
+        if frame is not None and frame != self._sent:
             self._on_apply(self.name, since)
-            await self.driver.apply(desired.state, desired.showing)
-            self.actual = desired.state
+            await self.driver.apply(frame, self.showing if held_until else desired.showing)
+            self._sent = frame
             talked = True
-        self._settle(desired)
+        if held_until is not None:
+            self._pending_since = since
+        else:
+            self.actual = desired.state or self.actual
+            self._settle(desired)
         return talked
+
+    def _held_until(self, desired: Desired, now: float) -> float | None:
+        """When a new look must wait for the lamp's calm interval, the loop time it may show; else None."""
+        changes = desired.state is not None and desired.state != self.actual
+        if not changes or self.actual is None or self.driver.calm_interval <= 0 \
+                or _outranks(desired.showing, self.showing):
+            return None
+        ready = self._look_since + self.driver.calm_interval
+        return ready if now < ready else None
+
+    def _start_look(self, look: LampState, now: float) -> None:
+        self._look_since = now
+        native = self.driver.effects if self.kind == "lamp" else frozenset(Effect)
+        self._frames = emulation(look, native, self.driver.min_interval)
+
+    def _frame(self, look: LampState | None, now: float) -> tuple[LampState | None, float | None]:
+        """What the device should show this moment (the look, or its emulated effect's frame), and
+        the loop time of the next frame."""
+        if look is None or self._frames is None:
+            return look, None
+        frame, next_in = self._frames.at(now - self._look_since)
+        return frame, now + next_in
 
     def _publish(self) -> None:
         view = self.view()
@@ -165,3 +217,8 @@ class LampController:
     def _backoff_next(self) -> float:
         pause, self._backoff = self._backoff, min(self._backoff * 2, BACKOFF_MAX)
         return pause
+
+
+def _outranks(new: Signal | None, current: Signal | None) -> bool:
+    """A signal takes a lamp at once from a lower one, or from no signal at all."""
+    return new is not None and (current is None or new.priority > current.priority)
