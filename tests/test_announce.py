@@ -13,9 +13,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
-from aiohttp import web
 
 from lamplighter.announce import Announcements, build_announcer
+from lamplighter.announce.text import describe
 from lamplighter.errors import ConfigError
 from lamplighter.model import Event, Outcome, Receipt, make_event
 from lamplighter.service import Service
@@ -24,6 +24,7 @@ from lamplighter.sources.slack import SlackSource
 from tests.conftest import START, FakeClock
 from tests.daemon import free_port
 from tests.peers.fake_slack import BOT_TOKEN, SIGNING_SECRET, FakeSlack, form_body, signed_headers
+from tests.peers.notify_receiver import Receiver, notification_receiver
 from tests.test_service import eventually
 
 EVENT = make_event("912", "printer on fire", received_at=START, sender="jiwoo (U2147483697)", source="slack",
@@ -31,36 +32,16 @@ EVENT = make_event("912", "printer on fire", received_at=START, sender="jiwoo (U
 SHOWN = Receipt(7, Outcome.SHOWN, (), None, 7)
 
 
-class Receiver:
-    """A JSON webhook endpoint on loopback that records what it is sent."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.received: list[dict[str, Any]] = []
-        self.status = 200
-
-    async def handle(self, request: web.Request) -> web.Response:
-        self.received.append({"path": request.path, "auth": request.headers.get("Authorization"),
-                              **await request.json()})
-        return web.json_response({}, status=self.status)
-
-
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
-    found = Receiver()
-    app = web.Application()
-    app.router.add_post("/{path:.*}", found.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", found.port).start()
-    yield found
-    await runner.cleanup()
+    async with notification_receiver() as found:
+        yield found
 
 
 async def test_an_apprise_url_gets_the_level_title_and_who_sent_it(receiver: Receiver) -> None:
     announcer = build_announcer(f"json://bot:hunter2@127.0.0.1:{receiver.port}/lamp")
     assert announcer.name.startswith(f"json://bot:****@127.0.0.1:{receiver.port}/lamp")
-    await announcer.announce(EVENT, SHOWN)
+    await announcer.post(describe(EVENT, SHOWN), SHOWN.signal_id)
     [posted] = receiver.received
     assert (posted["path"], posted["title"]) == ("/lamp", "912: printer on fire")
     assert posted["message"] == ("On the lamp now from jiwoo (U2147483697) via slack (event 7).\n"
@@ -74,7 +55,7 @@ async def test_a_failed_post_is_logged_without_its_secret_and_never_raised(
     receiver.status = 500
     port = free_port() if failure == "refused" else receiver.port
     announcer = build_announcer(f"json://bot:hunter2@127.0.0.1:{port}/lamp")
-    await announcer.announce(EVENT, SHOWN)
+    await announcer.post(describe(EVENT, SHOWN), SHOWN.signal_id)
     ours = [r.getMessage() for r in caplog.records if r.name.startswith("lamplighter")]
     assert ours == [f"announce to {announcer.name} failed (Apprise logged why)"]
     assert "hunter2" not in caplog.text

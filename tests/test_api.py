@@ -123,7 +123,7 @@ async def test_lamps_show_state_and_the_event_behind_it(api: tuple[httpx.AsyncCl
         await asyncio.sleep(0.01)
     lamp = await desk()
     assert lamp == {"name": "desk", "kind": "lamp", "driver": "virtual", "url": "virtual://desk", "online": True,
-                    "error": None,
+                    "reached": True, "error": None,
                     "state": {"on": True, "color": "#ff0000", "brightness": 100, "effect": "solid"},
                     "showing": {**lamp["showing"], "event_id": event_id, "level": "911", "title": "payments down"}}
     assert lamp["showing"]["expires_at"] - lamp["showing"]["started_at"] == 10

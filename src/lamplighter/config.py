@@ -20,7 +20,15 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from lamplighter.errors import ConfigError
-from lamplighter.model import DEFAULT_LEVELS, UNTIL_ACK, Effect, Level, parse_color, parse_duration
+from lamplighter.model import (
+    DEFAULT_LEVELS,
+    UNTIL_ACK,
+    Effect,
+    Level,
+    is_notification_url,
+    parse_color,
+    parse_duration,
+)
 
 CONFIG_ENV = "LAMPLIGHTER_CONFIG"
 DEFAULT_CONFIG_NAME = "lamplighter.yaml"
@@ -94,6 +102,7 @@ class LevelConfig(_Strict):
     sirens: list[str] | None = None
     escalate_after: float | None = None
     announce: list[str] | None = None
+    fallback: list[str] | None = None
 
     @field_validator("escalate_after", mode="before")
     @classmethod
@@ -221,6 +230,10 @@ def level_problems(config: Config) -> list[tuple[tuple[str | int, ...], str]]:
         for index, siren in enumerate(given.sirens or []):
             if siren not in config.sirens:
                 problems.append((("levels", name, "sirens", index), f"no siren named {siren!r} under sirens:"))
+        for index, output in enumerate(given.fallback or []):
+            if not is_notification_url(output) and output not in config.lamps.keys() | config.sirens.keys():
+                problems.append((("levels", name, "fallback", index),
+                                 f"no lamp or siren named {output!r} (a notification needs a URL, e.g. ntfy://...)"))
     for name in config.sirens.keys() & config.lamps.keys():
         problems.append((("sirens", name), f"{name!r} is a lamp too: give the siren another name"))
     return problems
@@ -247,11 +260,12 @@ def _merge_level(name: str, base: Level | None, given: LevelConfig) -> Level:
     if base is None:
         base = Level(name=name, color=str(given.color), priority=int(given.priority or 0))
     changes = {f: getattr(given, f) for f in given.model_fields_set}
-    for listed in ("lamps", "sirens", "announce"):
+    for listed in ("lamps", "sirens", "announce", "fallback"):
         if listed in changes:
             changes[listed] = tuple(changes[listed]) if changes[listed] is not None else None
-    if changes.get("announce", ()) is None:
-        changes["announce"] = ()
+    for optional in ("announce", "fallback"):
+        if changes.get(optional, ()) is None:
+            changes[optional] = ()
     return replace(base, **changes)
 
 

@@ -145,10 +145,26 @@ class Level:
     sirens: tuple[str, ...] | None = ()  # None: every siren
     escalate_after: float = 120.0  # unacknowledged this long: the sirens sound
     announce: tuple[str, ...] = ()  # chat to post to when shown: Apprise URLs or slack-app:#channel
+    fallback: tuple[str, ...] = ()  # when none of its lamps can be reached: other lamps or sirens, Apprise URLs
+
+    @property
+    def fallback_outputs(self) -> tuple[str, ...]:
+        """The fallback entries that name lamps or sirens (the others are notification URLs)."""
+        return tuple(entry for entry in self.fallback if not is_notification_url(entry))
+
+    @property
+    def fallback_notices(self) -> tuple[str, ...]:
+        """The fallback entries that are notification URLs (Apprise, slack-app:)."""
+        return tuple(entry for entry in self.fallback if is_notification_url(entry))
 
     @property
     def look(self) -> LampState:
         return LampState(on=True, color=self.color, brightness=self.brightness, effect=self.effect)
+
+
+def is_notification_url(entry: str) -> bool:
+    """`ntfy://...`, `tgram://...`, `slack-app:#ops`: a place to post to, not the name of a lamp."""
+    return "://" in entry or entry.startswith("slack-app:")
 
 
 BLIND_LEVEL = "blind"
@@ -240,14 +256,20 @@ class Signal:
     snoozed_until: float | None = None  # hidden from lamps until then, shown again if still active
     sirens: frozenset[str] = frozenset()
     escalates_at: float | None = None  # from then on, while unacknowledged, the sirens sound too
+    fallbacks: frozenset[str] = frozenset()  # outputs used because none of its lamps could be reached
 
     def active_at(self, now: float) -> bool:
         return self.expires_at is None or now < self.expires_at
 
+    @property
+    def outputs(self) -> frozenset[str]:
+        """Every lamp and siren this signal may drive."""
+        return self.lamps | self.sirens | self.fallbacks
+
     def outputs_at(self, now: float) -> frozenset[str]:
-        """The lamps, plus the sirens once the escalation time has passed."""
+        """The lamps and fallbacks, plus the sirens once the escalation time has passed."""
         escalated = self.escalates_at is not None and now >= self.escalates_at
-        return self.lamps | self.sirens if escalated else self.lamps
+        return self.outputs if escalated else self.lamps | self.fallbacks
 
     def visible_at(self, now: float) -> bool:
         """Active and not snoozed: a lamp may show it."""
@@ -289,6 +311,7 @@ class LampView:
     showing: Signal | None
     error: str
     kind: str = "lamp"  # or "siren"
+    reached: bool = True  # False: the device reported something other than what it was sent
 
 
 class Clock(Protocol):

@@ -17,6 +17,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
+from lamplighter.announce.text import Announcement, describe
 from lamplighter.errors import ConfigError
 from lamplighter.model import Event, Outcome, Receipt
 from lamplighter.sources.base import Source
@@ -32,8 +33,8 @@ class Announcer(Protocol):
 
     name: str
 
-    async def announce(self, event: Event, receipt: Receipt) -> None:
-        """Post about a shown event; log a failure, never raise it."""
+    async def post(self, message: Announcement, signal_id: int | None) -> None:
+        """Post a message about a signal; log a failure, never raise it."""
 
 
 def build_announcer(url_or_spec: str, sources: Mapping[str, Source] | None = None) -> Announcer:
@@ -51,15 +52,16 @@ def build_announcer(url_or_spec: str, sources: Mapping[str, Source] | None = Non
 
 
 class Announcements:
-    """Every level's announcers, and the posts in flight."""
+    """Every level's announcers (for `announce:`, or a level's fallback notifications), and the posts in flight."""
 
     def __init__(self, by_level: Mapping[str, Sequence[Announcer]]) -> None:
         self._by_level = {level: tuple(found) for level, found in by_level.items() if found}
         self._posts: set[asyncio.Task[None]] = set()
 
     @classmethod
-    def build(cls, specs: Mapping[str, Sequence[str]], sources: Mapping[str, Source]) -> Announcements:
-        """From each level's `announce:` list; ConfigError names every bad entry as levels.NAME.announce.N."""
+    def build(cls, specs: Mapping[str, Sequence[str]], sources: Mapping[str, Source],
+              field: str = "announce") -> Announcements:
+        """From each level's list of entries; ConfigError names every bad entry as levels.NAME.FIELD.N."""
         by_level: dict[str, list[Announcer]] = {}
         problems: list[tuple[str, str]] = []
         for level, entries in specs.items():
@@ -67,17 +69,20 @@ class Announcements:
                 try:
                     by_level.setdefault(level, []).append(build_announcer(spec, sources))
                 except ConfigError as exc:
-                    problems += [(f"levels.{level}.announce.{index}", message) for _, message in exc.problems]
+                    problems += [(f"levels.{level}.{field}.{index}", message) for _, message in exc.problems]
         if problems:
             raise ConfigError(problems)
         return cls(by_level)
 
     def announce(self, event: Event, receipt: Receipt) -> None:
         """Start posting about an event that was shown (anything else is not news); returns at once."""
-        if receipt.outcome is not Outcome.SHOWN:
-            return
-        for announcer in self._by_level.get(event.level, ()):
-            post = asyncio.create_task(announcer.announce(event, receipt), name=f"announce {announcer.name}")
+        if receipt.outcome is Outcome.SHOWN:
+            self.post(event.level, describe(event, receipt), receipt.signal_id)
+
+    def post(self, level: str, message: Announcement, signal_id: int | None) -> None:
+        """Start posting `message` to the level's announcers; returns at once."""
+        for announcer in self._by_level.get(level, ()):
+            post = asyncio.create_task(announcer.post(message, signal_id), name=f"announce {announcer.name}")
             self._posts.add(post)
             post.add_done_callback(self._done)
 

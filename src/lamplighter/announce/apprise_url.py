@@ -12,9 +12,8 @@ from urllib.parse import urlsplit
 
 import apprise
 
-from lamplighter.announce.text import describe
+from lamplighter.announce.text import Announcement
 from lamplighter.errors import ConfigError
-from lamplighter.model import Event, Receipt
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +31,7 @@ class AppriseAnnouncer:
         self._apprise = apprise.Apprise()
         self._apprise.add(service)
 
-    async def announce(self, event: Event, receipt: Receipt) -> None:
-        message = describe(event, receipt)
+    async def post(self, message: Announcement, signal_id: int | None) -> None:
         try:
             sent = await asyncio.to_thread(self._apprise.notify, body=message.body, title=message.title)
         except Exception as exc:  # whatever a plug-in raises must not reach the event path

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from lamplighter.announce.text import describe
+from lamplighter.announce.text import Announcement
 from lamplighter.errors import ConfigError
-from lamplighter.model import Event, Receipt
 from lamplighter.sources.base import Source
 from lamplighter.sources.slack import SlackSource
 from lamplighter.sources.slack.replies import escape
@@ -24,10 +23,9 @@ class SlackAppAnnouncer:
         self._app = app
         self._channel = channel
 
-    async def announce(self, event: Event, receipt: Receipt) -> None:
-        message = describe(event, receipt)
+    async def post(self, message: Announcement, signal_id: int | None) -> None:
         text = f"*{escape(message.title)}*\n{escape(message.body)}"
-        await self._app.post_announcement(self._channel, text, receipt.signal_id)
+        await self._app.post_announcement(self._channel, text, signal_id)
 
 
 def slack_app_announcer(target: str, sources: Mapping[str, Source]) -> SlackAppAnnouncer:

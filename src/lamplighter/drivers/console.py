@@ -18,6 +18,7 @@ class ConsoleDriver(Driver):
     scheme = "console"
     min_interval = 0.0
     calm_interval = 0.0  # a screen may change as fast as it likes
+    verify_after = None  # it shows what it was told, by construction
     effects = frozenset(Effect)
 
     def __init__(self, url: LampUrl, out: TextIO | None = None) -> None:

@@ -105,6 +105,7 @@ class OneWayHttpDriver(Driver):
     """
 
     min_interval = 1 / POSTS_PER_SECOND
+    verify_after = None  # nothing to read back
     effects = frozenset(Effect)
 
     def __init__(self, url: LampUrl, timeout: float, *, headers: Mapping[str, str] | None = None,

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from lamplighter.announce import Announcements
+from lamplighter.announce.text import Announcement
 from lamplighter.config import Config
 from lamplighter.drivers.base import Driver
 from lamplighter.drivers.registry import build_driver
@@ -51,7 +52,7 @@ DATABASE_NAME = "lamplighter.db"
 class Activity:
     """Something a live view should refresh for: an event stored, a signal acknowledged, snoozed or ended."""
 
-    kind: str  # "event", "acknowledged", "snoozed", "expired", "snooze", "sources"
+    kind: str  # "event", "acknowledged", "snoozed", "expired", "snooze", "sources", "fallback"
     event_id: int | None = None
 
 
@@ -64,7 +65,9 @@ def validate(config: Config) -> list[tuple[str, str]]:
     problems = _lamp_problems(config)
     try:
         sources = build_sources(_source_entries(config), SystemClock())
-        Announcements.build(_announce_specs(config.resolved_levels()), sources)
+        levels = config.resolved_levels()
+        Announcements.build(_announce_specs(levels), sources)
+        Announcements.build(_fallback_specs(levels), sources, field="fallback")
     except ConfigError as exc:
         problems.extend(exc.problems)
     return problems
@@ -72,6 +75,10 @@ def validate(config: Config) -> list[tuple[str, str]]:
 
 def _announce_specs(levels: Mapping[str, Level]) -> dict[str, tuple[str, ...]]:
     return {name: level.announce for name, level in levels.items()}
+
+
+def _fallback_specs(levels: Mapping[str, Level]) -> dict[str, tuple[str, ...]]:
+    return {name: level.fallback_notices for name, level in levels.items()}
 
 
 def _source_entries(config: Config) -> list[dict[str, Any]]:
@@ -128,6 +135,8 @@ class Service:
         for source in self.sources.values():
             source.state_dir = config.state_dir / "sources" / source.name
         self.announcements = Announcements.build(_announce_specs(self.levels), self.sources)
+        self.fallback_notices = Announcements.build(_fallback_specs(self.levels), self.sources, field="fallback")
+        self._fell_back: set[int] = set()  # signals that used their level's fallback
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -179,6 +188,7 @@ class Service:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await self.announcements.close()
+        await self.fallback_notices.close()
         for controller in self.lamps.values():
             try:
                 await controller.driver.close()
@@ -345,6 +355,33 @@ class Service:
             controller.update(signals, since)
         self.metrics.active_signals.set(len(signals))
         self._schedule_tick()
+        self._fall_back()
+
+    def _fall_back(self) -> None:
+        """A visible signal none of whose lamps can be reached (offline, or showing something else)
+        uses its level's fallback, once: other lamps and sirens join it, notifications are posted."""
+        now = self.clock.now()
+        self._fell_back &= self.signals.keys()
+        stranded = [s for s in self.signals.values() if s.event_id not in self._fell_back and s.visible_at(now)
+                    and self.levels[s.level].fallback and not any(self._reachable(lamp) for lamp in s.lamps)]
+        for signal in stranded:
+            self._fell_back.add(signal.event_id)
+            level = self.levels[signal.level]
+            outputs = frozenset(name for name in level.fallback_outputs if name in self.lamps)
+            self.signals[signal.event_id] = replace(signal, fallbacks=outputs)
+            why = "; ".join(f"{lamp}: {self.lamps[lamp].problem or 'cannot be reached'}"
+                            for lamp in sorted(signal.lamps) if lamp in self.lamps)
+            log.warning("%s %r reaches none of its lamps (%s); using its fallback", signal.level, signal.title, why)
+            self.fallback_notices.post(signal.level, Announcement(
+                f"{signal.level}: {signal.title}",
+                f"Lamplighter cannot show this on its lamps ({why}). Event {signal.event_id}."), signal.event_id)
+            self.activity.publish(Activity("fallback", signal.event_id))
+        if stranded:
+            self._changed(since=None)
+
+    def _reachable(self, lamp: str) -> bool:
+        controller = self.lamps.get(lamp)
+        return controller is not None and controller.reachable
 
     def _schedule_tick(self) -> None:
         if self._timer is not None:
@@ -378,6 +415,8 @@ class Service:
     def _lamp_changed(self, view: LampView) -> None:
         self.metrics.lamp_online.labels(view.name).set(1 if view.online else 0)
         self.lamp_changes[view.name].publish(view)
+        if not view.online or not view.reached:
+            self._fall_back()
 
     def _lamp_applying(self, lamp: str, since: float | None) -> None:
         self.metrics.lamp_applies.labels(lamp).inc()

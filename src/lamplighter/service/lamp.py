@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable
 from lamplighter.drivers.base import Driver
 from lamplighter.errors import DriverError
 from lamplighter.model import Clock, Effect, LampState, LampView, Signal
+from lamplighter.rules.delivery import describe, reached
 from lamplighter.rules.effects import Frames, emulation
 from lamplighter.rules.reconcile import Desired, reconcile
 from lamplighter.store import Store
@@ -60,20 +61,33 @@ class LampController:
         self._sent: LampState | None = None  # what the device itself was last told or read to show
         self._frames: Frames | None = None
         self._look_since = 0.0  # loop time the current look was first applied
-        self._timer: float | None = None  # loop time of the next frame or held-back change
+        self._timer: float | None = None  # loop time of the next frame, held-back change or read-back
+        self._verify_at: float | None = None  # loop time to read a new look back, where the device can say
+        self._corrected = False  # the look was sent again once after a read-back showed something else
         self.showing: Signal | None = None
         self.online = True
         self.error = ""
+        self.unreached = ""  # why the device does not show what it was sent, when it can say so
         self._backoff = BACKOFF_FIRST
         self._published: LampView | None = None
 
     def view(self) -> LampView:
         return LampView(self.name, self.driver.scheme, self.driver.url(privacy=True), self.online,
-                        self.actual, self.showing, self.error, self.kind)
+                        self.actual, self.showing, self.problem, self.kind, reached=not self.unreached)
+
+    @property
+    def reachable(self) -> bool:
+        """Online and showing what it is sent, as far as the device can tell."""
+        return self.online and not self.unreached
+
+    @property
+    def problem(self) -> str:
+        """Why the lamp is offline or does not show what it was sent; empty when all is well."""
+        return self.error or self.unreached
 
     def update(self, signals: tuple[Signal, ...], since: float | None = None) -> None:
         """New active signals (or a deadline passed) since `since`: reconcile soon."""
-        self._signals = tuple(s for s in signals if self.name in s.lamps | s.sirens)
+        self._signals = tuple(s for s in signals if self.name in s.outputs)
         if self._pending_since is None:
             self._pending_since = since
         self._wake.set()
@@ -142,22 +156,43 @@ class LampController:
         desired = await self._desired()
         talked = needs_snapshot and self.snapshot is not None
         now = asyncio.get_running_loop().time()
+        verify = await self._read_back(now)
         held_until = self._held_until(desired, now)
         if held_until is None and desired.state is not None and desired.state != self.actual:
             self._start_look(desired.state, now)
+            verify = True
         frame, next_frame = self._frame(self.actual if held_until else desired.state, now)
-        self._timer = min((t for t in (held_until, next_frame) if t is not None), default=None)
         if frame is not None and frame != self._sent:
             self._on_apply(self.name, since)
             await self.driver.apply(frame, self.showing if held_until else desired.showing)
             self._sent = frame
             talked = True
+            if verify and self.driver.verify_after is not None:
+                self._verify_at = asyncio.get_running_loop().time() + self.driver.verify_after
+        self._timer = min((t for t in (held_until, next_frame, self._verify_at) if t is not None), default=None)
         if held_until is not None:
             self._pending_since = since
         else:
             self.actual = desired.state or self.actual
             self._settle(desired)
         return talked
+
+    async def _read_back(self, now: float) -> bool:
+        """When a new look is due to be checked, read the device: report a look it did not reach, and
+        return True to send it once more (the device then gets read again)."""
+        if self._verify_at is None or now < self._verify_at or self._sent is None:
+            return False
+        self._verify_at = None
+        sent, shown = self._sent, await self.driver.read_state()
+        if reached(sent, shown):
+            self._mark_reached()
+            self._corrected = False
+            return False
+        self._mark_unreached(f"was sent {describe(sent)} but shows {describe(shown)}")
+        retry, self._corrected = not self._corrected, True
+        if retry:
+            self._sent = shown
+        return retry
 
     def _held_until(self, desired: Desired, now: float) -> float | None:
         """When a new look must wait for the lamp's calm interval, the loop time it may show; else None."""
@@ -170,6 +205,7 @@ class LampController:
 
     def _start_look(self, look: LampState, now: float) -> None:
         self._look_since = now
+        self._corrected = False
         native = self.driver.effects if self.kind == "lamp" else frozenset(Effect)
         self._frames = emulation(look, native, self.driver.min_interval)
 
@@ -206,6 +242,16 @@ class LampController:
         if self.online:
             log.warning("lamp %s (%s) is offline: %s", self.name, self.driver.url(), error)
             self.online = False
+
+    def _mark_unreached(self, why: str) -> None:
+        if not self.unreached:
+            log.warning("lamp %s (%s) %s", self.name, self.driver.url(), why)
+        self.unreached = why
+
+    def _mark_reached(self) -> None:
+        if self.unreached:
+            log.warning("lamp %s (%s) shows what it was sent again", self.name, self.driver.url())
+        self.unreached = ""
 
     def _mark_online(self) -> None:
         if not self.online:

@@ -15,6 +15,7 @@ def lamp_json(view: LampView) -> dict[str, Any]:
         "driver": view.driver,
         "url": view.url,
         "online": view.online,
+        "reached": view.reached,
         "error": view.error or None,
         "state": view.state.to_dict() if view.state else None,
         "showing": None if showing is None else {

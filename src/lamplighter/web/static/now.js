@@ -69,17 +69,21 @@ function createLamp(lamp) {
 function updateLamp(node, lamp, signals) {
   const look = describeState(lamp.state, lamp.color_name);
   paintSwatch(node.querySelector(".swatch"), lamp.state, `${lamp.name}: ${look}`);
-  node.dataset.online = String(lamp.online);
+  const healthy = lamp.online && lamp.reached !== false;
+  node.dataset.online = String(healthy);
   const badge = node.querySelector(".badge");
-  badge.textContent = lamp.online ? (lamp.kind === "siren" ? "siren, online" : "online") : "offline";
-  badge.className = `badge ${lamp.online ? "good" : "bad"}`;
+  badge.textContent = !lamp.online ? "offline" : !healthy ? "not showing it"
+    : (lamp.kind === "siren" ? "siren, online" : "online");
+  badge.className = `badge ${healthy ? "good" : "bad"}`;
   const showing = lamp.showing;
   node.querySelector(".lamp-what").replaceChildren(
     ...(showing ? [levelChip(showing.level, showing.color), " ", showing.title] : ["Nothing to show"]));
   node.querySelector(".lamp-why").replaceChildren(...(showing ? whyShowing(showing, lamp, signals) : whyIdle(lamp, signals)));
   const error = node.querySelector(".lamp-error");
-  error.hidden = lamp.online;
-  error.textContent = lamp.online ? "" : `Offline: ${lamp.error || "the device does not answer"}. Lamplighter keeps retrying.`;
+  error.hidden = healthy;
+  error.textContent = healthy ? ""
+    : lamp.online ? `The lamp ${lamp.error}.`
+    : `Offline: ${lamp.error || "the device does not answer"}. Lamplighter keeps retrying.`;
   node.querySelector(".lamp-look").textContent = `Now: ${look}`;
 }
 
