@@ -134,3 +134,36 @@ def _answers(url: str) -> bool:
         return httpx.get(url, timeout=0.5).status_code == 200
     except httpx.TransportError:
         return False
+
+
+def test_lamp_test_shows_the_level_on_one_lamp_then_puts_it_back_and_stores_nothing(
+        daemon: Callable[..., Daemon]) -> None:
+    d = daemon("lamps: {desk: 'virtual://desk?on=true&color=warmwhite&brightness=40', hall: 'virtual://hall'}\n")
+    tested = cli(d, "test", "desk", "912", "--for", "1s")
+    assert tested.returncode == 0, tested.stderr
+    shows, back = tested.stdout.strip().splitlines()
+    assert shows.startswith("desk shows 912: on #ffd000 100% solid (") and shows.endswith(" ms)")
+    assert back == "desk is back: on #ffd8a8 40% solid"
+    with d.client() as client:
+        assert client.get("/api/events").json() == []  # a test is not an event
+        lamps = {lamp["name"]: lamp for lamp in client.get("/api/lamps").json()}
+        assert lamps["hall"]["state"]["on"] is False  # the other lamp never saw it
+    unknown = cli(d, "test", "desk", "913")
+    assert unknown.returncode == 1 and "unknown level '913' (known: 911, door, 912, blind)" in unknown.stderr
+    assert "no lamp or siren named 'porch'" in cli(d, "test", "porch").stderr
+
+
+def test_a_lamp_showing_an_alert_is_not_tested_and_lamps_lists_health(daemon: Callable[..., Daemon]) -> None:
+    d = daemon("lamps: {desk: 'virtual://desk', shelf: 'wled://127.0.0.1:9?timeout=0.2'}\n"
+               "levels: {911: {lamps: [desk]}}\n")
+    cli(d, "send", "911", "payments down")
+    busy = cli(d, "test", "desk")
+    assert busy.returncode == 1
+    assert "desk is showing event 1 (911: payments down); test it when that has ended (HTTP 409)" in busy.stderr
+    with d.client() as client:
+        wait_for(lambda: not {lamp["name"]: lamp for lamp in client.get("/api/lamps").json()}["shelf"]["online"])
+    listed = cli(d, "lamps")
+    assert listed.returncode == 1  # a lamp has a problem: scripts can tell
+    desk_line, shelf_line = listed.stdout.strip().splitlines()
+    assert desk_line.startswith("lamp   desk ") and "showing event 1 (911: payments down)" in desk_line
+    assert shelf_line.startswith("lamp   shelf ") and "OFFLINE: cannot reach wled://127.0.0.1:9" in shelf_line

@@ -40,6 +40,10 @@ class EventError(LamplighterError):
         super().__init__(f"{field}: {message}")
 
 
+class LampBusy(LamplighterError):
+    """A lamp test was asked of a lamp that is showing a real signal."""
+
+
 class AuthError(LamplighterError):
     """A source refused a request's credentials; the message says which check failed."""
 

@@ -1,4 +1,4 @@
-"""Command-line entry point: `lamplighter run|send|status|ack|check|init`."""
+"""Command-line entry point: `lamplighter run|send|status|ack|snooze|lamps|test|check|init|camera`."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import logging
 import os
 import shutil
 import sys
+import time
+from collections.abc import Callable
 from datetime import datetime
 from importlib.metadata import version
 from importlib.resources import files
@@ -25,6 +27,9 @@ from lamplighter.errors import ConfigError, LamplighterError
 from lamplighter.model import format_duration
 from lamplighter.service import Service, validate
 from lamplighter.service.tokens import Token, ensure_token, token_path
+
+TEST_TIMEOUT = 15.0  # seconds a lamp test waits for the lamp to show the level, and to go back
+POLL_SECONDS = 0.05
 
 config_option = click.option("-c", "--config", "config_path", type=click.Path(path_type=Path),
                              help=f"Configuration file (else $LAMPLIGHTER_CONFIG, else ./{DEFAULT_CONFIG_NAME}).")
@@ -142,13 +147,73 @@ def status(config_path: Path | None, count: int) -> None:
 
 
 def _describe_lamp(lamp: dict[str, Any]) -> str:
-    state = lamp["state"]
-    look = "unknown" if state is None else (
-        f"on {state['color']} {state['brightness']}% {state['effect']}" if state["on"] else "off")
-    online = "" if lamp["online"] else f"  OFFLINE: {lamp['error']}"
     showing = lamp["showing"]
-    why = f"  showing event {showing['event_id']} ({showing['level']}: {showing['title']})" if showing else ""
-    return f"{lamp['name']:<10} {lamp['url']:<28} {look}{why}{online}"
+    why = f"  showing event {showing['event_id']} ({showing['level']}: {showing['title']})" \
+        if showing and showing["event_id"] > 0 else f"  showing a test of {showing['level']}" if showing else ""
+    return f"{lamp['name']:<10} {lamp['url']:<28} {_look(lamp)}{why}{_problem(lamp)}"
+
+
+def _look(lamp: dict[str, Any]) -> str:
+    state = lamp["state"]
+    if state is None:
+        return "unknown"
+    return f"on {state['color']} {state['brightness']}% {state['effect']}" if state["on"] else "off"
+
+
+def _problem(lamp: dict[str, Any]) -> str:
+    if not lamp["online"]:
+        return f"  OFFLINE: {lamp['error']}"
+    return "" if lamp.get("reached", True) else f"  NOT SHOWING IT: {lamp['error']}"
+
+
+@cli.command()
+@config_option
+def lamps(config_path: Path | None) -> None:
+    """List the lamps and sirens with their health; exits 1 if one is offline or not showing what it should."""
+    client = Client(_load(config_path).config, os.environ)
+    found = client.request("GET", "/api/lamps")
+    for lamp in found:
+        click.echo(f"{lamp['kind']:<6} " + _describe_lamp(lamp))
+    if any(_problem(lamp) for lamp in found):
+        raise SystemExit(1)
+
+
+@cli.command("test")
+@config_option
+@click.argument("lamp")
+@click.argument("level", default="911")
+@click.option("--for", "duration", default="5s", show_default=True, help="How long to show it.")
+def test_lamp(config_path: Path | None, lamp: str, level: str, duration: str) -> None:
+    """Show LEVEL (default 911) on one lamp or siren for a few seconds, then put it back as it was.
+
+    A test is not an event: nothing is stored, announced or escalated."""
+    client = Client(_load(config_path).config, os.environ)
+    started = time.monotonic()
+    answer = client.request("POST", f"/api/lamps/{lamp}/test", json={"level": level, "for": duration})
+    shown = _wait_for_lamp(client, lamp, lambda view: view["showing"] is not None and view["showing"]["event_id"] < 0,
+                           timeout=TEST_TIMEOUT)
+    if shown is None or _problem(shown):
+        click.echo(f"{lamp} did not show {level}{_problem(shown) if shown else ' in time'}", err=True)
+        raise SystemExit(1)
+    click.echo(f"{lamp} shows {level}: {_look(shown)} ({(time.monotonic() - started) * 1000:.0f} ms)")
+    wait = answer["until"] - time.time() + TEST_TIMEOUT
+    back = _wait_for_lamp(client, lamp, lambda view: view["showing"] is None, timeout=max(wait, TEST_TIMEOUT))
+    if back is None or _problem(back):
+        click.echo(f"{lamp} did not go back{_problem(back) if back else ' in time'}", err=True)
+        raise SystemExit(1)
+    click.echo(f"{lamp} is back: {_look(back)}")
+
+
+def _wait_for_lamp(client: Client, lamp: str, ready: Callable[[dict[str, Any]], bool],
+                   timeout: float) -> dict[str, Any] | None:
+    """Poll the lamp's view until `ready` holds or it has a problem; None after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        view: dict[str, Any] = next(v for v in client.request("GET", "/api/lamps") if v["name"] == lamp)
+        if ready(view) or _problem(view):
+            return view
+        time.sleep(POLL_SECONDS)
+    return None
 
 
 @cli.command()

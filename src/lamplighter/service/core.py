@@ -19,7 +19,7 @@ from lamplighter.announce.text import Announcement
 from lamplighter.config import Config
 from lamplighter.drivers.base import Driver
 from lamplighter.drivers.registry import build_driver
-from lamplighter.errors import ConfigError, DriverError, LampUrlError
+from lamplighter.errors import ConfigError, DriverError, EventError, LampBusy, LampUrlError
 from lamplighter.model import (
     BLIND_LEVEL,
     Clock,
@@ -137,6 +137,7 @@ class Service:
         self.announcements = Announcements.build(_announce_specs(self.levels), self.sources)
         self.fallback_notices = Announcements.build(_fallback_specs(self.levels), self.sources, field="fallback")
         self._fell_back: set[int] = set()  # signals that used their level's fallback
+        self.lamp_tests: dict[str, Signal] = {}  # lamp -> a level shown on it as a test (not an event)
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -314,9 +315,32 @@ class Service:
             self.signals[signal.event_id] = replace(signal, snoozed_until=until)
         self._changed(since=None)
 
+    def test_lamp(self, lamp: str, level_name: str, seconds: float) -> Signal:
+        """Show a level's look on one lamp or siren for `seconds`, then put it back as it was.
+
+        A test is not an event: nothing is stored, announced or escalated. EventError for an
+        unknown level, KeyError for an unknown lamp, LampBusy while the lamp shows a signal.
+        """
+        controller = self.lamps[lamp]
+        level = self.levels.get(level_name)
+        if level is None:
+            raise EventError("level", f"unknown level {level_name!r} (known: {', '.join(self.levels)})")
+        if controller.showing is not None and controller.showing.event_id > 0:
+            shown = controller.showing
+            raise LampBusy(f"{lamp} is showing event {shown.event_id} ({shown.level}: {shown.title}); "
+                           "test it when that has ended")
+        now = self.clock.now()
+        test = Signal(event_id=-1 - list(self.lamps).index(lamp), level=level.name,  # never an event's id
+                      key=f"test:{lamp}", title=f"test of {lamp}", priority=level.priority, look=level.look,
+                      lamps=frozenset({lamp}), started_at=now, expires_at=now + seconds)
+        self.lamp_tests[lamp] = test
+        self._changed(since=None)
+        return test
+
     def tick(self) -> None:
         """A hold deadline passed: end expired signals and reconcile."""
         now = self.clock.now()
+        self.lamp_tests = {lamp: test for lamp, test in self.lamp_tests.items() if test.active_at(now)}
         ended = expired(self.signals.values(), now)
         if ended:
             self.store.end_signals([s.event_id for s in ended], now, "expired")
@@ -350,10 +374,10 @@ class Service:
 
     def _changed(self, since: float | None) -> None:
         """Wake every lamp; `since` is when the event behind the change was received, for the latency metric."""
-        signals = tuple(self.signals.values())
+        signals = (*self.signals.values(), *self.lamp_tests.values())
         for controller in self.lamps.values():
             controller.update(signals, since)
-        self.metrics.active_signals.set(len(signals))
+        self.metrics.active_signals.set(len(self.signals))
         self._schedule_tick()
         self._fall_back()
 
@@ -388,7 +412,8 @@ class Service:
             self._timer.cancel()
         now = self.clock.now()
         watchdog = [d for w in self._watches() if (d := blind_deadline(w)) is not None and d > now]
-        deadline = min(filter(None, [next_deadline(self.signals.values(), now), *watchdog]), default=None)
+        signals = (*self.signals.values(), *self.lamp_tests.values())
+        deadline = min(filter(None, [next_deadline(signals, now), *watchdog]), default=None)
         if deadline is not None:
             self._timer = asyncio.get_running_loop().call_later(deadline - now, self.tick)
 

@@ -21,7 +21,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from lamplighter.errors import AuthError, EventError, StoreError
+from lamplighter.errors import AuthError, EventError, LampBusy, StoreError
 from lamplighter.model import Receipt, Status, make_event, parse_duration
 from lamplighter.service import Service, SignalAction
 from lamplighter.sources.base import WebhookSource
@@ -30,6 +30,7 @@ from lamplighter.web.limits import BodySizeLimit
 from lamplighter.web.views import lamp_json
 
 MAX_SNOOZE_SECONDS = 7 * 86400
+MAX_TEST_SECONDS = 300
 M = TypeVar("M", bound=BaseModel)
 KEEPALIVE_SECONDS = 15.0
 
@@ -64,6 +65,22 @@ class SnoozeIn(AckIn):
         seconds = parse_duration(value)
         if not 0 < seconds <= MAX_SNOOZE_SECONDS:
             raise ValueError("must be longer than 0s and at most 7d")
+        return seconds
+
+
+class LampTestIn(BaseModel):
+    """A level shown on one lamp `for` a while (default 5 s, at most 5 minutes)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    level: str = Field(default="911", min_length=1, max_length=64)
+    duration: float = Field(default=5.0, alias="for")
+
+    @field_validator("duration", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> float:
+        seconds = parse_duration(value)
+        if not 0 < seconds <= MAX_TEST_SECONDS:
+            raise ValueError("must be longer than 0s and at most 5m")
         return seconds
 
 
@@ -238,6 +255,19 @@ def create_app(service: Service, token: str) -> FastAPI:
     @app.get("/api/lamps", dependencies=auth)
     async def lamps() -> list[dict[str, Any]]:
         return [lamp_json(view) for view in service.lamp_views()]
+
+    @app.post("/api/lamps/{name}/test", dependencies=auth, status_code=202)
+    async def test_lamp(name: str, request: Request) -> JSONResponse:
+        if name not in service.lamps:
+            raise HTTPException(404, f"no lamp or siren named {name!r}")
+        body = await _parse_json(request, LampTestIn, empty="{}")
+        try:
+            test = service.test_lamp(name, body.level, body.duration)
+        except EventError as exc:
+            return _error(422, str(exc), problems=[{"field": exc.field, "message": str(exc)}])
+        except LampBusy as exc:
+            return _error(409, str(exc))
+        return JSONResponse({"lamp": name, "level": test.level, "until": test.expires_at}, status_code=202)
 
     @app.get("/")
     async def index() -> RedirectResponse:
