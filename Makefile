@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BUILDBOT_VENV := .cache/peers/buildbot-venv
 BUILDBOT_STAMP := $(BUILDBOT_VENV)/.installed
+HASS_VENV := .cache/peers/hass-venv
 TEST_PEERS := chromium fonts-dejavu-core dovecot-imapd prometheus-alertmanager mosquitto mosquitto-clients
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
@@ -27,6 +28,7 @@ run: $(STAMP)
 
 test: $(STAMP) $(BUILDBOT_STAMP)
 	scripts/ensure-debian-packages $(TEST_PEERS)
+	PYTHON=$(PYTHON) scripts/ensure-hass-venv $(HASS_VENV)
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)

@@ -36,6 +36,7 @@ BUILT_IN: dict[str, str | type[Driver]] = {
     "tasmota": "lamplighter.drivers.tasmota:TasmotaDriver",
     "tasmota+http": "lamplighter.drivers.tasmota:TasmotaHttpDriver",
     "hass": "lamplighter.drivers.hass:HassDriver",
+    "hass+https": "lamplighter.drivers.hass:HassDriver",
     "blink1": "lamplighter.drivers.blink1:Blink1Driver",
     "sound": "lamplighter.drivers.sound:SoundDriver",
 }

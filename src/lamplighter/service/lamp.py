@@ -184,7 +184,7 @@ class LampController:
             return False
         self._verify_at = None
         sent, shown = self._sent, await self.driver.read_state()
-        if reached(sent, shown):
+        if reached(sent, shown) if self.kind == "lamp" else sent.on == shown.on:  # a siren: sounding or not
             self._mark_reached()
             self._corrected = False
             return False
