@@ -29,6 +29,7 @@ run: $(STAMP)
 test: $(STAMP) $(BUILDBOT_STAMP)
 	scripts/ensure-debian-packages $(TEST_PEERS)
 	PYTHON=$(PYTHON) scripts/ensure-hass-venv $(HASS_VENV)
+	scripts/ensure-kasa-simulator
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)

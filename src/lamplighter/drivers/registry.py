@@ -48,8 +48,8 @@ def driver_classes() -> dict[str, str | type[Driver]]:
     return {**plugins, **BUILT_IN}
 
 
-# Device libraries that are optional extras (python-kasa is GPL): the extra that installs each.
-EXTRAS = {"kasa": "kasa"}
+# Device libraries that are optional extras (python-kasa is GPL): scheme -> (package, extra).
+EXTRAS = {"kasa": ("python-kasa", "kasa")}
 
 
 def load_driver_class(scheme: str) -> type[Driver]:
@@ -59,9 +59,11 @@ def load_driver_class(scheme: str) -> type[Driver]:
 
 def _missing_library(url: LampUrl, error: ModuleNotFoundError) -> LampUrlError:
     """A driver whose device library is not installed: say which, and how to install it."""
-    extra = EXTRAS.get(url.scheme)
-    how = f"pip install 'lamplighter[{extra}]'" if extra else "reinstall Lamplighter"
-    return LampUrlError(url.text(), f"{url.scheme}:// needs the Python package {error.name!r}: {how}")
+    if url.scheme in EXTRAS:
+        package, extra = EXTRAS[url.scheme]
+        return LampUrlError(url.text(), f"{url.scheme}:// needs {package}, an optional extra: "
+                                        f"pip install 'lamplighter[{extra}]'")
+    return LampUrlError(url.text(), f"{url.scheme}:// needs the Python package {error.name!r}: reinstall Lamplighter")
 
 
 def build_driver(url: str) -> Driver:
