@@ -49,7 +49,7 @@ def driver_classes() -> dict[str, str | type[Driver]]:
 
 
 # Device libraries that are optional extras (python-kasa is GPL): scheme -> (package, extra).
-EXTRAS = {"kasa": ("python-kasa", "kasa")}
+EXTRAS = {"kasa": ("python-kasa", "kasa"), "blink1": ("blink1 and hidapi", "blink1")}
 
 
 def load_driver_class(scheme: str) -> type[Driver]:
