@@ -144,3 +144,15 @@ async def test_a_receiver_that_stops_answering_is_offline_then_gets_the_latest_s
         hook.plug()
         await eventually(lambda: service.lamps[LAMP].online and hook.posts[-1].body == OFF_BODY)
     assert offline_logs(caplog.records) == (1, 1)
+
+
+async def test_a_second_alert_with_the_same_look_is_posted_again_with_its_own_title(
+        hook: FakeWebhook, service_factory: Callable[..., Service]) -> None:
+    service = service_factory(f"lamps: {{{LAMP}: '{hook_url(hook)}'}}\n")
+    async with service.running():
+        send_911(service)
+        await eventually(lambda: len(hook.posts) == 1)
+        service.submit(make_event("911", "checkout down", received_at=service.clock.now()))
+        await eventually(lambda: len(hook.posts) == 2)
+    assert [p.body["signal"]["title"] for p in hook.posts] == ["payments down", "checkout down"]
+    assert hook.posts[0].body["color"] == hook.posts[1].body["color"] == "#ff0000"

@@ -104,6 +104,7 @@ class Driver(ABC):
     min_interval: ClassVar[float] = 0.1
     calm_interval: ClassVar[float] = 1.0  # a light in a room changes its look at most this often
     verify_after: ClassVar[float | None] = 0.5  # read a new look back this long after; None: it cannot say
+    tells_signal: ClassVar[bool] = False  # it says the title too: applied again when another signal takes over
     effects: ClassVar[frozenset[Effect]] = frozenset({Effect.SOLID})
 
     def __init__(self, url: LampUrl) -> None:

@@ -106,6 +106,7 @@ class OneWayHttpDriver(Driver):
 
     min_interval = 1 / POSTS_PER_SECOND
     verify_after = None  # nothing to read back
+    tells_signal = True  # the body carries the level and title
     effects = frozenset(Effect)
 
     def __init__(self, url: LampUrl, timeout: float, *, headers: Mapping[str, str] | None = None,

@@ -94,6 +94,7 @@ class SoundDriver(Driver):
     scheme = "sound"
     min_interval = 0.25
     calm_interval = 0.0  # an acknowledged siren stops at once, however recently it started
+    tells_signal = True  # it speaks the title
     effects = frozenset(Effect)
 
     def __init__(self, url: LampUrl, device: str, tone: str | None, say: bool, volume: float,

@@ -59,6 +59,7 @@ class LampController:
         self.snapshot: LampState | None = None
         self.actual: LampState | None = None  # the look the lamp shows (an emulated effect as one look)
         self._sent: LampState | None = None  # what the device itself was last told or read to show
+        self._sent_for: int | None = None  # the event id of the signal behind it
         self._frames: Frames | None = None
         self._look_since = 0.0  # loop time the current look was first applied
         self._timer: float | None = None  # loop time of the next frame, held-back change or read-back
@@ -162,10 +163,11 @@ class LampController:
             self._start_look(desired.state, now)
             verify = True
         frame, next_frame = self._frame(self.actual if held_until else desired.state, now)
-        if frame is not None and frame != self._sent:
+        showing = self.showing if held_until else desired.showing
+        if frame is not None and (frame != self._sent or self._retold(showing)):
             self._on_apply(self.name, since)
-            await self.driver.apply(frame, self.showing if held_until else desired.showing)
-            self._sent = frame
+            await self.driver.apply(frame, showing)
+            self._sent, self._sent_for = frame, showing.event_id if showing else None
             talked = True
             if verify and self.driver.verify_after is not None:
                 self._verify_at = asyncio.get_running_loop().time() + self.driver.verify_after
@@ -193,6 +195,10 @@ class LampController:
         if retry:
             self._sent = shown
         return retry
+
+    def _retold(self, showing: Signal | None) -> bool:
+        """A device that tells the title is told again when another signal takes it, even with the same look."""
+        return self.driver.tells_signal and (showing.event_id if showing else None) != self._sent_for
 
     def _held_until(self, desired: Desired, now: float) -> float | None:
         """When a new look must wait for the lamp's calm interval, the loop time it may show; else None."""
