@@ -34,6 +34,8 @@ test: $(STAMP) $(BUILDBOT_STAMP)
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
+	PYTHON=$(PYTHON) scripts/ensure-hass-venv $(HASS_VENV)
+	scripts/ensure-kasa-simulator
 	$(BIN)/python bench/latency.py
 	$(BIN)/python bench/storm.py
 	$(BIN)/python bench/footprint.py

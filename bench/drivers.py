@@ -1,7 +1,9 @@
 """Device drivers against their peers on loopback: apply-to-device latency, and what a 1,000-change burst sends.
 
-Peers: the real LIFX emulator for `lifx://`; the wire-protocol fakes of tests/peers/ for
-`wled://` (WLED JSON API), `hue://` (Hue v2 API over HTTPS) and `webhook://`/`ifttt://`.
+Peers: the real LIFX emulator for `lifx://`, a real Home Assistant 2024.3.3 for `hass://`,
+pywizlight's fake bulb for `wiz://`, the npm Kasa simulator for `kasa://`; the wire-protocol
+fakes of tests/peers/ for `wled://` (WLED JSON API), `hue://` (Hue v2 API over HTTPS),
+`blink1://` (the mk2 HID reports) and `webhook://`/`ifttt://`.
 
 - latency: changes one at a time, further apart than the vendor's rate limit, each timed
   from the `apply` call to the moment the device received the command that changed its
@@ -28,24 +30,36 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from blink1.blink1 import DEFAULT_GAMMA, DEFAULT_WHITE_POINT, ColorCorrect
+
 from bench._stats import format_summary, machine, machine_line, summary_ms, write_results
-from lamplighter.drivers.color import from_hsv, to_hex, to_hsv, to_xy
+from lamplighter.drivers.color import from_hsv, to_hex, to_hsv, to_rgb, to_xy
 from lamplighter.drivers.registry import build_driver
 from lamplighter.model import LampState
+from tests.peers.fake_blink1 import FakeBlink1, FakeUsb
+from tests.peers.fake_govee import FakeGovee, free_udp_port
 from tests.peers.fake_hooks import IFTTT_KEY, FakeIfttt, FakeWebhook
 from tests.peers.fake_hue import APP_KEY, FakeHueBridge, clamp_to_gamut
 from tests.peers.fake_wled import FakeWled
+from tests.peers.fake_yeelight import FakeYeelight
+from tests.peers.homeassistant import HomeAssistant
 from tests.peers.http_fake import most_in_any_window
+from tests.peers.kasa import KasaDevice
 from tests.peers.lamps import running_lamp, signal
 from tests.peers.lifx import LifxEmulator
 from tests.peers.tls import self_signed
+from tests.peers.wiz import WizBulb
 
 SET_COLOR = 102
+HASS_LIGHT = "light.bed_light"
+KASA_LIGHT = "smartlife.iot.smartbulb.lightingservice"
+GAMMA = ColorCorrect(DEFAULT_GAMMA, DEFAULT_WHITE_POINT)
 BURST_SECONDS = 5.0
 SETTLE_SECONDS = 3.0
 POLL_EVERY = 40  # burst changes between two looks at the device's arrivals
@@ -127,7 +141,105 @@ async def ifttt_peer(workdir: Path) -> AsyncIterator[Peer]:
                    lambda color: bool(ifttt.posts) and ifttt.posts[-1].body["value3"] == color, 1.05)
 
 
-PEERS = {"lifx": lifx_peer, "wled": wled_peer, "hue": hue_peer, "webhook": webhook_peer, "ifttt": ifttt_peer}
+@contextlib.asynccontextmanager
+async def hass_peer(workdir: Path) -> AsyncIterator[Peer]:
+    with await asyncio.to_thread(HomeAssistant(workdir / "hass").start) as ha:
+        async with ha.events("call_service") as calls:
+            changes: list[float] = []
+
+            def arrivals() -> list[float]:
+                return [c.fired for c in calls if c.data["service_data"].get("entity_id") == HASS_LIGHT]
+
+            def change_arrivals() -> list[float]:
+                """When HA changed the light, by its own clock: the REST service call returns after the change."""
+                changed = datetime.fromisoformat(ha.state(HASS_LIGHT)["last_updated"]).timestamp()
+                if not changes or changes[-1] != changed:
+                    changes.append(changed)
+                return changes
+
+            def shows(color: str) -> bool:  # HA's hue-saturation round trip may cost one step
+                shown = ha.state(HASS_LIGHT)["attributes"]["rgb_color"] or [-9, -9, -9]
+                return all(abs(a - b) <= 1 for a, b in zip(shown, to_rgb(color), strict=True))
+
+            yield Peer("hass", ha.lamp_url(HASS_LIGHT), "ours: 10 requests/s (HA is local)", 10, time.time,
+                       arrivals, change_arrivals, shows, 0.12)
+
+
+@contextlib.asynccontextmanager
+async def wiz_peer(workdir: Path) -> AsyncIterator[Peer]:
+    with WizBulb(workdir / "wiz").start() as bulb:
+        def set_pilots() -> list[float]:
+            return [at for at, request in bulb.received() if request["method"] == "setPilot"]
+
+        def shows(color: str) -> bool:
+            pilot = bulb.pilot()
+            return bool(pilot["state"]) and to_hex((pilot.get("r", 0), pilot.get("g", 0), pilot.get("b", 0))) == color
+
+        yield Peer("wiz", bulb.lamp_url(), "none published (we send <= 5/s)", 5, time.time, bulb.arrivals,
+                   set_pilots, shows, 0.25)
+
+
+@contextlib.asynccontextmanager
+async def kasa_peer(workdir: Path) -> AsyncIterator[Peer]:
+    white = {"on_off": 1, "mode": "normal", "hue": 0, "saturation": 0, "color_temp": 2700, "brightness": 100}
+    with KasaDevice(workdir / "kasa", "lb130", {"light_state": white}).start() as bulb:
+        def light_commands() -> list[float]:
+            return [at for at, request in bulb.received() if "transition_light_state" in request.get(KASA_LIGHT, {})]
+
+        def shows(color: str) -> bool:
+            light, (hue, saturation, _) = bulb.sysinfo().get("light_state", {}), to_hsv(color)
+            return (light.get("on_off"), light.get("hue"), light.get("saturation")) == (
+                1, round(hue) % 360, round(saturation * 100))
+
+        yield Peer("kasa", bulb.lamp_url(), "none published (we send <= 5 requests/s)", 5, time.time, bulb.arrivals,
+                   light_commands, shows, 0.25)
+
+
+@contextlib.asynccontextmanager
+async def blink1_peer(workdir: Path) -> AsyncIterator[Peer]:
+    blink = FakeBlink1()
+    with FakeUsb(blink).installed():
+        def arrivals() -> list[float]:
+            return [r.at for r in blink.color_commands()]
+
+        yield Peer("blink1", "blink1://", "ours: 20 colours/s", 20, time.monotonic, arrivals, arrivals,
+                   lambda color: blink.colors()[0] == GAMMA(*to_rgb(color)), 0.06)
+
+
+@contextlib.asynccontextmanager
+async def yeelight_peer(workdir: Path) -> AsyncIterator[Peer]:
+    async with FakeYeelight() as bulb:
+        def commands() -> list[float]:
+            return [c.at for c in bulb.commands]
+
+        def colours() -> list[float]:
+            return [c.at for c in bulb.executed() if c.method in ("set_rgb", "set_scene")]
+
+        yield Peer("yeelight", bulb.lamp_url(), "60 commands/min per connection (we send <= 55/min)", 2,
+                   time.monotonic, commands, colours, lambda color: bulb.shows(power="on", rgb=int(color[1:], 16)),
+                   1.2)  # 55 commands a minute: samples further apart than 60/55 s never wait for the quota
+
+
+@contextlib.asynccontextmanager
+async def govee_peer(workdir: Path) -> AsyncIterator[Peer]:
+    listen_port = free_udp_port()
+    async with FakeGovee(reply_port=listen_port) as light:
+        def datagrams() -> list[float]:
+            return [d.at for d in light.commands()]
+
+        def colours() -> list[float]:
+            return [d.at for d in light.commands("colorwc")]
+
+        def shows(color: str) -> bool:
+            return light.shows(color=dict(zip("rgb", to_rgb(color), strict=True)))
+
+        yield Peer("govee", light.lamp_url(listen_port), "none published (we send <= 10 datagrams/s)", 10,
+                   time.monotonic, datagrams, colours, shows, 0.35)
+
+
+PEERS = {"lifx": lifx_peer, "wled": wled_peer, "hue": hue_peer, "webhook": webhook_peer, "ifttt": ifttt_peer,
+         "hass": hass_peer, "wiz": wiz_peer, "kasa": kasa_peer, "blink1": blink1_peer,
+         "yeelight": yeelight_peer, "govee": govee_peer}
 ONE_WAY = {"webhook", "ifttt"}  # one POST a second: fewer latency samples
 
 
@@ -142,12 +254,21 @@ async def latency(peer: Peer, samples: int) -> list[float]:
             before = len(peer.change_arrivals())
             started = peer.clock()
             await driver.apply(LampState(on=True, color=_color(number)))
-            arrived = peer.change_arrivals()[before:]
+            arrived = await _arrivals_after(peer, before)
             results.append(arrived[0] - started)
             await asyncio.sleep(peer.gap)
     finally:
         await driver.close()
     return results
+
+
+async def _arrivals_after(peer: Peer, before: int) -> list[float]:
+    """The colour-changing arrivals after the first `before`, waiting (up to a second) for a datagram
+    that an unacknowledged protocol (Govee) has sent but the device has not yet read."""
+    deadline = time.monotonic() + 1.0
+    while not (arrived := peer.change_arrivals()[before:]) and time.monotonic() < deadline:
+        await asyncio.sleep(0.0005)
+    return arrived
 
 
 async def burst(peer: Peer, changes: int, workdir: Path) -> dict[str, Any]:

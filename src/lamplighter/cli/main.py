@@ -21,6 +21,7 @@ import click
 import uvloop
 
 from lamplighter.cli.client import Client, daemon_url
+from lamplighter.cli.discover import discover
 from lamplighter.config import DEFAULT_CONFIG_NAME, Config, LoadedConfig, load_config
 from lamplighter.drivers.base import redact
 from lamplighter.errors import ConfigError, LamplighterError
@@ -299,6 +300,9 @@ def init(path: Path, force: bool) -> None:
         raise click.ClickException(f"{path} exists; use --force to overwrite it")
     path.write_text(files("lamplighter.cli").joinpath("starter.yaml").read_text(encoding="utf-8"), encoding="utf-8")
     click.echo(f"wrote {path}; check it with: lamplighter check -c {path}")
+
+
+cli.add_command(discover)
 
 
 def main() -> None:
