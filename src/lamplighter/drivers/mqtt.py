@@ -1,0 +1,333 @@
+"""MQTT plumbing the MQTT-reached drivers share (Zigbee2MQTT, Tasmota): one connection per broker.
+
+Every lamp on the same broker (same address, login and TLS) shares one aiomqtt client,
+opened when the first of them needs it and closed with the last. The connection keeps
+itself up: when the broker goes away it reconnects with backoff (1 s, doubling to 60 s,
+back to 1 s after a good connection) and renews every subscription, so retained messages
+(a device's availability, its last state) arrive again.
+
+A driver talks to its device through an `MqttDevice`, the MQTT twin of `HttpDevice`:
+
+    device = MqttDevice(BrokerAddress.of(url), driver.url(), timeout=5.0, limit=RateLimit(2))
+    state = await device.inbox("zigbee2mqtt/desk")              # subscribed; retained messages arrive
+    reply = await device.request("zigbee2mqtt/desk/get", '{"state": ""}', state)  # the next message
+    await device.publish("zigbee2mqtt/hall/set", '{"warning": {"mode": "stop"}}')
+
+Messages are published with QoS 1 (the broker acknowledges them); one exchange with a
+device is in flight at a time, under the device's rate limit. Errors name the lamp by its
+redacted URL and never carry the broker password:
+
+    DriverError          the broker refused our login
+    └── DeviceOffline    the broker cannot be reached, or the device did not answer in time
+
+The URL parts the MQTT drivers share: `USER:PASSWORD@` is the broker login, the port is
+1883 (8883 with `tls=true`, which verifies the broker's certificate against the system's
+trusted authorities).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+from collections import Counter, deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+from urllib.parse import unquote
+from weakref import WeakKeyDictionary
+
+import aiomqtt
+from paho.mqtt.reasoncodes import ReasonCode
+
+from lamplighter.drivers.base import LampUrl
+from lamplighter.drivers.pacing import RateLimit
+from lamplighter.errors import DeviceOffline, DriverError, LampUrlError
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+MQTT_PORT = 1883
+MQTTS_PORT = 8883
+TLS = "tls"
+KEEPALIVE_SECONDS = 30
+BACKOFF_FIRST = 1.0
+BACKOFF_MAX = 60.0
+RECENT = 16  # messages an inbox keeps for a waiter that looks for a particular one
+REFUSED_LOGIN = frozenset({4, 5, 134, 135})  # CONNACK codes: bad user name or password, not authorised
+WILDCARDS = ("+", "#")
+
+
+@dataclass(frozen=True)
+class BrokerAddress:
+    """Where a broker is and how we log in: lamps with equal addresses share one connection."""
+
+    host: str
+    port: int
+    user: str = ""
+    password: str = field(default="", repr=False)
+    tls: bool = False
+
+    @classmethod
+    def of(cls, url: LampUrl) -> BrokerAddress:
+        """The broker of an MQTT lamp URL: its host, port, login and `tls` option."""
+        tls = tls_option(url)
+        return cls(url.host.strip("[]"), url.port or (MQTTS_PORT if tls else MQTT_PORT), unquote(url.user),
+                   unquote(url.password), tls)
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+def tls_option(url: LampUrl) -> bool:
+    """The `tls` option: `true` or `false` (the default)."""
+    text = url.param(TLS, "false")
+    if text not in ("true", "false"):
+        raise LampUrlError(url.text(), f"tls must be true or false, not {text!r}")
+    return text == "true"
+
+
+def topic_name(url: LampUrl, what: str, text: str) -> str:
+    """`text` checked as a part of a topic: MQTT wildcards cannot be in a topic we publish to."""
+    if any(wildcard in text for wildcard in WILDCARDS):
+        raise LampUrlError(url.text(), f"{what} cannot contain the MQTT wildcards + or #: {text!r}")
+    return text
+
+
+class Inbox:
+    """The messages on one topic: the latest one (retained ones included), and a wait for the next live ones."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._recent: deque[tuple[int, bytes, bool]] = deque(maxlen=RECENT)
+        self._waiters: list[asyncio.Future[None]] = []
+
+    @property
+    def latest(self) -> bytes | None:
+        return self._recent[-1][1] if self._recent else None
+
+    def deliver(self, payload: bytes, retained: bool = False) -> None:
+        self.count += 1
+        self._recent.append((self.count, payload, retained))
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def next(self, after: int, accept: Callable[[bytes], bool]) -> bytes:
+        """The first live message after the `after`th that `accept` takes, waiting for it as long as it takes.
+
+        A retained message is the broker's copy of an old one (sent because we just subscribed),
+        never a device's answer.
+        """
+        while True:
+            for number, payload, retained in self._recent:
+                if number > after and not retained and accept(payload):
+                    return payload
+            after = self.count
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            await waiter
+
+
+class Broker:
+    """One connection to one broker, shared by every lamp on it; it reconnects by itself."""
+
+    def __init__(self, address: BrokerAddress) -> None:
+        self.address = address
+        self.error = "not connected yet"
+        self.refused = False  # the broker refused our login
+        self.users = 0
+        self._inboxes: dict[str, Inbox] = {}
+        self._subscribers: Counter[str] = Counter()
+        self._client: aiomqtt.Client | None = None
+        self._up = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._down_logged = False
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name=f"MQTT broker {self.address}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def connection(self) -> aiomqtt.Client:
+        """The connected client, waiting (as long as it takes) for the broker to be reachable."""
+        while self._client is None:
+            await self._up.wait()
+        return self._client
+
+    async def subscribe(self, topic: str) -> Inbox:
+        """The inbox of `topic`, subscribed now if connected, else at the next connect."""
+        self._subscribers[topic] += 1
+        inbox = self._inboxes.setdefault(topic, Inbox())
+        if self._client is not None and self._subscribers[topic] == 1:
+            with contextlib.suppress(aiomqtt.MqttError):  # lost meanwhile: the reconnect subscribes it
+                await self._client.subscribe(topic, qos=1)
+        return inbox
+
+    async def unsubscribe(self, topic: str) -> None:
+        self._subscribers[topic] -= 1
+        if self._subscribers[topic] > 0:
+            return
+        del self._subscribers[topic], self._inboxes[topic]
+        if self._client is not None:
+            with contextlib.suppress(aiomqtt.MqttError):
+                await self._client.unsubscribe(topic)
+
+    async def _run(self) -> None:
+        pause = BACKOFF_FIRST
+        while True:
+            try:
+                async with aiomqtt.Client(self.address.host, self.address.port, **self._options()) as client:
+                    for topic in list(self._subscribers):
+                        await client.subscribe(topic, qos=1)
+                    self._connected(client)
+                    pause = BACKOFF_FIRST
+                    async for message in client.messages:
+                        self._dispatch(message)
+            except aiomqtt.MqttError as exc:
+                self._lost(exc)
+            finally:
+                self._client = None
+                self._up.clear()
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, BACKOFF_MAX)
+
+    def _options(self) -> dict[str, Any]:
+        address = self.address
+        return {"username": address.user or None, "password": address.password or None,
+                "keepalive": KEEPALIVE_SECONDS, "tls_context": ssl.create_default_context() if address.tls else None}
+
+    def _connected(self, client: aiomqtt.Client) -> None:
+        self._client, self.error, self.refused = client, "", False
+        self._up.set()
+        if self._down_logged:
+            log.warning("MQTT broker %s: connected again", self.address)
+        self._down_logged = False
+
+    def _lost(self, exc: aiomqtt.MqttError) -> None:
+        self.error = str(exc) or type(exc).__name__
+        self.refused = isinstance(exc, aiomqtt.MqttCodeError) and _code(exc.rc) in REFUSED_LOGIN
+        if not self._down_logged:
+            log.warning("MQTT broker %s: %s (reconnecting with backoff)", self.address, self.error)
+        self._down_logged = True
+
+    def _dispatch(self, message: aiomqtt.Message) -> None:
+        inbox = self._inboxes.get(message.topic.value)
+        if inbox is not None:
+            payload = message.payload
+            inbox.deliver(payload if isinstance(payload, bytes) else str(payload).encode(), message.retain)
+
+
+def _code(rc: int | ReasonCode | None) -> int | None:
+    return rc.value if isinstance(rc, ReasonCode) else rc
+
+
+# The connections of each event loop (tests run many loops; a daemon has one).
+_BROKERS: WeakKeyDictionary[asyncio.AbstractEventLoop, dict[BrokerAddress, Broker]] = WeakKeyDictionary()
+
+
+def _acquire(address: BrokerAddress) -> Broker:
+    brokers = _BROKERS.setdefault(asyncio.get_running_loop(), {})
+    broker = brokers.setdefault(address, Broker(address))
+    broker.users += 1
+    broker.start()
+    return broker
+
+
+async def _release(broker: Broker) -> None:
+    broker.users -= 1
+    if broker.users == 0:
+        _BROKERS.get(asyncio.get_running_loop(), {}).pop(broker.address, None)
+        await broker.stop()
+
+
+def connections() -> list[str]:
+    """The brokers this event loop holds a connection to (HOST:PORT), for diagnostics."""
+    return [str(address) for address in _BROKERS.get(asyncio.get_running_loop(), {})]
+
+
+class MqttDevice:
+    """A device reached through a broker: its subscriptions, one exchange at a time, its rate limit.
+
+    `name` is how messages call the device (its redacted URL). The broker connection is
+    taken on first use, so a driver built only to check a URL opens nothing.
+    """
+
+    def __init__(self, address: BrokerAddress, name: str, timeout: float, limit: RateLimit) -> None:
+        self.name = name
+        self.timeout = timeout
+        self._address = address
+        self._limit = limit
+        self._lock = asyncio.Lock()
+        self._broker: Broker | None = None
+        self._inboxes: dict[str, Inbox] = {}
+
+    async def inbox(self, topic: str) -> Inbox:
+        """The messages on `topic` (subscribed on first use)."""
+        if topic not in self._inboxes:
+            self._inboxes[topic] = await self._use().subscribe(topic)
+        return self._inboxes[topic]
+
+    async def publish(self, topic: str, payload: str) -> None:
+        """Publish to the device; DeviceOffline when the broker cannot take it in time."""
+        async with self._lock:
+            await self._limit.wait()
+            await self._timed(self._send(topic, payload))
+
+    async def request(self, topic: str, payload: str, reply: Inbox,
+                      accept: Callable[[bytes], bool] = lambda _: True) -> bytes:
+        """Publish, then wait for the device's next message on `reply` that `accept` takes."""
+        async with self._lock:
+            await self._limit.wait()
+            after = reply.count
+            return await self._timed(self._exchange(topic, payload, reply, after, accept))
+
+    async def close(self) -> None:
+        if self._broker is not None:
+            broker, self._broker = self._broker, None
+            for topic in self._inboxes:
+                await broker.unsubscribe(topic)
+            self._inboxes.clear()
+            await _release(broker)
+
+    def _use(self) -> Broker:
+        if self._broker is None:
+            self._broker = _acquire(self._address)
+        return self._broker
+
+    async def _exchange(self, topic: str, payload: str, reply: Inbox, after: int,
+                        accept: Callable[[bytes], bool]) -> bytes:
+        await self._send(topic, payload)
+        return await reply.next(after, accept)
+
+    async def _send(self, topic: str, payload: str) -> None:
+        client = await self._use().connection()
+        try:
+            await client.publish(topic, payload, qos=1, timeout=self.timeout)
+        except aiomqtt.MqttError as exc:
+            raise DeviceOffline(f"lost the MQTT broker of {self.name} ({exc})") from None
+
+    async def _timed(self, work: Awaitable[T]) -> T:
+        """Run `work` within the timeout; when it runs out, say whether the broker or the device was silent."""
+        try:
+            async with asyncio.timeout(self.timeout):
+                return await work
+        except TimeoutError:
+            raise self._silence() from None
+
+    def _silence(self) -> DriverError:
+        broker = self._use()
+        if broker.refused:
+            return DriverError(f"the MQTT broker of {self.name} refused our login ({broker.error})")
+        if broker.error:
+            return DeviceOffline(f"cannot reach the MQTT broker of {self.name} ({broker.error})")
+        return DeviceOffline(f"{self.name} did not answer within {self.timeout:g} s")
