@@ -109,7 +109,7 @@ async def test_a_911_turns_the_tasmota_light_red_without_a_fade_and_the_ack_rest
         broker: Mosquitto, service_factory: Callable[..., Service], was_on: bool) -> None:
     with FakeTasmota(broker.port, TOPIC, bulb_firmware(was_on)) as bulb:
         await alert_and_ack(service_factory(f"lamps: {{{LAMP}: '{url(broker)}'}}\n"), bulb.firmware)
-        assert (0, "Backlog0 Speed2 0;Color1 #ff0000;Power1 ON") in [(0, line) for _, line in bulb.firmware.commands]
+        assert "Backlog0 Speed2 0;Color1 #ff0000;Power1 ON" in [line for _, line in bulb.firmware.commands]
 
 
 @pytest.mark.parametrize("was_on", [True, False])
@@ -218,14 +218,16 @@ async def test_over_http_a_911_turns_the_light_red_without_a_fade_and_the_ack_re
 async def test_over_http_a_wrong_web_password_is_refused_and_never_shown(
         web_bulb: FakeTasmotaHttp, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
-    driver = build_driver(web_url(web_bulb, password="wrong-pw"))
+    wrong, right = build_driver(web_url(web_bulb, password="wrong-pw")), build_driver(web_url(web_bulb))
     try:
         with pytest.raises(DriverError, match="refused our web password") as caught:
-            await driver.apply(RED)
+            await wrong.apply(RED)
         assert "wrong-pw" not in str(caught.value)
-        await build_driver(web_url(web_bulb)).apply(RED)
+        await right.apply(RED)
+        assert shows(web_bulb.firmware) == (True, RED_CHANNELS)
     finally:
-        await driver.close()
+        await wrong.close()
+        await right.close()
     assert "wrong-pw" not in caplog.text and WEB_PASSWORD not in caplog.text
 
 

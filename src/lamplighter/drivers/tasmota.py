@@ -20,18 +20,22 @@ A light gets one `Backlog0` (the commands run at once, without Backlog's 200 ms 
 `Speed2 0` (no fade for the next change only: the user's own `Fade` and `Speed` settings
 are never touched), `Color1 #RRGGBB` with the brightness folded into the colour (`#800000`
 is red at half brightness; Tasmota derives its `Dimmer` from it) and `Power1 ON` or
-`OFF`. Setting the colour before switching off keeps it for the next switch-on. With
+`OFF` (the light is the device's first output, as on a bulb or a strip controller).
+Setting the colour before switching off keeps it for the next switch-on (a light that is
+already off shows that colour for a moment: Tasmota switches a light on for a colour). With
 `relay=N` the lamp is relay N and gets only `PowerN ON`/`OFF`.
 
-Over MQTT the first `stat/TOPIC/RESULT` after a command is its acknowledgement; none
-within `timeout` is DeviceOffline, and so is an `Offline` LWT, at once. Over HTTP the
-answer itself is.
+Over MQTT the answer to the last command of a Backlog0 (the power) on `stat/TOPIC/RESULT`
+is its acknowledgement; none within `timeout` is DeviceOffline, and so is an `Offline`
+LWT, at once. Over HTTP the answer to the request is (the firmware runs the Backlog0
+right after answering). `{"Command": "Unknown"}` or a web password warning is a DriverError.
 
 Restore is exact: `State` reports the power, `Color` (every channel, white ones included,
 so a colour-temperature white comes back as it was) and the driver sends exactly those
-back. Effects: Tasmota's light schemes cycle colours, and `Power BLINK` (relays) stops
-after `BlinkCount` blinks and needs two persistent settings changed, so the driver
-declares no native effects: the lamp controller draws blink and pulse as solid frames.
+back. Effects: Tasmota's light schemes cycle colours, and `Power BLINK` toggles an output
+only `BlinkCount` times (32,000 at most, with `BlinkCount 0`) at the pace of `BlinkTime`,
+two persistent settings the driver would have to change and put back; so it declares no
+native effects, and the lamp controller draws blink and pulse as solid frames.
 An ESP8266 answers a command in tens of milliseconds but drops its broker connection
 when flooded: at most five commands a second go to one device.
 """
@@ -135,23 +139,21 @@ class TasmotaBase(Driver):
         self._readings: Readings[str] = Readings()
 
     async def apply(self, state: LampState, showing: Signal | None = None) -> None:
-        answer = await self.command(self._readings.native(state) or self._output.commands(state))
-        _check_answer(self.url(), answer)
+        _check_answer(self.url(), await self.command(self._readings.native(state) or self._output.commands(state)))
 
     async def read_state(self) -> LampState:
-        answer = await self.state_report()
+        data = _check_answer(self.url(), await self.state_report())
         with answer_of(self.url(), STATE_WORDS):
-            data = json.loads(answer)
             shown = self._output.shown(data)
             return self._readings.remember(shown, self._output.restoring(data))
 
     @abstractmethod
-    async def command(self, backlog: str) -> bytes:
-        """Run `Backlog0 backlog` on the device; its acknowledgement."""
+    async def command(self, backlog: str) -> Any:
+        """Run `Backlog0 backlog` on the device; its answer (JSON)."""
 
     @abstractmethod
-    async def state_report(self) -> bytes:
-        """The device's answer to `State`."""
+    async def state_report(self) -> Any:
+        """The device's answer to `State` (JSON)."""
 
 
 class TasmotaDriver(TasmotaBase):
@@ -174,13 +176,14 @@ class TasmotaDriver(TasmotaBase):
         BrokerAddress.of(url)  # checks the tls option now, not at the first alert
         return cls(url, _output(url), _fulltopic(url, topic), timeout_option(url, DEFAULT_TIMEOUT))
 
-    async def command(self, backlog: str) -> bytes:
+    async def command(self, backlog: str) -> Any:
         results = await self._results()
-        return await self._device.request(f"{self._cmnd}Backlog0", backlog, results, self._output.acknowledges)
+        return json.loads(await self._device.request(f"{self._cmnd}Backlog0", backlog, results,
+                                                     self._output.acknowledges))
 
-    async def state_report(self) -> bytes:
+    async def state_report(self) -> Any:
         results = await self._results()
-        return await self._device.request(f"{self._cmnd}State", "", results, self._output.reports_state)
+        return json.loads(await self._device.request(f"{self._cmnd}State", "", results, self._output.reports_state))
 
     async def close(self) -> None:
         await self._device.close()
@@ -215,19 +218,18 @@ class TasmotaHttpDriver(TasmotaBase):
         check_options(url, {RELAY, TIMEOUT})
         return cls(url, _output(url), timeout_option(url, DEFAULT_TIMEOUT))
 
-    async def command(self, backlog: str) -> bytes:
+    async def command(self, backlog: str) -> Any:
         return await self._get(f"Backlog0 {backlog}")
 
-    async def state_report(self) -> bytes:
+    async def state_report(self) -> Any:
         return await self._get("State")
 
     async def close(self) -> None:
         await self._device.close()
 
-    async def _get(self, command: str) -> bytes:
+    async def _get(self, command: str) -> Any:
         query = urlencode({**self._login, "cmnd": command}, quote_via=quote)
-        answer = await self._device.request("GET", f"{self._endpoint}?{query}")
-        return json.dumps(answer).encode()
+        return await self._device.request("GET", f"{self._endpoint}?{query}")
 
 
 def _json_object(payload: bytes) -> Body | None:
@@ -238,10 +240,9 @@ def _json_object(payload: bytes) -> Body | None:
     return data if isinstance(data, dict) else None
 
 
-def _check_answer(name: str, answer: bytes) -> None:
-    """A DriverError for an answer that says the command was not taken."""
-    data = _json_object(answer)
-    if data is None:
+def _check_answer(name: str, data: Any) -> Body:
+    """The answer, if it says the command was taken; else a DriverError saying why not."""
+    if not isinstance(data, dict):
         raise DriverError(f"{name} answered with something that is not Tasmota's JSON")
     warning = str(data.get("WARNING", ""))
     if "password" in warning.lower():
@@ -250,6 +251,7 @@ def _check_answer(name: str, answer: bytes) -> None:
         raise DriverError(f"{name} refused the command: {warning}")
     if data.get("Command") == "Unknown":
         raise DriverError(f"{name} does not know a command we sent (Backlog0 and Speed2 need a recent Tasmota)")
+    return data
 
 
 def _output(url: LampUrl) -> Output:

@@ -12,11 +12,13 @@ Zigbee2MQTT's own API, as it behaves: a command is a JSON object published to
 `zigbee2mqtt/NAME/set` (`{"state": "ON", "brightness": 254, "color": {"hex": "#ff0000"},
 "transition": 0}`); after the device took it, Zigbee2MQTT publishes the device's whole
 state on `zigbee2mqtt/NAME` (the driver waits for that publish as the acknowledgement:
-none within `timeout` is DeviceOffline). `zigbee2mqtt/NAME/get` with `{"state": ""}`
-makes it read the device and publish the state again, which is how the state is read for
-the restore snapshot. A device reported offline on `zigbee2mqtt/NAME/availability`, or
-Zigbee2MQTT itself on `zigbee2mqtt/bridge/state`, is DeviceOffline at once. One to two
-seconds from message to light are normal on a real Zigbee network.
+none within `timeout` is DeviceOffline; a device set to `optimistic: false` in
+Zigbee2MQTT publishes only what it reports by itself, so leave that option on).
+`zigbee2mqtt/NAME/get` with `{"state": ""}` makes it read the device and publish the
+state again, which is how the state is read for the restore snapshot. A device reported
+offline on `zigbee2mqtt/NAME/availability`, or Zigbee2MQTT itself on
+`zigbee2mqtt/bridge/state`, is DeviceOffline at once. One to two seconds from message to
+light are normal on a real Zigbee network.
 
 Every change is sent with `transition: 0`. A colour's own value is folded into the
 brightness (`#800000` is red at half brightness). Turning off names the colour too, so
@@ -24,7 +26,9 @@ the lamp keeps it for the next time someone switches it on (Zigbee2MQTT sends th
 before the off; a lamp that was on shows it for a moment).
 
 Restore is exact in Zigbee2MQTT's own terms: power, brightness and the colour in the
-mode the lamp was in (`color_temp` mireds, `xy` or `hs`) are sent back as read.
+mode the lamp was in (`color_temp` mireds, `xy` or `hs`) are sent back as read. A lamp
+that was off gets its colour back, but its next switch-on has the alert's brightness:
+Zigbee2MQTT takes no brightness with an off.
 
 Effects: Zigbee2MQTT's `effect: blink` is one blink and `breathe` one cycle, so nothing
 here blinks until told to stop: the driver declares no native effects and the lamp
@@ -43,6 +47,7 @@ emergency, police_panic, fire_panic, emergency_panic) the lamp is a siren. On, i
 nobody acknowledges); off, `{"warning": {"mode": "stop"}}`. Zigbee2MQTT publishes no
 state for a warning, so a siren is acknowledged by the broker only, reads back as what it
 was last told (silent at first), and counts as offline only when Zigbee2MQTT says so.
+Configure it under `sirens:`, where the controller never draws blink frames on it.
 """
 
 from __future__ import annotations
