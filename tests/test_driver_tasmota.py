@@ -6,24 +6,22 @@ light loop does, so a command sequence that would fade or flash on a real device
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from lamplighter.drivers.base import Driver
 from lamplighter.drivers.registry import build_driver
 from lamplighter.drivers.tasmota import COMMANDS_PER_SECOND, TasmotaDriver
-from lamplighter.errors import DeviceOffline, DriverError, LampUrlError
+from lamplighter.errors import DriverError, LampUrlError
 from lamplighter.model import Effect, LampState, make_event
 from lamplighter.service import Service, SignalAction
 from lamplighter.service import lamp as lamp_module
 from tests.conftest import FakeClock
 from tests.peers.fake_tasmota import FakeTasmota, FakeTasmotaHttp, TasmotaFirmware
 from tests.peers.http_fake import most_in_any_window
-from tests.peers.lamps import LAMP, RED, WAIT, eventually, offline_logs, running_lamp
+from tests.peers.lamps import LAMP, RED, eventually, offline_logs, offline_reason, running_lamp
 from tests.peers.mosquitto import Mosquitto
 
 TOPIC = "desk_bulb"
@@ -78,18 +76,6 @@ def shows(firmware: TasmotaFirmware) -> tuple[bool, list[int]]:
 
 def send_911(service: Service) -> int:
     return service.submit(make_event("911", "payments down", received_at=service.clock.now())).id
-
-
-async def offline_reason(driver: Driver, needle: str) -> str:
-    """What the driver says once it finds the device offline for the reason `needle` names."""
-    async with asyncio.timeout(WAIT):
-        while True:
-            try:
-                await driver.read_state()
-            except DeviceOffline as exc:
-                if needle in str(exc):
-                    return str(exc)
-            await asyncio.sleep(0.02)
 
 
 async def alert_and_ack(service: Service, firmware: TasmotaFirmware) -> None:

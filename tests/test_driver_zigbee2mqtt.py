@@ -27,7 +27,7 @@ from tests.daemon import free_port
 from tests.peers.fake_hue import mirek_xy
 from tests.peers.fake_zigbee2mqtt import FakeZigbee2Mqtt
 from tests.peers.http_fake import most_in_any_window
-from tests.peers.lamps import LAMP, WAIT, eventually, offline_logs, running_lamp, signal
+from tests.peers.lamps import LAMP, WAIT, eventually, offline_logs, offline_reason, running_lamp, signal
 from tests.peers.mosquitto import Mosquitto
 
 LIGHT = "desk lamp/left"  # a friendly name with a space and a slash
@@ -73,18 +73,6 @@ def send_911(service: Service) -> int:
 def shows_red(z2m: FakeZigbee2Mqtt) -> bool:
     state = z2m.state(LIGHT)
     return bool(state["state"] == "ON" and state["color"] == RED and state["brightness"] == 254)
-
-
-async def offline_reason(driver: Driver, needle: str) -> str:
-    """What the driver says once it finds the device offline for the reason `needle` names."""
-    async with asyncio.timeout(WAIT):
-        while True:
-            try:
-                await driver.read_state()
-            except DeviceOffline as exc:
-                if needle in str(exc):
-                    return str(exc)
-            await asyncio.sleep(0.02)
 
 
 async def read_when_back(driver: Driver) -> None:

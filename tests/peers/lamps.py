@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from lamplighter.drivers.base import Driver
+from lamplighter.errors import DeviceOffline
 from lamplighter.model import Effect, LampState, LampView, Signal
 from lamplighter.service.lamp import LampController
 from lamplighter.store import Store
@@ -43,6 +44,18 @@ def signal(color: str, event_id: int = 1, effect: Effect = Effect.SOLID) -> Sign
     return Signal(event_id=event_id, level="911", key=str(event_id), title="t", priority=300,
                   look=LampState(on=True, color=color, effect=effect), lamps=frozenset({LAMP}), started_at=0.0,
                   expires_at=None)
+
+
+async def offline_reason(driver: Driver, needle: str) -> str:
+    """What the driver says once it finds the device offline for the reason `needle` names."""
+    async with asyncio.timeout(WAIT):
+        while True:
+            try:
+                await driver.read_state()
+            except DeviceOffline as exc:
+                if needle in str(exc):
+                    return str(exc)
+            await asyncio.sleep(0.02)
 
 
 def offline_logs(records: list[logging.LogRecord]) -> tuple[int, int]:

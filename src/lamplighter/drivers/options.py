@@ -37,3 +37,10 @@ def require(url: LampUrl, part: str, value: str, example: str) -> str:
     if not value:
         raise LampUrlError(url.text(), f"needs {part}: {example}")
     return value
+
+
+def address_only(url: LampUrl, scheme_example: str, example: str, part: str = "the bulb's address") -> None:
+    """Refuse a missing host, or a path or user info, in a URL that names just a device: SCHEME://HOST[:PORT]."""
+    require(url, part, url.host, example)
+    if url.path not in ("", "/") or url.user or url.password:
+        raise LampUrlError(url.text(), f"takes only an address: {scheme_example}, e.g. {example}")

@@ -32,9 +32,9 @@ from lamplighter.drivers.base import Driver, LampUrl
 from lamplighter.drivers.color import from_hsv, to_hex, to_hsv, to_rgb
 from lamplighter.drivers.http import answer_of
 from lamplighter.drivers.native import Readings
-from lamplighter.drivers.options import TIMEOUT, check_options, require, timeout_option
+from lamplighter.drivers.options import TIMEOUT, address_only, check_options, timeout_option
 from lamplighter.drivers.pacing import RateLimit
-from lamplighter.errors import DeviceOffline, DriverError, LampUrlError
+from lamplighter.errors import DeviceOffline, DriverError
 from lamplighter.model import LampState, Signal
 
 DEFAULT_PORT = 38899
@@ -61,9 +61,7 @@ class WizDriver(Driver):
 
     @classmethod
     def from_url(cls, url: LampUrl) -> WizDriver:
-        require(url, "the bulb's address", url.host, EXAMPLE)
-        if url.path not in ("", "/") or url.user or url.password:
-            raise LampUrlError(url.text(), f"takes only an address: wiz://HOST[:PORT], e.g. {EXAMPLE}")
+        address_only(url, "wiz://HOST[:PORT]", EXAMPLE)
         check_options(url, {TIMEOUT})
         return cls(url, timeout_option(url, DEFAULT_TIMEOUT))
 

@@ -46,9 +46,9 @@ from lamplighter.drivers.base import Driver, LampUrl
 from lamplighter.drivers.color import from_hsv, to_hsv
 from lamplighter.drivers.http import answer_of
 from lamplighter.drivers.native import Readings
-from lamplighter.drivers.options import TIMEOUT, check_options, require, timeout_option
+from lamplighter.drivers.options import TIMEOUT, address_only, check_options, timeout_option
 from lamplighter.drivers.pacing import RateLimit
-from lamplighter.errors import DeviceOffline, DriverError, LampUrlError
+from lamplighter.errors import DeviceOffline, DriverError
 from lamplighter.model import Effect, LampState, Signal
 
 DEFAULT_PORT = 55443
@@ -118,9 +118,7 @@ class YeelightDriver(Driver):
 
     @classmethod
     def from_url(cls, url: LampUrl) -> YeelightDriver:
-        require(url, "the bulb's address", url.host, EXAMPLE)
-        if url.path not in ("", "/") or url.user or url.password:
-            raise LampUrlError(url.text(), f"takes only an address: yeelight://HOST[:PORT], e.g. {EXAMPLE}")
+        address_only(url, "yeelight://HOST[:PORT]", EXAMPLE)
         check_options(url, {TIMEOUT})
         return cls(url, timeout_option(url, DEFAULT_TIMEOUT))
 
