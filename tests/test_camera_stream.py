@@ -10,7 +10,7 @@ import pytest
 
 from lamplighter.model import Event, Outcome, Receipt, Status, SystemClock
 from lamplighter.sources import build_sources
-from lamplighter.sources.backoff import Backoff
+from lamplighter.backoff import Backoff
 from lamplighter.sources.camera import CameraSource
 from tests.peers.mjpeg import MjpegCamera
 from tests.scenes import MagentaDetector, Step, scene

@@ -18,7 +18,7 @@ from lamplighter.errors import ConfigError
 from lamplighter.model import Event, Outcome, Status
 from lamplighter.service import Service
 from lamplighter.sources import build_sources
-from lamplighter.sources.backoff import Backoff
+from lamplighter.backoff import Backoff
 from lamplighter.sources.frigate import FrigateSettings, FrigateSource, FrigateVisits
 from tests.conftest import START, FakeClock
 from tests.peers.mosquitto import Mosquitto

@@ -13,7 +13,7 @@ from lamplighter.errors import ConfigError, EventError
 from lamplighter.model import Event, Outcome
 from lamplighter.service import Service
 from lamplighter.sources import build_sources
-from lamplighter.sources.backoff import Backoff
+from lamplighter.backoff import Backoff
 from lamplighter.sources.mqtt import MqttSource, TemplateError, equals, render
 from lamplighter.sources.mqtt_client import split_broker, topic_matches
 from tests.conftest import START, FakeClock

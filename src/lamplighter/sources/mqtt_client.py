@@ -18,7 +18,7 @@ from pydantic import SecretStr, field_validator
 
 from lamplighter.errors import LamplighterError
 from lamplighter.model import Clock
-from lamplighter.sources.backoff import Backoff
+from lamplighter.backoff import Backoff
 from lamplighter.sources.base import Source, SourceHealth, SourceSettings, Submit
 
 if TYPE_CHECKING:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from lamplighter.errors import LamplighterError
 from lamplighter.model import Clock, Event, make_event
-from lamplighter.sources.backoff import Backoff
+from lamplighter.backoff import Backoff
 from lamplighter.sources.base import Source, SourceHealth, SourceSettings, Submit
 from lamplighter.sources.camera.settings import CameraSettings
 from lamplighter.sources.camera.visit import Action

@@ -45,7 +45,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from lamplighter.config import default_state_dir
 from lamplighter.errors import StoreError
 from lamplighter.model import Clock, parse_duration
-from lamplighter.sources.backoff import Backoff
+from lamplighter.backoff import Backoff
 from lamplighter.sources.base import SourceSettings, Submit
 from lamplighter.sources.mail.authentication import Evidence, evidence_from_headers
 from lamplighter.sources.mail.message import parse_mail

@@ -35,7 +35,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from lamplighter.config import ListenAddress, ListensOn
 from lamplighter.errors import StoreError
 from lamplighter.model import Clock
-from lamplighter.sources.backoff import Backoff
+from lamplighter.backoff import Backoff
 from lamplighter.sources.base import SourceSettings, Submit
 from lamplighter.sources.mail.authentication import (
     DnsLookup,

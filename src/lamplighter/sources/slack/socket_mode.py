@@ -22,7 +22,7 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_sdk.socket_mode.async_client import AsyncBaseSocketModeClient
 from slack_sdk.web.async_client import AsyncWebClient
 
-from lamplighter.sources.backoff import Backoff
+from lamplighter.backoff import Backoff
 from lamplighter.sources.slack.api import API_ERRORS, describe
 from lamplighter.sources.slack.replies import Reply
 
