@@ -1,18 +1,32 @@
-"""Shared fixtures: a fake clock, services on a temporary state directory, real daemons."""
+"""Shared fixtures: a fake clock, services on a temporary state directory, real daemons.
+
+A test module marked `pytestmark = pytest.mark.virtual_time` runs on a VirtualTimeLoop
+(tests/virtual_time.py): its `clock` is the loop's, so `await asyncio.sleep(600)` moves the
+service ten minutes on in no real time, timers and deadlines alike.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from lamplighter.config import Config, parse_config
 from lamplighter.drivers.base import Driver
+from lamplighter.model import SystemClock
 from lamplighter.service import Service
 from tests.daemon import Daemon
+from tests.virtual_time import START, LoopClock, VirtualTimeLoop
 
-START = 1_800_000_000.0  # a fixed, arbitrary moment: 2027-01-15 08:00 UTC
+
+def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, Callable[[], Any]]:
+    """Tests marked `virtual_time` run on virtual time; every other one on a plain asyncio loop."""
+    if item.get_closest_marker("virtual_time"):
+        return {"virtual_time": VirtualTimeLoop}
+    return {"asyncio": asyncio.new_event_loop}
 
 
 class FakeClock:
@@ -29,8 +43,12 @@ class FakeClock:
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
+def clock(request: pytest.FixtureRequest) -> FakeClock | LoopClock | SystemClock:
+    """The service clock: the virtual loop's own under `virtual_time`, the real one under `real_time`
+    (a service driving real peers), else one that moves only when told."""
+    if request.node.get_closest_marker("virtual_time"):
+        return LoopClock()
+    return SystemClock() if request.node.get_closest_marker("real_time") else FakeClock()
 
 
 def make_config(tmp_path: Path, yaml_text: str = "") -> Config:

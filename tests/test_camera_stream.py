@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from lamplighter.backoff import Backoff
 from lamplighter.model import Event, Outcome, Receipt, Status, SystemClock
 from lamplighter.sources import build_sources
-from lamplighter.backoff import Backoff
 from lamplighter.sources.camera import CameraSource
 from tests.peers.mjpeg import MjpegCamera
 from tests.scenes import MagentaDetector, Step, scene

@@ -12,7 +12,6 @@ from lamplighter.drivers.registry import build_driver
 from lamplighter.errors import DeviceOffline, DriverError, LampUrlError
 from lamplighter.model import Effect, LampState, make_event
 from lamplighter.service import Service, SignalAction
-from lamplighter.service import lamp as lamp_module
 from tests.peers.fake_blink1 import RGB, FakeBlink1, FakeUsb
 from tests.peers.http_fake import most_in_any_window
 from tests.peers.lamps import LAMP, RED, eventually, offline_logs, running_lamp
@@ -91,7 +90,6 @@ async def test_a_burst_reaches_the_blink1_as_at_most_20_colours_a_second_and_the
 async def test_a_blink1_unplugged_mid_alert_is_offline_then_restored_when_plugged_back(
         blink: FakeBlink1, service_factory: Callable[..., Service], monkeypatch: pytest.MonkeyPatch,
         caplog: pytest.LogCaptureFixture) -> None:
-    monkeypatch.setattr(lamp_module, "BACKOFF_FIRST", 0.05)
     blink.set_colors(TOP, BOTTOM)
     service = service_factory(f"lamps: {{{LAMP}: 'blink1://2000abcd'}}\n")
     async with service.running():

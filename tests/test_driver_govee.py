@@ -17,7 +17,6 @@ from lamplighter.drivers.registry import build_driver
 from lamplighter.errors import DeviceOffline, LampUrlError
 from lamplighter.model import Effect, LampState, make_event
 from lamplighter.service import Service, SignalAction
-from lamplighter.service import lamp as lamp_module
 from tests.peers.fake_govee import FakeGovee, free_udp_port
 from tests.peers.http_fake import most_in_any_window
 from tests.peers.lamps import LAMP, eventually, offline_logs, running_lamp, signal
@@ -109,7 +108,6 @@ async def test_a_burst_is_coalesced_within_ten_datagrams_a_second_and_ends_on_th
 async def test_a_light_that_leaves_the_network_mid_alert_is_offline_then_restored_when_back(
         light: FakeGovee, listen_port: int, service_factory: Callable[..., Service],
         monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
-    monkeypatch.setattr(lamp_module, "BACKOFF_FIRST", 0.05)
     before = {**LOOKS["white"], "onOff": 1}
     light.state.update(before)
     service = service_with(service_factory, light, listen_port)

@@ -21,7 +21,6 @@ from lamplighter.drivers.registry import build_driver
 from lamplighter.errors import DeviceOffline, DriverError, LampUrlError
 from lamplighter.model import LampState, make_event
 from lamplighter.service import Service, SignalAction
-from lamplighter.service import lamp as lamp_module
 from tests.daemon import Daemon
 from tests.peers.homeassistant import Event, HomeAssistant
 from tests.peers.http_fake import most_in_any_window
@@ -131,8 +130,6 @@ async def test_a_burst_reaches_ha_as_a_few_calls_within_its_pace_and_the_latest_
 async def test_ha_stopping_mid_alert_puts_the_lamp_offline_once_and_a_restarted_ha_shows_the_alert_again(
         ha: HomeAssistant, service_factory: Callable[..., Service], monkeypatch: pytest.MonkeyPatch,
         caplog: pytest.LogCaptureFixture) -> None:
-    monkeypatch.setattr(lamp_module, "BACKOFF_FIRST", 0.05)
-    monkeypatch.setattr(lamp_module, "HEALTH_INTERVAL", 0.2)  # notice HA going away without a new signal
     ha.call("light", "turn_on", entity_id=BED_LIGHT, color_temp_kelvin=2700, brightness=77)
     before = shown(ha, BED_LIGHT)
     service = service_with(service_factory, ha.lamp_url(BED_LIGHT, timeout="1"))

@@ -15,7 +15,6 @@ from aiohue import HueBridgeV2
 from lamplighter.drivers.registry import build_driver
 from lamplighter.model import Effect, LampState, make_event
 from lamplighter.service import Service, SignalAction
-from lamplighter.service import lamp as lamp_module
 from tests.peers.fake_hue import APP_KEY, Command, FakeHueBridge
 from tests.peers.http_fake import most_in_any_window
 from tests.peers.lamps import LAMP, RED, eventually, offline_logs, running_lamp
@@ -148,7 +147,6 @@ async def test_a_429_from_a_bridge_busy_with_other_apps_is_waited_out(bridge: Fa
 async def test_a_bridge_that_stops_answering_mid_alert_is_offline_then_restored_when_back(
         bridge: FakeHueBridge, service_factory: Callable[..., Service], monkeypatch: pytest.MonkeyPatch,
         caplog: pytest.LogCaptureFixture) -> None:
-    monkeypatch.setattr(lamp_module, "BACKOFF_FIRST", 0.05)
     light = bridge.add_light("Desk", brightness=50.0, xy=(0.4, 0.4))
     before = look(bridge.light(light))
     service = service_factory(f"lamps: {{{LAMP}: '{url(bridge)}'}}\n")

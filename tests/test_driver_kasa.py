@@ -18,7 +18,6 @@ from lamplighter.drivers.registry import build_driver
 from lamplighter.errors import LampUrlError
 from lamplighter.model import LampState, make_event
 from lamplighter.service import Service, SignalAction
-from lamplighter.service import lamp as lamp_module
 from tests.peers.http_fake import most_in_any_window
 from tests.peers.kasa import KasaDevice
 from tests.peers.lamps import LAMP, eventually, offline_logs, running_lamp
@@ -129,7 +128,6 @@ async def test_a_burst_reaches_the_bulb_as_at_most_5_requests_a_second_and_the_l
 async def test_a_plug_unplugged_mid_alert_is_offline_then_switched_back_when_it_returns_on_the_same_port(
         plug: KasaDevice, service_factory: Callable[..., Service], monkeypatch: pytest.MonkeyPatch,
         caplog: pytest.LogCaptureFixture) -> None:
-    monkeypatch.setattr(lamp_module, "BACKOFF_FIRST", 0.05)
     service = service_factory(f"lamps: {{{LAMP}: '{plug.lamp_url(timeout='0.5')}'}}\n")
     async with service.running():
         alarm = send_911(service)

@@ -13,7 +13,6 @@ from lifx import HSBK
 from lamplighter.drivers.registry import build_driver
 from lamplighter.model import Effect, LampState, make_event
 from lamplighter.service import Service, SignalAction
-from lamplighter.service import lamp as lamp_module
 from tests.peers.http_fake import most_in_any_window
 from tests.peers.lamps import LAMP, RED, eventually, offline_logs, running_lamp
 from tests.peers.lifx import Hsbk, LifxEmulator
@@ -114,7 +113,6 @@ async def test_a_burst_reaches_the_bulb_as_at_most_20_messages_a_second_and_the_
 async def test_a_bulb_that_stops_answering_mid_alert_is_offline_then_restored_when_back(
         bulb: LifxEmulator, service_factory: Callable[..., Service], monkeypatch: pytest.MonkeyPatch,
         caplog: pytest.LogCaptureFixture) -> None:
-    monkeypatch.setattr(lamp_module, "BACKOFF_FIRST", 0.05)
     service = service_with(service_factory, bulb)
     async with service.running():
         alarm = send_911(service)

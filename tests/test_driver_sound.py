@@ -28,9 +28,8 @@ import pytest
 from lamplighter.drivers.registry import build_driver
 from lamplighter.drivers.sound import PACKAGES, RATE, SoundDriver, beep_samples
 from lamplighter.errors import DeviceOffline, DriverError, LampUrlError
-from lamplighter.model import Effect, LampState, Signal, make_event
+from lamplighter.model import Effect, LampState, Signal, SystemClock, make_event
 from lamplighter.service import Service, SignalAction
-from tests.conftest import FakeClock
 from tests.peers.lamps import eventually
 
 SYSTEM_ALSA_CONFIG = "/usr/share/alsa/alsa.conf"
@@ -131,19 +130,18 @@ def signal(title: str = "payments down") -> Signal:
 
 
 def siren_config(url: str) -> str:
-    return f"sirens: {{{SIREN}: '{url}'}}\nlevels: {{'911': {{escalate_after: 5s}}}}\n"
+    return f"sirens: {{{SIREN}: '{url}'}}\nlevels: {{'911': {{escalate_after: 1s}}}}\n"
 
 
+@pytest.mark.real_time
 async def test_an_escalated_911_sounds_the_siren_and_speaks_its_title_until_it_is_acknowledged(
-        speaker: Speaker, service_factory: Callable[..., Service], clock: FakeClock, tmp_path: Path) -> None:
+        speaker: Speaker, service_factory: Callable[..., Service], clock: SystemClock, tmp_path: Path) -> None:
     expected_speech = spoken("911: payments down", tmp_path)
     service = service_factory(siren_config(f"sound://{CARD}?say=title"))
     async with service.running():
         alarm = service.submit(make_event("911", "payments down", received_at=clock.now())).id
         await eventually(lambda: service.lamps[SIREN].actual == OFF)
         assert not players()  # not yet escalated
-        clock.advance(5)
-        service.tick()
         await eventually(lambda: any(f"aplay -q -D {CARD} " in p for p in players()))
         await eventually(lambda: expected_speech in speaker.heard())  # the whole title, as espeak-ng says it
         assert service.lamps[SIREN].actual == LampState(on=True, color="#ff0000")

@@ -15,10 +15,8 @@ import pytest
 from lamplighter.drivers.registry import build_driver
 from lamplighter.drivers.tasmota import COMMANDS_PER_SECOND, TasmotaDriver
 from lamplighter.errors import DriverError, LampUrlError
-from lamplighter.model import Effect, LampState, make_event
+from lamplighter.model import Effect, LampState, SystemClock, make_event
 from lamplighter.service import Service, SignalAction
-from lamplighter.service import lamp as lamp_module
-from tests.conftest import FakeClock
 from tests.peers.fake_tasmota import FakeTasmota, FakeTasmotaHttp, TasmotaFirmware
 from tests.peers.http_fake import most_in_any_window
 from tests.peers.lamps import LAMP, RED, eventually, offline_logs, offline_reason, running_lamp
@@ -111,18 +109,17 @@ async def test_a_911_on_a_plug_switches_its_relay_and_the_ack_switches_it_back(
     assert {line for _, line in plug.firmware.commands} <= {"State", "Backlog0 Power1 ON", "Backlog0 Power1 OFF"}
 
 
+@pytest.mark.real_time
 async def test_an_unacknowledged_911_switches_on_the_siren_relay_and_the_ack_switches_it_off(
         bulb: FakeTasmota, plug: FakeTasmota, broker: Mosquitto, service_factory: Callable[..., Service],
-        clock: FakeClock) -> None:
+        clock: SystemClock) -> None:
     service = service_factory(f"lamps: {{{LAMP}: '{url(broker)}'}}\n"
                               f"sirens: {{hall: '{url(broker, 'hall_plug', '&relay=2')}'}}\n"
-                              "levels:\n  911: {escalate_after: 5s}\n")
+                              "levels:\n  911: {escalate_after: 1s}\n")
     async with service.running():
         alarm = send_911(service)
         await eventually(lambda: shows(bulb.firmware) == (True, RED_CHANNELS))
         assert plug.firmware.power == [False, False]
-        clock.advance(5)
-        service.tick()
         await eventually(lambda: plug.firmware.power == [False, True])
         service.acknowledge(alarm, by="alice")
         await eventually(lambda: plug.firmware.power == [False, False])
@@ -145,7 +142,6 @@ async def test_a_burst_reaches_the_bulb_as_at_most_five_commands_a_second_and_th
 async def test_a_bulb_whose_last_will_says_offline_is_offline_then_restored_when_back(
         bulb: FakeTasmota, broker: Mosquitto, service_factory: Callable[..., Service],
         monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
-    monkeypatch.setattr(lamp_module, "BACKOFF_FIRST", 0.05)
     before = shows(bulb.firmware)
     service = service_factory(f"lamps: {{{LAMP}: '{url(broker)}'}}\n")
     async with service.running():
@@ -220,7 +216,6 @@ async def test_over_http_a_wrong_web_password_is_refused_and_never_shown(
 async def test_over_http_a_burst_is_paced_and_an_unplugged_device_is_offline_until_back(
         web_bulb: FakeTasmotaHttp, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         caplog: pytest.LogCaptureFixture) -> None:
-    monkeypatch.setattr(lamp_module, "BACKOFF_FIRST", 0.05)
     colors = [f"#{i:02x}40{255 - i:02x}" for i in range(199)] + ["#0000ff"]
     async with running_lamp(build_driver(web_url(web_bulb)), tmp_path) as lamp:
         await lamp.burst(colors)

@@ -13,7 +13,6 @@ from lamplighter.drivers.registry import build_driver
 from lamplighter.errors import DeviceOffline, DriverError
 from lamplighter.model import make_event
 from lamplighter.service import Service
-from lamplighter.service import lamp as lamp_module
 from tests.peers.fake_hooks import IFTTT_KEY, FakeIfttt, FakeWebhook
 from tests.peers.http_fake import most_in_any_window
 from tests.peers.lamps import LAMP, RED, eventually, offline_logs, running_lamp
@@ -132,7 +131,6 @@ async def test_a_burst_reaches_the_receiver_at_most_once_a_second_and_the_latest
 async def test_a_receiver_that_stops_answering_is_offline_then_gets_the_latest_state_when_back(
         hook: FakeWebhook, service_factory: Callable[..., Service], monkeypatch: pytest.MonkeyPatch,
         caplog: pytest.LogCaptureFixture) -> None:
-    monkeypatch.setattr(lamp_module, "BACKOFF_FIRST", 0.05)
     service = service_factory(f"lamps: {{{LAMP}: '{hook_url(hook)}'}}\n")
     async with service.running():
         alarm = send_911(service)

@@ -15,7 +15,6 @@ from lamplighter.drivers.wiz import WizDriver
 from lamplighter.errors import DeviceOffline, LampUrlError
 from lamplighter.model import Effect, LampState, make_event
 from lamplighter.service import Service, SignalAction
-from lamplighter.service import lamp as lamp_module
 from tests.peers.http_fake import most_in_any_window
 from tests.peers.lamps import LAMP, eventually, offline_logs, running_lamp
 from tests.peers.wiz import Pilot, WizBulb
@@ -96,7 +95,6 @@ async def test_a_burst_reaches_the_bulb_as_at_most_5_commands_a_second_and_the_l
 async def test_a_bulb_unplugged_mid_alert_is_offline_then_restored_when_back_on_the_same_port(
         bulb: WizBulb, service_factory: Callable[..., Service], monkeypatch: pytest.MonkeyPatch,
         caplog: pytest.LogCaptureFixture) -> None:
-    monkeypatch.setattr(lamp_module, "BACKOFF_FIRST", 0.05)
     service = service_with(service_factory, bulb)
     async with service.running():
         alarm = send_911(service)

@@ -13,7 +13,6 @@ from lamplighter.drivers.wled import RESTORED_SEGMENT_KEYS
 from lamplighter.errors import DriverError
 from lamplighter.model import Effect, LampState, make_event
 from lamplighter.service import Service, SignalAction
-from lamplighter.service import lamp as lamp_module
 from tests.peers.fake_wled import FakeWled, segment
 from tests.peers.http_fake import most_in_any_window
 from tests.peers.lamps import LAMP, eventually, offline_logs, running_lamp
@@ -87,7 +86,6 @@ async def test_a_burst_reaches_the_strip_as_one_request_at_a_time_at_most_ten_a_
 async def test_a_strip_that_stops_answering_mid_alert_is_offline_then_restored_when_back(
         strip: FakeWled, service_factory: Callable[..., Service], monkeypatch: pytest.MonkeyPatch,
         caplog: pytest.LogCaptureFixture) -> None:
-    monkeypatch.setattr(lamp_module, "BACKOFF_FIRST", 0.05)
     before = restorable(copy.deepcopy(strip.state))
     service = service_factory(f"lamps: {{{LAMP}: '{url(strip)}'}}\n")
     async with service.running():

@@ -16,7 +16,6 @@ from lamplighter.drivers.registry import build_driver
 from lamplighter.errors import DeviceOffline, DriverError, LampUrlError
 from lamplighter.model import Effect, LampState, make_event
 from lamplighter.service import Service, SignalAction
-from lamplighter.service import lamp as lamp_module
 from tests.peers.fake_yeelight import ALL_METHODS, FakeYeelight
 from tests.peers.http_fake import most_in_any_window
 from tests.peers.lamps import LAMP, RED, eventually, offline_logs, running_lamp
@@ -190,7 +189,6 @@ async def test_a_bulb_that_keeps_answering_client_quota_exceeded_is_a_driver_err
 async def test_a_bulb_that_leaves_the_network_mid_alert_is_offline_then_restored_when_back(
         bulb: FakeYeelight, service_factory: Callable[..., Service], monkeypatch: pytest.MonkeyPatch,
         caplog: pytest.LogCaptureFixture) -> None:
-    monkeypatch.setattr(lamp_module, "BACKOFF_FIRST", 0.05)
     bulb.state.update(LOOKS["ct"])
     service = service_with(service_factory, bulb)
     async with service.running():

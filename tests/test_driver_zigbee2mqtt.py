@@ -19,10 +19,8 @@ from lamplighter.drivers.color import to_xy
 from lamplighter.drivers.registry import build_driver
 from lamplighter.drivers.zigbee2mqtt import MESSAGES_PER_SECOND, Zigbee2MqttDriver
 from lamplighter.errors import DeviceOffline, LampUrlError
-from lamplighter.model import Effect, make_event
+from lamplighter.model import Effect, SystemClock, make_event
 from lamplighter.service import Service, SignalAction
-from lamplighter.service import lamp as lamp_module
-from tests.conftest import FakeClock
 from tests.daemon import free_port
 from tests.peers.fake_hue import mirek_xy
 from tests.peers.fake_zigbee2mqtt import FakeZigbee2Mqtt
@@ -128,7 +126,6 @@ async def test_a_burst_reaches_zigbee_as_one_change_a_second_and_ends_on_the_lat
 async def test_a_light_that_drops_off_the_zigbee_network_is_offline_then_restored_when_back(
         z2m: FakeZigbee2Mqtt, broker: Mosquitto, service_factory: Callable[..., Service],
         monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
-    monkeypatch.setattr(lamp_module, "BACKOFF_FIRST", 0.05)
     z2m.add_light(LIGHT, **LOOKS["was on, warm white"])
     restored = look(z2m.state(LIGHT))
     service = service_factory(f"lamps: {{{LAMP}: '{url(broker)}'}}\n")
@@ -184,7 +181,6 @@ async def test_a_broker_that_is_not_there_is_named_without_its_password() -> Non
 async def test_after_the_broker_restarts_the_lamp_reconnects_and_shows_what_it_should(
         z2m: FakeZigbee2Mqtt, broker: Mosquitto, service_factory: Callable[..., Service],
         monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
-    monkeypatch.setattr(lamp_module, "BACKOFF_FIRST", 0.05)
     z2m.add_light(LIGHT, **LOOKS["was off, blue"])
     restored = look(z2m.state(LIGHT))
     service = service_factory(f"lamps: {{{LAMP}: '{url(broker)}'}}\n")
@@ -200,19 +196,18 @@ async def test_after_the_broker_restarts_the_lamp_reconnects_and_shows_what_it_s
     assert "MQTT broker 127.0.0.1" in caplog.text and SECRET not in caplog.text
 
 
+@pytest.mark.real_time
 async def test_an_unacknowledged_911_sounds_the_zigbee_siren_and_the_ack_silences_it(
-        z2m: FakeZigbee2Mqtt, broker: Mosquitto, service_factory: Callable[..., Service], clock: FakeClock) -> None:
+        z2m: FakeZigbee2Mqtt, broker: Mosquitto, service_factory: Callable[..., Service], clock: SystemClock) -> None:
     z2m.add_light(LIGHT)
     z2m.add_siren(SIREN)
     service = service_factory(f"lamps: {{{LAMP}: '{url(broker)}'}}\n"
                               f"sirens: {{hall: '{url(broker, SIREN, warning='emergency', duration='600')}'}}\n"
-                              "levels:\n  911: {escalate_after: 5s}\n")
+                              "levels:\n  911: {escalate_after: 1s}\n")
     async with service.running():
         alarm = send_911(service)
         await eventually(lambda: shows_red(z2m))
         assert SIREN not in z2m.warnings  # it waits for an acknowledgement first
-        clock.advance(5)
-        service.tick()
         await eventually(lambda: SIREN in z2m.warnings)
         assert z2m.warnings[SIREN] == {"mode": "emergency", "level": "very_high", "strobe": True, "duration": 600}
         assert service.acknowledge(alarm, by="alice") is SignalAction.DONE

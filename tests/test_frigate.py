@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
+from lamplighter.backoff import Backoff
 from lamplighter.errors import ConfigError
 from lamplighter.model import Event, Outcome, Status
 from lamplighter.service import Service
 from lamplighter.sources import build_sources
-from lamplighter.backoff import Backoff
 from lamplighter.sources.frigate import FrigateSettings, FrigateSource, FrigateVisits
 from tests.conftest import START, FakeClock
 from tests.peers.mosquitto import Mosquitto

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
+from lamplighter.backoff import Backoff
 from lamplighter.errors import ConfigError, EventError
 from lamplighter.model import Event, Outcome
 from lamplighter.service import Service
 from lamplighter.sources import build_sources
-from lamplighter.backoff import Backoff
 from lamplighter.sources.mqtt import MqttSource, TemplateError, equals, render
 from lamplighter.sources.mqtt_client import split_broker, topic_matches
 from tests.conftest import START, FakeClock

@@ -1,4 +1,4 @@
-"""The service with real lamp controllers and virtual lamps, under a fake clock."""
+"""The service with real lamp controllers and virtual lamps, on virtual time (tests/virtual_time.py)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ from lamplighter.drivers.virtual import VirtualDriver
 from lamplighter.errors import DeviceOffline, StoreError
 from lamplighter.model import LAMP_OFF, LampState, Outcome, Signal, make_event
 from lamplighter.service import Service, SignalAction
-from lamplighter.service import lamp as lamp_module
-from tests.conftest import FakeClock
+from tests.virtual_time import LoopClock
+
+pytestmark = pytest.mark.virtual_time
 
 RED = LampState(on=True, color="#ff0000")
 YELLOW = LampState(on=True, color="#ffd000")
@@ -22,6 +23,7 @@ WARM = LampState(on=True, color="#ffd8a8", brightness=40)
 SHELF = "lamps: {desk: 'virtual://desk?on=true&color=warmwhite&brightness=40'}\n"
 
 Start = Callable[..., Awaitable[Service]]
+HEALTH_CHECK = 15.0  # an idle lamp that stops answering is offline within this (issue 11)
 
 
 def state(service: Service, lamp: str = "desk") -> LampState:
@@ -42,32 +44,29 @@ def send(service: Service, level: str, title: str = "t", **fields: Any) -> Any:
     return service.submit(make_event(level, title, received_at=service.clock.now(), **fields))
 
 
-async def test_a_911_turns_the_lamp_red_and_it_returns_exactly_after_the_hold(running: Start, clock: FakeClock) -> None:
+async def test_a_911_turns_the_lamp_red_and_it_returns_exactly_after_the_hold(running: Start, clock: LoopClock) -> None:
     service = await running(SHELF)
     await eventually(lambda: state(service) == WARM)
     receipt = send(service, "911", "payments down")
     assert receipt.outcome is Outcome.SHOWN
     await eventually(lambda: state(service) == RED)
-    clock.advance(9.9)
-    service.tick()
+    await asyncio.sleep(9.9)
     await asyncio.sleep(0.05)
     assert state(service) == RED
-    clock.advance(0.1)
-    service.tick()
+    await asyncio.sleep(0.1)
     await eventually(lambda: state(service) == WARM)
 
 
-async def test_off_stays_off(running: Start, clock: FakeClock) -> None:
+async def test_off_stays_off(running: Start, clock: LoopClock) -> None:
     service = await running()
     send(service, "912")
     await eventually(lambda: state(service) == YELLOW)
-    clock.advance(10)
-    service.tick()
+    await asyncio.sleep(10)
     await eventually(lambda: state(service) == LAMP_OFF)
 
 
 async def test_911_preempts_912_which_shows_again_and_one_snapshot_serves_both(
-        running: Start, clock: FakeClock) -> None:
+        running: Start, clock: LoopClock) -> None:
     service = await running(SHELF + "levels: {912: {hold: 1m}}\n")
     send(service, "912", "disk filling")
     await eventually(lambda: state(service) == YELLOW)
@@ -76,8 +75,7 @@ async def test_911_preempts_912_which_shows_again_and_one_snapshot_serves_both(
     assert service.lamps["desk"].snapshot == WARM  # not overwritten by the 912's yellow
     assert service.acknowledge(alarm.id, by="alice") is SignalAction.DONE
     await eventually(lambda: state(service) == YELLOW)
-    clock.advance(60)
-    service.tick()
+    await asyncio.sleep(60)
     await eventually(lambda: state(service) == WARM)
     assert service.lamps["desk"].snapshot is None
 
@@ -88,11 +86,12 @@ async def test_acknowledge_by_a_duplicate_ends_the_signal_and_reports_unknown_or
     dup = send(service, "911", "db down")
     assert dup.outcome is Outcome.DEDUPLICATED and dup.signal_id == first.id
     await eventually(lambda: state(service) == RED)
+    acknowledged_at = service.clock.now()
     assert service.acknowledge(dup.id, by="bob") is SignalAction.DONE
     await eventually(lambda: state(service) == LAMP_OFF)
     assert service.acknowledge(first.id, by="bob") is SignalAction.NOT_ACTIVE
     assert service.acknowledge(999, by="bob") is SignalAction.UNKNOWN
-    assert service.store.signal_end(first.id) == (service.clock.now(), "acknowledged by bob")
+    assert service.store.signal_end(first.id) == (acknowledged_at, "acknowledged by bob")
 
 
 async def test_every_event_is_stored_with_outcome_and_reasons(running: Start) -> None:
@@ -107,7 +106,7 @@ async def test_every_event_is_stored_with_outcome_and_reasons(running: Start) ->
 
 
 async def test_a_restart_resumes_active_signals_and_the_snapshot(service_factory: Callable[..., Service],
-                                                                 clock: FakeClock) -> None:
+                                                                 clock: LoopClock) -> None:
     config = SHELF + "levels: {911: {hold: until_ack}}\n"
     first = service_factory(config)
     await first.start()
@@ -116,25 +115,26 @@ async def test_a_restart_resumes_active_signals_and_the_snapshot(service_factory
     await eventually(lambda: state(first) == RED)
     await first.stop()  # the crash test does the same with SIGKILL against a real process
 
-    clock.advance(3600)  # an hour later: the 912 ran out while we were down, the 911 did not
+    await asyncio.sleep(3600)  # an hour later: the 912 ran out while we were down, the 911 did not
+    restarted_at = clock.now()
     second = service_factory(config)
     await second.start()
     try:
         await eventually(lambda: state(second) == RED)
         assert list(second.signals) == [alarm.id]
-        assert second.store.signal_end(alarm.id + 1) == (clock.now(), "expired")
+        assert second.store.signal_end(alarm.id + 1) == (restarted_at, "expired")
         assert second.acknowledge(alarm.id, by="alice") is SignalAction.DONE
         await eventually(lambda: state(second) == WARM)
     finally:
         await second.stop()
 
 
-async def test_dedup_memory_survives_a_restart(service_factory: Callable[..., Service], clock: FakeClock) -> None:
+async def test_dedup_memory_survives_a_restart(service_factory: Callable[..., Service], clock: LoopClock) -> None:
     first = service_factory("")
     await first.start()
     send(first, "912", "disk full", key="disk")
     await first.stop()
-    clock.advance(30)
+    await asyncio.sleep(30)
     second = service_factory("")
     await second.start()
     try:
@@ -170,9 +170,8 @@ class FlakyLamp(VirtualDriver):
 
 
 async def test_an_offline_lamp_is_reported_once_and_reconciled_when_back(
-        service_factory: Callable[..., Service], clock: FakeClock, monkeypatch: pytest.MonkeyPatch,
+        service_factory: Callable[..., Service], clock: LoopClock,
         caplog: pytest.LogCaptureFixture) -> None:
-    monkeypatch.setattr(lamp_module, "BACKOFF_FIRST", 0.01)
     flaky = FlakyLamp(LampUrl.parse("virtual://desk"), LAMP_OFF)
     service = service_factory("", drivers={"desk": flaky})
     await service.start()
@@ -192,7 +191,7 @@ async def test_an_offline_lamp_is_reported_once_and_reconciled_when_back(
         await service.stop()
 
 
-async def test_watchers_see_each_change_once(running: Start, clock: FakeClock) -> None:
+async def test_watchers_see_each_change_once(running: Start, clock: LoopClock) -> None:
     service = await running()
     await eventually(lambda: service.lamps["desk"].actual is not None)
     queue = service.watch("desk")
@@ -200,8 +199,7 @@ async def test_watchers_see_each_change_once(running: Start, clock: FakeClock) -
     send(service, "911", "x")
     view = await asyncio.wait_for(queue.get(), 2)
     assert view.state == RED and view.showing is not None and view.showing.title == "x"
-    clock.advance(10)
-    service.tick()
+    await asyncio.sleep(10)
     view = await asyncio.wait_for(queue.get(), 2)
     assert view.state == LAMP_OFF and view.showing is None
     await asyncio.sleep(0.05)
@@ -221,24 +219,22 @@ async def test_a_burst_is_coalesced_to_the_latest_state(running: Start) -> None:
     assert applies <= 3  # not 51: the lamp is driven to the latest state, never through the backlog
 
 
-async def test_a_snoozed_signal_hides_and_comes_back_if_still_active(running: Start, clock: FakeClock) -> None:
+async def test_a_snoozed_signal_hides_and_comes_back_if_still_active(running: Start, clock: LoopClock) -> None:
     service = await running(SHELF + "levels: {911: {hold: until_ack}}\n")
     alarm = send(service, "911", "payments down")
     await eventually(lambda: state(service) == RED)
     assert service.snooze_signal(alarm.id, 600) is SignalAction.DONE
     await eventually(lambda: state(service) == WARM)
-    clock.advance(599)
-    service.tick()
+    await asyncio.sleep(599)
     await asyncio.sleep(0.05)
     assert state(service) == WARM
-    clock.advance(1)
-    service.tick()
+    await asyncio.sleep(1)
     await eventually(lambda: state(service) == RED)  # still not acknowledged: it is back
     assert service.snooze_signal(999, 60) is SignalAction.UNKNOWN
 
 
 async def test_snooze_all_quiets_new_events_but_not_911_and_survives_a_restart(
-        service_factory: Callable[..., Service], clock: FakeClock) -> None:
+        service_factory: Callable[..., Service], clock: LoopClock) -> None:
     config = SHELF + "levels: {912: {hold: until_ack}}\n"
     first = service_factory(config)
     await first.start()
@@ -251,7 +247,7 @@ async def test_snooze_all_quiets_new_events_but_not_911_and_survives_a_restart(
     assert send(first, "911", "payments down").outcome is Outcome.SHOWN  # 911 bypasses quiet hours and snoozes
     await first.stop()
 
-    clock.advance(60)
+    await asyncio.sleep(60)
     second = service_factory(config)
     await second.start()
     try:
@@ -263,14 +259,13 @@ async def test_snooze_all_quiets_new_events_but_not_911_and_survives_a_restart(
         await second.stop()
 
 
-async def test_activity_tells_live_views_what_changed(running: Start, clock: FakeClock) -> None:
+async def test_activity_tells_live_views_what_changed(running: Start, clock: LoopClock) -> None:
     service = await running()
     activity = service.activity.subscribe()
     first = send(service, "911", "x")
     send(service, "912", "y")
     service.acknowledge(first.id, by="alice")
-    clock.advance(10)
-    service.tick()
+    await asyncio.sleep(10.1)
     seen = [activity.get_nowait() for _ in range(activity.qsize())]
     assert [(a.kind, a.event_id) for a in seen if a] == [("event", 1), ("event", 2), ("acknowledged", 1),
                                                           ("expired", 2)]
@@ -286,42 +281,39 @@ def siren_on(service: Service) -> bool:
 
 
 async def test_an_unacknowledged_911_sounds_the_siren_after_its_delay_and_ack_silences_it(
-        running: Start, clock: FakeClock) -> None:
+        running: Start, clock: LoopClock) -> None:
     service = await running(SIREN)
     alarm = send(service, "911", "payments down")
     await eventually(lambda: state(service) == RED)
-    clock.advance(119)
-    service.tick()
+    await asyncio.sleep(119)
     await asyncio.sleep(0.05)
     assert not siren_on(service) and state(service) == RED  # with a siren, 911 waits for an ack
-    clock.advance(1)
-    service.tick()
+    await asyncio.sleep(1)
     await eventually(lambda: siren_on(service))
     assert service.lamp_views()[1].kind == "siren"
     assert service.acknowledge(alarm.id, by="alice") is SignalAction.DONE
     await eventually(lambda: not siren_on(service) and state(service) == WARM)
 
 
-async def test_an_acknowledged_or_resolved_alert_never_sounds_the_siren(running: Start, clock: FakeClock) -> None:
+async def test_an_acknowledged_or_resolved_alert_never_sounds_the_siren(running: Start, clock: LoopClock) -> None:
     service = await running(SIREN)
     acked = send(service, "911", "db down")
     send(service, "911", "api down", key="api")
     service.acknowledge(acked.id, by="bob")
     send(service, "911", "api up", key="api", status="resolved")
     send(service, "912", "disk filling")  # 912 has no sirens
-    clock.advance(600)
-    service.tick()
+    await asyncio.sleep(600)
     await asyncio.sleep(0.05)
     assert not siren_on(service)
 
 
 async def test_an_escalated_alert_still_sounds_after_a_restart(
-        service_factory: Callable[..., Service], clock: FakeClock) -> None:
+        service_factory: Callable[..., Service], clock: LoopClock) -> None:
     first = service_factory(SIREN)
     await first.start()
     alarm = send(first, "911", "payments down")
     await first.stop()
-    clock.advance(300)
+    await asyncio.sleep(300)
     second = service_factory(SIREN)
     await second.start()
     try:
@@ -333,14 +325,14 @@ async def test_an_escalated_alert_still_sounds_after_a_restart(
 
 
 async def test_after_a_restart_a_resolved_key_fires_again_and_an_open_one_stays_quiet(
-        service_factory: Callable[..., Service], clock: FakeClock) -> None:
+        service_factory: Callable[..., Service], clock: LoopClock) -> None:
     first = service_factory("")
     await first.start()
     send(first, "912", "disk full", key="disk")
     send(first, "912", "api slow", key="api")
     send(first, "912", "api ok", key="api", status="resolved")
     await first.stop()
-    clock.advance(3600)
+    await asyncio.sleep(3600)
     second = service_factory("")
     await second.start()
     try:
@@ -373,8 +365,7 @@ class BuggyLamp(VirtualDriver):
 
 
 async def test_a_lamp_that_never_answers_is_never_shown_online(
-        service_factory: Callable[..., Service], monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(lamp_module, "BACKOFF_FIRST", 0.01)
+        service_factory: Callable[..., Service]) -> None:
     service = service_factory("", drivers={"desk": DeadLamp(LampUrl.parse("virtual://desk"), LAMP_OFF)})
     await service.start()
     try:
@@ -387,9 +378,7 @@ async def test_a_lamp_that_never_answers_is_never_shown_online(
 
 
 async def test_an_idle_lamp_is_checked_and_put_back_when_it_lost_its_state(
-        service_factory: Callable[..., Service], monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(lamp_module, "HEALTH_INTERVAL", 0.05)
-    monkeypatch.setattr(lamp_module, "BACKOFF_FIRST", 0.01)
+        service_factory: Callable[..., Service]) -> None:
     flaky = FlakyLamp(LampUrl.parse("virtual://desk"), LAMP_OFF)
     service = service_factory("levels: {911: {hold: until_ack}}\n", drivers={"desk": flaky})
     await service.start()
@@ -397,19 +386,20 @@ async def test_an_idle_lamp_is_checked_and_put_back_when_it_lost_its_state(
         send(service, "911", "payments down")
         await eventually(lambda: flaky.state == RED)
         flaky.state = LAMP_OFF  # the bulb was power-cycled during the alert
-        await eventually(lambda: flaky.state == RED)  # noticed without any new event, and red again
+        await eventually(lambda: flaky.state == RED, timeout=HEALTH_CHECK)  # noticed without a new event
         flaky.unplugged = True
-        await eventually(lambda: not service.lamps["desk"].online)  # noticed while idle
+        unplugged_at = service.clock.now()
+        await eventually(lambda: not service.lamps["desk"].online, timeout=HEALTH_CHECK)  # noticed while idle
+        assert service.clock.now() - unplugged_at <= 10.1  # one health interval
         flaky.unplugged = False
-        await eventually(lambda: service.lamps["desk"].online and flaky.state == RED)
+        await eventually(lambda: service.lamps["desk"].online and flaky.state == RED, timeout=HEALTH_CHECK)
     finally:
         await service.stop()
 
 
 async def test_a_driver_bug_marks_the_lamp_offline_instead_of_ending_its_task(
-        service_factory: Callable[..., Service], monkeypatch: pytest.MonkeyPatch,
+        service_factory: Callable[..., Service],
         caplog: pytest.LogCaptureFixture) -> None:
-    monkeypatch.setattr(lamp_module, "BACKOFF_FIRST", 0.01)
     buggy = BuggyLamp(LampUrl.parse("virtual://desk"), LAMP_OFF)
     service = service_factory("", drivers={"desk": buggy})
     await service.start()

@@ -95,7 +95,8 @@ class Driver(ABC):
     The lamp controller calls `apply` with the latest desired state (never a backlog) at
     most once per `min_interval` seconds (and changes the look at most once per
     `calm_interval`, unless a higher signal takes the lamp), and `read_state` once before
-    the first signal takes the lamp, to remember what to restore. `effects` are those the
+    the first signal takes the lamp, to remember what to restore (and every
+    `health_interval` while idle). `effects` are those the
     device draws itself; the controller draws the others as solid frames. Either raises DriverError (or its
     DeviceOffline) when the device cannot be reached; the controller retries with backoff.
     """
@@ -104,6 +105,7 @@ class Driver(ABC):
     min_interval: ClassVar[float] = 0.1
     calm_interval: ClassVar[float] = 1.0  # a light in a room changes its look at most this often
     verify_after: ClassVar[float | None] = 0.5  # read a new look back this long after; None: it cannot say
+    health_interval: ClassVar[float] = 10.0  # an idle device is read this often, to notice it is gone
     tells_signal: ClassVar[bool] = False  # it says the title too: applied again when another signal takes over
     effects: ClassVar[frozenset[Effect]] = frozenset({Effect.SOLID})
 

@@ -2,7 +2,16 @@
 
 An event travels: `submit` routes it, stores it with its outcome in one transaction,
 commits the verdict to the in-memory active signals, and wakes the lamp controllers.
-A single timer re-runs the reconcile at the next hold deadline. Nothing here sleeps.
+
+Time: one task (`_keep_time`) wakes at the earliest deadline (a hold, a snooze, an
+escalation, a lamp test, the dead-man's switch, a retry of a failed journal write), ends
+whatever has expired by then, and always schedules the next wake-up, so a wake-up that
+comes early or late changes nothing. An end the journal could not write is retried with
+backoff; the lamps and views follow the truth meanwhile.
+
+Stopping is bounded: every task is asked to stop by a flag and a cancel, and whatever has
+not ended within STOP_BOUND seconds (a device library that swallows the cancel) is left
+behind with a warning.
 """
 
 from __future__ import annotations
@@ -10,16 +19,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
 from lamplighter.announce import Announcements
 from lamplighter.announce.text import Announcement
+from lamplighter.backoff import delay
 from lamplighter.config import Config
 from lamplighter.drivers.base import Driver
 from lamplighter.drivers.registry import build_driver
-from lamplighter.errors import ConfigError, DriverError, EventError, LampBusy, LampUrlError
+from lamplighter.errors import ConfigError, DriverError, EventError, LampBusy, LampUrlError, StoreError
 from lamplighter.model import (
     BLIND_LEVEL,
     Clock,
@@ -46,6 +57,9 @@ from lamplighter.store import Store, StoredSignal
 log = logging.getLogger(__name__)
 
 DATABASE_NAME = "lamplighter.db"
+STOP_BOUND = 1.0  # seconds the lamp and source tasks get to end after a stop, then they are left behind
+CLOSE_BOUND = 0.5  # seconds each driver gets to close its connections
+LONGEST_WAIT = 30.0  # look at the deadlines at least this often, so a jump of the wall clock is noticed
 
 
 @dataclass(frozen=True)
@@ -122,7 +136,11 @@ class Service:
         self.router = Router(self.levels, frozenset(config.lamps), config.guards)
         self.signals: dict[int, Signal] = {}
         self._started_at = self.clock.now()
-        self._timer: asyncio.TimerHandle | None = None
+        self._deadlines_changed = asyncio.Event()
+        self._stopping = False
+        self._unwritten_ends: dict[int, float] = {}  # expired signals the journal has not recorded yet
+        self._end_failures = 0
+        self._retry_ends_at: float | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.lamps = {
             name: LampController(name, driver, self.store, self.clock, self._lamp_changed, self._lamp_applying,
@@ -154,7 +172,7 @@ class Service:
         now = self.clock.now()
         for name, snapshot in self.store.snapshots().items():
             if name in self.lamps:
-                self.lamps[name].snapshot = snapshot
+                self.lamps[name].resume(snapshot)
         self._resume_signals(now)
         guards = self.config.guards
         for level, key, at, keyed in self.store.seen_since(now - max(guards.dedup_window, guards.keyed_dedup_window)):
@@ -179,23 +197,28 @@ class Service:
         self._tasks += [asyncio.create_task(s.run(self.submit), name=f"source {s.name}") for s in self.sources.values()]
         self._changed(since=None)
         self._watch_sources()  # a source silent since before the restart is blind now, not at its next event
+        self._tasks.append(asyncio.create_task(self._keep_time(), name="deadlines"))
 
     async def stop(self) -> None:
-        """Stop the lamp tasks, close the drivers and the store; safe to call twice."""
-        if self._timer is not None:
-            self._timer.cancel()
+        """Stop the tasks, close the drivers and the store, all within a bound; safe to call twice."""
+        self._stopping = True
+        self._deadlines_changed.set()
+        for controller in self.lamps.values():
+            controller.stop()
         tasks, self._tasks = self._tasks, []
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await _end_tasks(tasks, STOP_BOUND)
         await self.announcements.close()
         await self.fallback_notices.close()
-        for controller in self.lamps.values():
-            try:
-                await controller.driver.close()
-            except DriverError as exc:
-                log.warning("lamp %s did not close cleanly: %s", controller.name, exc)
+        closing = [asyncio.create_task(self._close_driver(c), name=f"close {c.name}") for c in self.lamps.values()]
+        await _end_tasks(closing, CLOSE_BOUND)
         self.store.close()
+
+    @staticmethod
+    async def _close_driver(controller: LampController) -> None:
+        try:
+            await controller.driver.close()
+        except DriverError as exc:
+            log.warning("lamp %s did not close cleanly: %s", controller.name, exc)
 
     def _resume_signals(self, now: float) -> None:
         stale: list[int] = []
@@ -337,18 +360,60 @@ class Service:
         self._changed(since=None)
         return test
 
-    def tick(self) -> None:
-        """A hold deadline passed: end expired signals and reconcile."""
-        now = self.clock.now()
+    async def _keep_time(self) -> None:
+        """The one timer: at every wake-up end what has expired by now, then wait for the next deadline."""
+        while not self._stopping:
+            now = self.clock.now()
+            self._on_deadlines(now)
+            self._deadlines_changed.clear()
+            wake_at = self._next_deadline(now)
+            pause = LONGEST_WAIT if wake_at is None else min(max(wake_at - now, 0.0), LONGEST_WAIT)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(pause):
+                    await self._deadlines_changed.wait()
+
+    def _on_deadlines(self, now: float) -> None:
+        """End expired signals and lamp tests, write what the journal still owes, watch the sources."""
         self.lamp_tests = {lamp: test for lamp, test in self.lamp_tests.items() if test.active_at(now)}
         ended = expired(self.signals.values(), now)
-        if ended:
-            self.store.end_signals([s.event_id for s in ended], now, "expired")
-            for signal in ended:
-                del self.signals[signal.event_id]
-                self.activity.publish(Activity("expired", signal.event_id))
+        for signal in ended:
+            del self.signals[signal.event_id]
+            self._unwritten_ends[signal.event_id] = now
+            self.activity.publish(Activity("expired", signal.event_id))
+        if self._unwritten_ends and (self._retry_ends_at is None or now >= self._retry_ends_at):
+            self._write_ends(now)
         self._changed(since=None)
         self._watch_sources()
+
+    def _write_ends(self, now: float) -> None:
+        """Record expired signals in the journal; on a store error try again later, with backoff."""
+        by_time: dict[float, list[int]] = {}
+        for event_id, at in self._unwritten_ends.items():
+            by_time.setdefault(at, []).append(event_id)
+        try:
+            for at, event_ids in by_time.items():
+                self.store.end_signals(event_ids, at, "expired")
+                for event_id in event_ids:
+                    del self._unwritten_ends[event_id]
+        except StoreError as exc:
+            self._end_failures += 1
+            self._retry_ends_at = now + delay(self._end_failures)
+            if self._end_failures == 1:
+                log.warning("%s; the end of %d expired signal(s) will be written when it works again",
+                            exc, len(self._unwritten_ends))
+            return
+        if self._end_failures:
+            written = sum(map(len, by_time.values()))
+            log.warning("the journal takes writes again; %d expired signal(s) recorded", written)
+        self._end_failures, self._retry_ends_at = 0, None
+
+    def _next_deadline(self, now: float) -> float | None:
+        """The earliest moment something governed by time changes: a signal edge, a blind source, a retry."""
+        watchdog = [d for w in self._watches() if (d := blind_deadline(w)) is not None and d > now]
+        signals = (*self.signals.values(), *self.lamp_tests.values())
+        retry = [self._retry_ends_at] if self._unwritten_ends and self._retry_ends_at is not None else []
+        moments = [t for t in (next_deadline(signals, now), *watchdog, *retry) if t is not None and math.isfinite(t)]
+        return min(moments, default=None)
 
     def _watch_sources(self) -> None:
         """Raise a `blind` signal for each source gone silent or disconnected; resolve it when it is back."""
@@ -362,7 +427,7 @@ class Service:
             elif reason is None and key in showing:
                 self.submit(make_event(BLIND_LEVEL, f"{watch.source} is back", received_at=now, source=WATCHDOG,
                                        sender=WATCHDOG, key=key, status="resolved"))
-        self._schedule_tick()
+        self._deadlines_changed.set()
 
     def _source_health_changed(self) -> None:
         self._watch_sources()
@@ -378,7 +443,7 @@ class Service:
         for controller in self.lamps.values():
             controller.update(signals, since)
         self.metrics.active_signals.set(len(self.signals))
-        self._schedule_tick()
+        self._deadlines_changed.set()
         self._fall_back()
 
     def _fall_back(self) -> None:
@@ -406,16 +471,6 @@ class Service:
     def _reachable(self, lamp: str) -> bool:
         controller = self.lamps.get(lamp)
         return controller is not None and controller.reachable
-
-    def _schedule_tick(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-        now = self.clock.now()
-        watchdog = [d for w in self._watches() if (d := blind_deadline(w)) is not None and d > now]
-        signals = (*self.signals.values(), *self.lamp_tests.values())
-        deadline = min(filter(None, [next_deadline(signals, now), *watchdog]), default=None)
-        if deadline is not None:
-            self._timer = asyncio.get_running_loop().call_later(deadline - now, self.tick)
 
     # ---- lamps -----------------------------------------------------------------------------
 
@@ -448,3 +503,16 @@ class Service:
         if since is not None:
             self.metrics.event_to_apply.observe(max(0.0, self.clock.now() - since))
 
+
+async def _end_tasks(tasks: list[asyncio.Task[None]], bound: float) -> None:
+    """Cancel tasks and wait for them at most `bound` seconds; a task that swallows the cancel is left."""
+    for task in tasks:
+        task.cancel()
+    if not tasks:
+        return
+    done, pending = await asyncio.wait(tasks, timeout=bound)
+    for task in done:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("%s ended with an error", task.get_name(), exc_info=task.exception())
+    for task in pending:
+        log.warning("%s did not stop within %g s (a library swallowed the cancel?); leaving it", task.get_name(), bound)

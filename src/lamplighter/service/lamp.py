@@ -1,40 +1,46 @@
-"""The controller of one lamp: drives the real device toward the reconciled state.
+"""The controller of one lamp: the thin async shell around the lamp planner (rules/planner.py).
 
-It takes the restore snapshot before the first signal, applies only the latest desired
-state (never a backlog) at most once per driver `min_interval`, retries an offline device
-with exponential backoff, and logs `offline` once when it starts and once when it ends.
+The planner decides everything with time in it (restore snapshot, pacing, calm interval,
+effect frames, read-back, health checks, backoff). This shell only:
+- runs the planner's command against the driver, within DEVICE_DEADLINE however the device
+  trickles, and turns any failure into a report (a driver bug never ends the task);
+- waits until the planner's wake-up, the next signal deadline, a change, or a stop;
+- keeps the restore snapshot in the journal and tells listeners when the lamp's view changes.
 
-Two more rules keep a room calm and the vocabulary the same on every device:
-- a light changes its look at most once per driver `calm_interval` (1 s for lights in a
-  room), except when a higher-priority signal takes it: a burst of alerts ends on the
-  latest look instead of flickering through all of them, and a 911 is never held back;
-- an effect the device lacks (blink, pulse) is drawn as solid frames (rules/effects.py).
-  Sirens are never toggled that way: a sounding siren stays on.
+Stopping never depends on a cancellation being delivered: some device libraries swallow
+`CancelledError` (`asyncio.wait_for` on Python 3.11). `stop()` sets a flag that the loop
+checks after every await, and the service bounds how long it waits for the task.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 from lamplighter.drivers.base import Driver
-from lamplighter.errors import DriverError
-from lamplighter.model import Clock, Effect, LampState, LampView, Signal
-from lamplighter.rules.delivery import describe, reached
-from lamplighter.rules.effects import Frames, emulation
-from lamplighter.rules.reconcile import Desired, reconcile
+from lamplighter.errors import DriverError, StoreError
+from lamplighter.model import Clock, LampState, LampView, Signal
+from lamplighter.rules import planner
+from lamplighter.rules.planner import Apply, Done, Failed, Memory, Read, Report, Traits, Why
+from lamplighter.rules.reconcile import next_deadline, reconcile
 from lamplighter.store import Store
 
 log = logging.getLogger(__name__)
 
-BACKOFF_FIRST = 1.0
-BACKOFF_MAX = 60.0
-HEALTH_INTERVAL = 60.0  # an idle lamp is read this often, to notice it is gone (or lost its state)
+DEVICE_DEADLINE = 10.0  # one command to a device, however slowly it answers
+LONGEST_WAIT = 30.0  # look again at least this often, so a jump of the wall clock is noticed
+
+
+def traits_of(driver: Driver, siren: bool) -> Traits:
+    """What the planner needs to know about a driver's device."""
+    return Traits(min_interval=driver.min_interval, calm_interval=driver.calm_interval,
+                  verify_after=driver.verify_after, health_interval=driver.health_interval,
+                  native_effects=driver.effects, tells_signal=driver.tells_signal, siren=siren)
 
 
 class LampController:
-    """One lamp's reconcile loop. `update` is cheap and synchronous; the loop does the I/O."""
+    """One lamp's loop. `update` is cheap and synchronous; `run` does the I/O; `stop` ends it."""
 
     def __init__(
         self,
@@ -49,42 +55,55 @@ class LampController:
         self.name = name
         self.kind = kind
         self.driver = driver
+        self.traits = traits_of(driver, siren=kind == "siren")
+        self.memory = Memory()
         self._store = store
         self._clock = clock
         self._on_change = on_change
         self._on_apply = on_apply
         self._signals: tuple[Signal, ...] = ()
-        self._pending_since: float | None = None
+        self._pending_since: float | None = None  # when the event behind the next change was received
         self._wake = asyncio.Event()
-        self.snapshot: LampState | None = None
-        self.actual: LampState | None = None  # the look the lamp shows (an emulated effect as one look)
-        self._sent: LampState | None = None  # what the device itself was last told or read to show
-        self._sent_for: int | None = None  # the event id of the signal behind it
-        self._frames: Frames | None = None
-        self._look_since = 0.0  # loop time the current look was first applied
-        self._timer: float | None = None  # loop time of the next frame, held-back change or read-back
-        self._verify_at: float | None = None  # loop time to read a new look back, where the device can say
-        self._corrected = False  # the look was sent again once after a read-back showed something else
-        self.showing: Signal | None = None
-        self.online = True
-        self.error = ""
-        self.unreached = ""  # why the device does not show what it was sent, when it can say so
-        self._backoff = BACKOFF_FIRST
+        self._stopping = False
+        self._started = False
         self._published: LampView | None = None
 
-    def view(self) -> LampView:
-        return LampView(self.name, self.driver.scheme, self.driver.url(privacy=True), self.online,
-                        self.actual, self.showing, self.problem, self.kind, reached=not self.unreached)
+    # ---- what the rest of the service reads ---------------------------------------------------
+
+    @property
+    def snapshot(self) -> LampState | None:
+        return self.memory.snapshot
+
+    def resume(self, snapshot: LampState) -> None:
+        """Before `run`: the snapshot the journal kept from before a restart."""
+        self.memory = Memory(snapshot=snapshot)
+
+    @property
+    def online(self) -> bool:
+        return self.memory.online
+
+    @property
+    def showing(self) -> Signal | None:
+        return self.memory.showing
+
+    @property
+    def actual(self) -> LampState | None:
+        return self.memory.actual
 
     @property
     def reachable(self) -> bool:
         """Online and showing what it is sent, as far as the device can tell."""
-        return self.online and not self.unreached
+        return self.memory.online and not self.memory.unreached
 
     @property
     def problem(self) -> str:
         """Why the lamp is offline or does not show what it was sent; empty when all is well."""
-        return self.error or self.unreached
+        return self.memory.error or self.memory.unreached
+
+    def view(self) -> LampView:
+        memory = self.memory
+        return LampView(self.name, self.driver.scheme, self.driver.url(privacy=True), memory.online,
+                        memory.actual, memory.showing, self.problem, self.kind, reached=not memory.unreached)
 
     def update(self, signals: tuple[Signal, ...], since: float | None = None) -> None:
         """New active signals (or a deadline passed) since `since`: reconcile soon."""
@@ -93,184 +112,91 @@ class LampController:
             self._pending_since = since
         self._wake.set()
 
+    def stop(self) -> None:
+        """Ask the loop to end at its next await, whether or not a cancellation reaches it."""
+        self._stopping = True
+        self._wake.set()
+
+    # ---- the loop -----------------------------------------------------------------------------
+
     async def run(self) -> None:
-        """Apply the latest desired state whenever it changes, at the driver's pace; while idle,
-        check the device now and then; while it is offline, retry with backoff."""
-        await self._device(self._connect)
-        while True:
-            if await self._changed(self._wait()) or (self.online and self._timer is not None):
-                if await self._device(self._reconcile) and self.driver.min_interval:
-                    await asyncio.sleep(self.driver.min_interval)
-            else:
-                await self._device(self._check)
+        """Step the planner; run its command, or wait until it (or a signal deadline) wants a look."""
+        report: Report | None = None
+        while not self._should_end():
+            now = self._clock.now()
+            desired = reconcile(self._signals, self.name, self.memory.snapshot, now)
+            step = planner.step(self.memory, desired, report, now, self.traits)
+            self._remember(step.memory)
+            if step.command is not None:
+                report = await self._run_command(step.command)
+                continue
+            report = None
+            wake_at = min((t for t in (step.wake_at, next_deadline(self._signals, now)) if t is not None),
+                          default=now + LONGEST_WAIT)
+            await self._wait(min(wake_at - now, LONGEST_WAIT))
 
-    def _wait(self) -> float:
-        """Seconds until the loop must act by itself: a retry, the next frame or held-back change, a check."""
-        if not self.online:
-            return self._backoff_next()
-        if self._timer is not None:
-            return max(self._timer - asyncio.get_running_loop().time(), 0.0)
-        return HEALTH_INTERVAL
+    def _should_end(self) -> bool:
+        task = asyncio.current_task()
+        return self._stopping or (task is not None and task.cancelling() > 0)
 
-    async def _changed(self, timeout: float) -> bool:
-        """Wait for a change; False when `timeout` passed first (time to look at the device)."""
-        try:  # not asyncio.wait_for: on 3.11 it swallows a cancel that meets the wake-up, and stop() hangs
-            async with asyncio.timeout(timeout):
+    async def _wait(self, seconds: float) -> None:
+        """Until a change or `seconds` passed. Not asyncio.wait_for: on 3.11 it can swallow a cancel."""
+        try:
+            async with asyncio.timeout(max(seconds, 0.0)):
                 await self._wake.wait()
         except TimeoutError:
-            return False
+            return
         self._wake.clear()
-        return True
 
-    async def _device(self, action: Callable[[], Awaitable[bool]]) -> bool:
-        """Run one piece of device I/O. Any failure marks the lamp offline with its state unknown;
-        it counts as online again only once a call to the device has succeeded."""
+    async def _run_command(self, command: planner.Command) -> Report:
+        """One command to the device, bounded in time; any failure becomes a report."""
         try:
-            talked = await action()
+            async with asyncio.timeout(DEVICE_DEADLINE):
+                return await self._device(command)
+        except TimeoutError:
+            return Failed(command, f"no complete answer within {DEVICE_DEADLINE:g} s")
+        except DriverError as exc:
+            return Failed(command, str(exc) or type(exc).__name__)
         except Exception as exc:  # a driver bug must not end the lamp's task
-            if not isinstance(exc, DriverError):
-                log.exception("lamp %s: unexpected error from its driver", self.name)
-            self.actual = self._sent = None
-            self._mark_offline(str(exc) or type(exc).__name__)
-            self._publish()
-            return False
-        if talked:
-            self._mark_online()
-        self._publish()
-        return True
+            log.exception("lamp %s: unexpected error from its driver", self.name)
+            return Failed(command, str(exc) or type(exc).__name__)
 
-    async def _connect(self) -> bool:
-        await self.driver.start()
-        self.actual = self._sent = await self.driver.read_state()
-        return True
-
-    async def _check(self) -> bool:
-        """Read the device (is it there? did it lose its state?) and put it where it should be."""
-        self.actual = self._sent = await self.driver.read_state()
-        await self._reconcile()
-        return True
-
-    async def _reconcile(self) -> bool:
-        """One reconcile pass; True when it talked to the device."""
-        since, self._pending_since = self._pending_since, None
-        needs_snapshot = self.snapshot is None
-        desired = await self._desired()
-        talked = needs_snapshot and self.snapshot is not None
-        now = asyncio.get_running_loop().time()
-        verify = await self._read_back(now)
-        held_until = self._held_until(desired, now)
-        if held_until is None and desired.state is not None and desired.state != self.actual:
-            self._start_look(desired.state, now)
-            verify = True
-        frame, next_frame = self._frame(self.actual if held_until else desired.state, now)
-        showing = self.showing if held_until else desired.showing
-        if frame is not None and (frame != self._sent or self._retold(showing)):
+    async def _device(self, command: planner.Command) -> Report:
+        if isinstance(command, Apply):
+            since, self._pending_since = self._pending_since, None
             self._on_apply(self.name, since)
-            await self.driver.apply(frame, showing)
-            self._sent, self._sent_for = frame, showing.event_id if showing else None
-            talked = True
-            if verify and self.driver.verify_after is not None:
-                self._verify_at = asyncio.get_running_loop().time() + self.driver.verify_after
-        self._timer = min((t for t in (held_until, next_frame, self._verify_at) if t is not None), default=None)
-        if held_until is not None:
-            self._pending_since = since
-        else:
-            self.actual = desired.state or self.actual
-            self._settle(desired)
-        return talked
+            await self.driver.apply(command.frame, command.showing)
+            return Done(command)
+        if command == Read(Why.CONNECT) and not self._started:
+            self._started = True
+            await self.driver.start()
+        return Done(command, await self.driver.read_state())
 
-    async def _read_back(self, now: float) -> bool:
-        """When a new look is due to be checked, read the device: report a look it did not reach, and
-        return True to send it once more (the device then gets read again)."""
-        if self._verify_at is None or now < self._verify_at or self._sent is None:
-            return False
-        self._verify_at = None
-        sent, shown = self._sent, await self.driver.read_state()
-        if reached(sent, shown) if self.kind == "lamp" else sent.on == shown.on:  # a siren: sounding or not
-            self._mark_reached()
-            self._corrected = False
-            return False
-        self._mark_unreached(f"was sent {describe(sent)} but shows {describe(shown)}")
-        retry, self._corrected = not self._corrected, True
-        if retry:
-            self._sent = shown
-        return retry
-
-    def _retold(self, showing: Signal | None) -> bool:
-        """A device that tells the title is told again when another signal takes it, even with the same look."""
-        return self.driver.tells_signal and (showing.event_id if showing else None) != self._sent_for
-
-    def _held_until(self, desired: Desired, now: float) -> float | None:
-        """When a new look must wait for the lamp's calm interval, the loop time it may show; else None."""
-        changes = desired.state is not None and desired.state != self.actual
-        if not changes or self.actual is None or self.driver.calm_interval <= 0 \
-                or _outranks(desired.showing, self.showing):
-            return None
-        ready = self._look_since + self.driver.calm_interval
-        return ready if now < ready else None
-
-    def _start_look(self, look: LampState, now: float) -> None:
-        self._look_since = now
-        self._corrected = False
-        native = self.driver.effects if self.kind == "lamp" else frozenset(Effect)
-        self._frames = emulation(look, native, self.driver.min_interval)
-
-    def _frame(self, look: LampState | None, now: float) -> tuple[LampState | None, float | None]:
-        """What the device should show this moment (the look, or its emulated effect's frame), and
-        the loop time of the next frame."""
-        if look is None or self._frames is None:
-            return look, None
-        frame, next_in = self._frames.at(now - self._look_since)
-        return frame, now + next_in
-
-    def _publish(self) -> None:
+    def _remember(self, memory: Memory) -> None:
+        """Take the planner's new memory: keep the snapshot in the journal, log and publish changes."""
+        before, self.memory = self.memory, memory
+        if memory.snapshot != before.snapshot:
+            self._store_snapshot(memory.snapshot)
+        if memory.online != before.online:
+            if memory.online:
+                log.warning("lamp %s (%s) is back online", self.name, self.driver.url())
+            else:
+                log.warning("lamp %s (%s) is offline: %s", self.name, self.driver.url(), memory.error)
+        if memory.unreached and not before.unreached:
+            log.warning("lamp %s (%s) %s", self.name, self.driver.url(), memory.unreached)
+        elif before.unreached and not memory.unreached:
+            log.warning("lamp %s (%s) shows what it was sent again", self.name, self.driver.url())
         view = self.view()
         if view != self._published:
             self._published = view
             self._on_change(view)
 
-    async def _desired(self) -> Desired:
-        desired = reconcile(self._signals, self.name, self.snapshot, self._clock.now())
-        if desired.showing is not None and self.snapshot is None:
-            self.snapshot = await self.driver.read_state()
-            self._store.save_snapshot(self.name, self.snapshot)
-        return desired
-
-    def _settle(self, desired: Desired) -> None:
-        """After the restore is applied the snapshot has served; the next signal takes a new one."""
-        self.showing = desired.showing
-        if desired.showing is None and self.snapshot is not None:
-            self.snapshot = None
-            self._store.delete_snapshot(self.name)
-
-    def _mark_offline(self, error: str) -> None:
-        self.error = error
-        if self.online:
-            log.warning("lamp %s (%s) is offline: %s", self.name, self.driver.url(), error)
-            self.online = False
-
-    def _mark_unreached(self, why: str) -> None:
-        if not self.unreached:
-            log.warning("lamp %s (%s) %s", self.name, self.driver.url(), why)
-        self.unreached = why
-
-    def _mark_reached(self) -> None:
-        if self.unreached:
-            log.warning("lamp %s (%s) shows what it was sent again", self.name, self.driver.url())
-        self.unreached = ""
-
-    def _mark_online(self) -> None:
-        if not self.online:
-            log.warning("lamp %s (%s) is back online", self.name, self.driver.url())
-        self.online = True
-        self.error = ""
-        self._backoff = BACKOFF_FIRST
-
-    def _backoff_next(self) -> float:
-        pause, self._backoff = self._backoff, min(self._backoff * 2, BACKOFF_MAX)
-        return pause
-
-
-def _outranks(new: Signal | None, current: Signal | None) -> bool:
-    """A signal takes a lamp at once from a lower one, or from no signal at all."""
-    return new is not None and (current is None or new.priority > current.priority)
+    def _store_snapshot(self, snapshot: LampState | None) -> None:
+        """The journal keeps the snapshot across restarts; a failed write is logged, the lamp goes on."""
+        try:
+            if snapshot is None:
+                self._store.delete_snapshot(self.name)
+            else:
+                self._store.save_snapshot(self.name, snapshot)
+        except StoreError as exc:
+            log.warning("lamp %s: %s", self.name, exc)

@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr, field_validator
 
+from lamplighter.backoff import Backoff
 from lamplighter.errors import LamplighterError
 from lamplighter.model import Clock
-from lamplighter.backoff import Backoff
 from lamplighter.sources.base import Source, SourceHealth, SourceSettings, Submit
 
 if TYPE_CHECKING:

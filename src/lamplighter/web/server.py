@@ -1,17 +1,28 @@
-"""Run the service and its HTTP face in one process until SIGTERM or Ctrl-C."""
+"""Run the service and its HTTP face in one process until SIGTERM or Ctrl-C.
+
+A stop is bounded: open lamp streams end at once, requests get GRACEFUL_SHUTDOWN_SECONDS,
+the service bounds its own tasks, and should anything still hold the process (a device
+library that swallows every cancellation), it exits anyway HARD_STOP_SECONDS after the
+signal, with a line on stderr. The journal commits every write, so nothing is lost.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
+import sys
+import threading
 from collections.abc import Iterator
+from types import FrameType
 
 import uvicorn
 
 from lamplighter.service import Service
 from lamplighter.web.app import create_app
 
-GRACEFUL_SHUTDOWN_SECONDS = 2
+GRACEFUL_SHUTDOWN_SECONDS = 1
+HARD_STOP_SECONDS = 1.9
 
 
 class _Server(uvicorn.Server):
@@ -22,6 +33,10 @@ class _Server(uvicorn.Server):
     def __init__(self, config: uvicorn.Config, service: Service) -> None:
         super().__init__(config)
         self.service = service
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        _arm_hard_stop()
+        super().handle_exit(sig, frame)
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         self.service.end_watches()
@@ -44,3 +59,16 @@ async def serve(service: Service, token: str) -> None:
     ), service)
     async with service.running():
         await server.serve()  # logs and exits 1 if the address is taken
+
+
+def _arm_hard_stop() -> None:
+    """Exit HARD_STOP_SECONDS from now whatever still runs; a clean stop ends the process before."""
+    timer = threading.Timer(HARD_STOP_SECONDS, _exit_now)
+    timer.daemon = True
+    timer.start()
+
+
+def _exit_now() -> None:
+    sys.stderr.write(f"lamplighter: still busy {HARD_STOP_SECONDS:g} s after the stop signal; exiting anyway\n")
+    sys.stderr.flush()
+    os._exit(1)

@@ -23,9 +23,9 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from lamplighter.backoff import Backoff
 from lamplighter.errors import LamplighterError
 from lamplighter.model import Clock, Event, make_event
-from lamplighter.backoff import Backoff
 from lamplighter.sources.base import Source, SourceHealth, SourceSettings, Submit
 from lamplighter.sources.camera.settings import CameraSettings
 from lamplighter.sources.camera.visit import Action

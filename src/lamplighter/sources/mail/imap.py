@@ -42,10 +42,10 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 from pydantic import Field, SecretStr, field_validator, model_validator
 
+from lamplighter.backoff import Backoff
 from lamplighter.config import default_state_dir
 from lamplighter.errors import StoreError
 from lamplighter.model import Clock, parse_duration
-from lamplighter.backoff import Backoff
 from lamplighter.sources.base import SourceSettings, Submit
 from lamplighter.sources.mail.authentication import Evidence, evidence_from_headers
 from lamplighter.sources.mail.message import parse_mail

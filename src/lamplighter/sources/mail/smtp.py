@@ -32,10 +32,10 @@ from typing import Any, ClassVar
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from pydantic import Field, SecretStr, field_validator, model_validator
 
+from lamplighter.backoff import Backoff
 from lamplighter.config import ListenAddress, ListensOn
 from lamplighter.errors import StoreError
 from lamplighter.model import Clock
-from lamplighter.backoff import Backoff
 from lamplighter.sources.base import SourceSettings, Submit
 from lamplighter.sources.mail.authentication import (
     DnsLookup,

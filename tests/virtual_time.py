@@ -1,0 +1,70 @@
+"""An asyncio event loop on virtual time: hours of holds, backoffs and health checks in milliseconds.
+
+`VirtualTimeLoop` is a normal selector loop whose clock moves only when every task is
+waiting: instead of blocking until the next timer, it jumps its time to that timer. Real
+sockets still work (they are polled without waiting), but nothing real-time should run on it.
+Runs on it are deterministic: the same program and seed give the same interleaving.
+
+`LoopClock` is the service clock on such a loop (epoch seconds = loop time), so the
+service's deadlines and the loop's timers are one clock, as in the daemon.
+
+A test module opts in with `pytestmark = pytest.mark.virtual_time` (see conftest.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import selectors
+from typing import Any
+
+START = 1_800_000_000.0  # a fixed, arbitrary moment: 2027-01-15 08:00 UTC
+
+
+class _JumpingSelector(selectors.DefaultSelector):  # type: ignore[misc, valid-type]
+    """Polls real file descriptors without waiting; a wait for a timer moves the loop's time instead."""
+
+    def __init__(self, loop_time: list[float]) -> None:
+        super().__init__()
+        self._time = loop_time
+
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        ready: list[tuple[selectors.SelectorKey, int]] = super().select(0)
+        if ready or timeout is None or timeout <= 0:
+            return ready if ready or timeout is not None else super().select(0.01)  # a thread may wake us
+        self._time[0] += timeout
+        return []
+
+
+class VirtualTimeLoop(asyncio.SelectorEventLoop):
+    """A selector event loop whose `time()` is virtual and jumps to the next timer when all are waiting."""
+
+    def __init__(self, start: float = START) -> None:
+        self._now = [start]
+        super().__init__(selector=_JumpingSelector(self._now))
+        self._clock_resolution = 1e-6  # above the float step at epoch magnitudes (2.4e-7 s), or a due timer never runs
+
+    def time(self) -> float:
+        return self._now[0]
+
+
+class LoopClock:
+    """The service clock on the running loop: epoch seconds that move with the loop's (virtual) time."""
+
+    def now(self) -> float:
+        return asyncio.get_running_loop().time()
+
+
+def run_virtual(main: Any, start: float = START) -> Any:
+    """Run a coroutine function `main()` to the end on a fresh VirtualTimeLoop."""
+    loop = VirtualTimeLoop(start)
+    try:
+        return loop.run_until_complete(main())
+    finally:
+        loop.run_until_complete(_cancel_all(asyncio.all_tasks(loop)))
+        loop.close()
+
+
+async def _cancel_all(tasks: set[asyncio.Task[Any]]) -> None:
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
