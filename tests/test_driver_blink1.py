@@ -16,6 +16,8 @@ from tests.peers.fake_blink1 import RGB, FakeBlink1, FakeUsb
 from tests.peers.http_fake import most_in_any_window
 from tests.peers.lamps import LAMP, RED, eventually, offline_logs, running_lamp
 
+pytestmark = pytest.mark.real_time  # services and lamps driving real peers on the real clock
+
 TOP: RGB = (12, 34, 56)  # raw values no LampState rounds back to: only an exact restore brings them back
 BOTTOM: RGB = (200, 100, 0)
 FULL_RED: RGB = (255, 0, 0)

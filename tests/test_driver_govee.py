@@ -21,6 +21,8 @@ from tests.peers.fake_govee import FakeGovee, free_udp_port
 from tests.peers.http_fake import most_in_any_window
 from tests.peers.lamps import LAMP, eventually, offline_logs, running_lamp, signal
 
+pytestmark = pytest.mark.real_time  # services and lamps driving real peers on the real clock
+
 RED_RGB = {"r": 255, "g": 0, "b": 0}
 LOOKS = {  # the light's own looks before an alert, at a brightness a LampState keeps
     "colour": {"color": {"r": 18, "g": 52, "b": 86}, "colorTemInKelvin": 0, "brightness": 37},

@@ -27,7 +27,7 @@ from tests.peers.http_fake import most_in_any_window
 from tests.peers.lamps import LAMP, RED, eventually, offline_logs, running_lamp
 from tests.test_e2e import cli, wait_for
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.real_time]
 
 BED_LIGHT = "light.bed_light"  # colour (hs) and colour temperature, effects rainbow and none
 KITCHEN_LIGHT = "light.kitchen_lights"

@@ -20,6 +20,8 @@ from tests.peers.http_fake import most_in_any_window
 from tests.peers.lamps import LAMP, RED, eventually, offline_logs, running_lamp
 from tests.peers.tls import self_signed
 
+pytestmark = pytest.mark.real_time  # services and lamps driving real peers on the real clock
+
 RED_XY = {"x": 0.6915, "y": 0.3083}  # red, as the bridge keeps it: clamped into the light's gamut C
 SENT_RED = {"x": 0.7006, "y": 0.2993}
 BLINK = LampState(on=True, color="#ff0000", effect=Effect.BLINK)

@@ -22,6 +22,8 @@ from tests.peers.http_fake import most_in_any_window
 from tests.peers.kasa import KasaDevice
 from tests.peers.lamps import LAMP, eventually, offline_logs, running_lamp
 
+pytestmark = pytest.mark.real_time  # services and lamps driving real peers on the real clock
+
 Json = dict[str, Any]
 RELAY_ON = {"system": {"set_relay_state": {"state": 1}}}
 RELAY_OFF = {"system": {"set_relay_state": {"state": 0}}}

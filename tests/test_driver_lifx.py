@@ -17,6 +17,8 @@ from tests.peers.http_fake import most_in_any_window
 from tests.peers.lamps import LAMP, RED, eventually, offline_logs, running_lamp
 from tests.peers.lifx import Hsbk, LifxEmulator
 
+pytestmark = pytest.mark.real_time  # services and lamps driving real peers on the real clock
+
 WARM_DIM: Hsbk = (5461, 19661, 24117, 2700)  # warm white at 36.8 %: kelvin and brightness a LampState rounds
 RED_HSBK: Hsbk = (0, 65535, 65535, 3500)
 FULL = 65535

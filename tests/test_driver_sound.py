@@ -32,6 +32,8 @@ from lamplighter.model import Effect, LampState, Signal, SystemClock, make_event
 from lamplighter.service import Service, SignalAction
 from tests.peers.lamps import eventually
 
+pytestmark = pytest.mark.real_time  # services and lamps driving real peers on the real clock
+
 SYSTEM_ALSA_CONFIG = "/usr/share/alsa/alsa.conf"
 CARD = "speaker"
 SIREN = "speaker"  # the siren's name in the configuration
@@ -133,7 +135,6 @@ def siren_config(url: str) -> str:
     return f"sirens: {{{SIREN}: '{url}'}}\nlevels: {{'911': {{escalate_after: 1s}}}}\n"
 
 
-@pytest.mark.real_time
 async def test_an_escalated_911_sounds_the_siren_and_speaks_its_title_until_it_is_acknowledged(
         speaker: Speaker, service_factory: Callable[..., Service], clock: SystemClock, tmp_path: Path) -> None:
     expected_speech = spoken("911: payments down", tmp_path)

@@ -22,6 +22,8 @@ from tests.peers.http_fake import most_in_any_window
 from tests.peers.lamps import LAMP, RED, eventually, offline_logs, offline_reason, running_lamp
 from tests.peers.mosquitto import Mosquitto
 
+pytestmark = pytest.mark.real_time  # services and lamps driving real peers on the real clock
+
 TOPIC = "desk_bulb"
 WARM_DIM = [0, 0, 0, 60, 140]  # an RGBCW bulb in colour temperature, warm, at 55 %
 RED_CHANNELS = [255, 0, 0, 0, 0]
@@ -109,7 +111,6 @@ async def test_a_911_on_a_plug_switches_its_relay_and_the_ack_switches_it_back(
     assert {line for _, line in plug.firmware.commands} <= {"State", "Backlog0 Power1 ON", "Backlog0 Power1 OFF"}
 
 
-@pytest.mark.real_time
 async def test_an_unacknowledged_911_switches_on_the_siren_relay_and_the_ack_switches_it_off(
         bulb: FakeTasmota, plug: FakeTasmota, broker: Mosquitto, service_factory: Callable[..., Service],
         clock: SystemClock) -> None:

@@ -18,6 +18,8 @@ from tests.peers.http_fake import most_in_any_window
 from tests.peers.lamps import LAMP, RED, eventually, offline_logs, running_lamp
 from tests.peers.tls import self_signed
 
+pytestmark = pytest.mark.real_time  # services and lamps driving real peers on the real clock
+
 TOKEN = "s3cret-hook-token"
 RED_BODY = {"on": True, "color": "#ff0000", "brightness": 100, "effect": "solid",
             "signal": {"level": "911", "title": "payments down", "event_id": 1}}

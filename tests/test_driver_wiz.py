@@ -19,6 +19,8 @@ from tests.peers.http_fake import most_in_any_window
 from tests.peers.lamps import LAMP, eventually, offline_logs, running_lamp
 from tests.peers.wiz import Pilot, WizBulb
 
+pytestmark = pytest.mark.real_time  # services and lamps driving real peers on the real clock
+
 SCENE: Pilot = {"sceneId": 4, "speed": 120, "dimming": 40}  # Party, slower than its default
 WHITE: Pilot = {"temp": 2700, "dimming": 37}
 COLOR: Pilot = {"r": 12, "g": 200, "b": 90, "c": 0, "w": 30, "dimming": 55}

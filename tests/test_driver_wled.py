@@ -17,6 +17,8 @@ from tests.peers.fake_wled import FakeWled, segment
 from tests.peers.http_fake import most_in_any_window
 from tests.peers.lamps import LAMP, eventually, offline_logs, running_lamp
 
+pytestmark = pytest.mark.real_time  # services and lamps driving real peers on the real clock
+
 RESTORED_TOP_KEYS = ("on", "bri")
 
 

@@ -20,6 +20,8 @@ from tests.peers.fake_yeelight import ALL_METHODS, FakeYeelight
 from tests.peers.http_fake import most_in_any_window
 from tests.peers.lamps import LAMP, RED, eventually, offline_logs, running_lamp
 
+pytestmark = pytest.mark.real_time  # services and lamps driving real peers on the real clock
+
 RED_RGB = 0xFF0000
 LOOKS = {  # the bulb's own looks before an alert, in each colour mode, at a brightness a LampState keeps
     "rgb": {"color_mode": 1, "rgb": 0x123456, "bright": 37},

@@ -28,6 +28,8 @@ from tests.peers.http_fake import most_in_any_window
 from tests.peers.lamps import LAMP, WAIT, eventually, offline_logs, offline_reason, running_lamp, signal
 from tests.peers.mosquitto import Mosquitto
 
+pytestmark = pytest.mark.real_time  # services and lamps driving real peers on the real clock
+
 LIGHT = "desk lamp/left"  # a friendly name with a space and a slash
 SIREN = "hall siren"
 SECRET = "s3cret-broker-pw"
@@ -196,7 +198,6 @@ async def test_after_the_broker_restarts_the_lamp_reconnects_and_shows_what_it_s
     assert "MQTT broker 127.0.0.1" in caplog.text and SECRET not in caplog.text
 
 
-@pytest.mark.real_time
 async def test_an_unacknowledged_911_sounds_the_zigbee_siren_and_the_ack_silences_it(
         z2m: FakeZigbee2Mqtt, broker: Mosquitto, service_factory: Callable[..., Service], clock: SystemClock) -> None:
     z2m.add_light(LIGHT)

@@ -38,10 +38,12 @@ class _JumpingSelector(selectors.DefaultSelector):  # type: ignore[misc, valid-t
 class VirtualTimeLoop(asyncio.SelectorEventLoop):
     """A selector event loop whose `time()` is virtual and jumps to the next timer when all are waiting."""
 
-    def __init__(self, start: float = START) -> None:
+    def __init__(self, start: float = START, early: float = 0.0) -> None:
         self._now = [start]
         super().__init__(selector=_JumpingSelector(self._now))
-        self._clock_resolution = 1e-6  # above the float step at epoch magnitudes (2.4e-7 s), or a due timer never runs
+        # A timer runs once it is due within this: at least above the float step at epoch magnitudes
+        # (2.4e-7 s), or a due timer never runs; more makes every wake-up come up to `early` seconds early.
+        self._clock_resolution = max(1e-6, early)
 
     def time(self) -> float:
         return self._now[0]
@@ -54,9 +56,9 @@ class LoopClock:
         return asyncio.get_running_loop().time()
 
 
-def run_virtual(main: Any, start: float = START) -> Any:
+def run_virtual(main: Any, start: float = START, early: float = 0.0) -> Any:
     """Run a coroutine function `main()` to the end on a fresh VirtualTimeLoop."""
-    loop = VirtualTimeLoop(start)
+    loop = VirtualTimeLoop(start, early)
     try:
         return loop.run_until_complete(main())
     finally:

@@ -20,10 +20,9 @@ from typing import Any
 
 from lamplighter.drivers.base import Driver
 from lamplighter.errors import DeviceOffline
-from lamplighter.model import Effect, LampState, LampView, Signal
+from lamplighter.model import Effect, LampState, LampView, Signal, SystemClock
 from lamplighter.service.lamp import LampController
 from lamplighter.store import Store
-from tests.conftest import FakeClock
 
 LAMP = "desk"
 RED = LampState(on=True, color="#ff0000")
@@ -85,14 +84,15 @@ async def running_lamp(driver: Driver, state_dir: Path) -> AsyncIterator[Lamp]:
     """A LampController for `driver`, running; the driver is closed afterwards."""
     store = Store(state_dir / "lamps.db")
     views: list[LampView] = []
-    controller = LampController(LAMP, driver, store, FakeClock(), views.append, lambda name, since: None)
+    controller = LampController(LAMP, driver, store, SystemClock(), views.append, lambda name, since: None)
     task = asyncio.create_task(controller.run())
     try:
         await eventually(lambda: views)  # started: the state was read (or the lamp is offline)
         yield Lamp(controller, views)
     finally:
+        controller.stop()
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
-            await task
+            await asyncio.wait_for(task, WAIT)
         await driver.close()
         store.close()

@@ -10,7 +10,8 @@ and waits until `wake_at` or a change; every deadline lives here, so the whole b
 a table under any clock:
 
 - restore: the snapshot is read before the first signal's look is sent, never overwritten
-  by a second signal, and dropped once the lamp is back to it (off stays off);
+  by a second signal, and dropped once the lamp is back to it (off stays off) and, where the
+  device can say, has been read back so;
 - pacing: at most one `Apply` per `min_interval`; only the latest desired look is sent;
 - calm: a light changes its look at most once per `calm_interval`, unless a higher-priority
   signal takes it (a 911 is never held back);
@@ -166,12 +167,9 @@ def _applied(memory: Memory, command: Apply, now: float, traits: Traits) -> Memo
     verify_at = memory.verify_at
     if command.new_look and traits.verify_after is not None:
         verify_at = now + traits.verify_after
-    memory = replace(memory, sent=command.frame, sent_for=command.showing.event_id if command.showing else None,
-                     actual=memory.look, showing=command.showing, send_at=now + traits.min_interval,
-                     verify_at=verify_at)
-    if command.showing is None and memory.look == memory.snapshot:
-        memory = replace(memory, snapshot=None)  # the restore is done; the next signal takes a new one
-    return memory
+    return replace(memory, sent=command.frame, sent_for=command.showing.event_id if command.showing else None,
+                   actual=memory.look, showing=command.showing, send_at=now + traits.min_interval,
+                   verify_at=verify_at)
 
 
 def _verified(memory: Memory, shown: LampState, traits: Traits) -> Memory:
@@ -206,12 +204,18 @@ def plan(memory: Memory, desired: Desired, now: float, traits: Traits) -> Step:
         memory = replace(memory, showing=memory.look_for)  # the same look for another signal
     if command is not None and now < memory.send_at:
         return Step(None, memory, _earliest(memory.send_at, held_until, memory.verify_at))
-    if command is None and desired.showing is None and memory.snapshot is not None \
-            and held_until is None and memory.actual == memory.snapshot:
-        memory = replace(memory, snapshot=None)  # already back as it was: the snapshot has served
+    if command is None and held_until is None and _restored(memory, desired):
+        memory = replace(memory, snapshot=None)  # the next signal takes a new snapshot
     if command is None and now >= memory.check_at:
         return Step(Read(Why.CHECK), memory, None)
     return Step(command, memory, _earliest(held_until, frame_at, memory.verify_at, memory.check_at))
+
+
+def _restored(memory: Memory, desired: Desired) -> bool:
+    """Back as it was before the first signal, as far as the device can say: the snapshot has served.
+    A restore the device did not reach keeps the snapshot, so the next signal does not take the wrong one."""
+    return desired.showing is None and memory.snapshot is not None and memory.actual == memory.snapshot \
+        and memory.verify_at is None and not memory.unreached
 
 
 def _choose_look(memory: Memory, desired: Desired, now: float, traits: Traits) -> tuple[Memory, float | None]:

@@ -59,7 +59,7 @@ log = logging.getLogger(__name__)
 DATABASE_NAME = "lamplighter.db"
 STOP_BOUND = 1.0  # seconds the lamp and source tasks get to end after a stop, then they are left behind
 CLOSE_BOUND = 0.5  # seconds each driver gets to close its connections
-LONGEST_WAIT = 30.0  # look at the deadlines at least this often, so a jump of the wall clock is noticed
+LONGEST_WAIT = 60.0  # look at the deadlines at least this often, so a jump of the wall clock is noticed
 
 
 @dataclass(frozen=True)
@@ -127,12 +127,13 @@ def build_drivers(config: Config) -> dict[str, Driver]:
 class Service:
     """Everything Lamplighter does, behind one facade. Use `async with service.running():`."""
 
-    def __init__(self, config: Config, clock: Clock | None = None, drivers: Mapping[str, Driver] | None = None) -> None:
+    def __init__(self, config: Config, clock: Clock | None = None, drivers: Mapping[str, Driver] | None = None,
+                 store: type[Store] = Store) -> None:
         self.config = config
         self.clock = clock or SystemClock()
         self.levels: dict[str, Level] = config.resolved_levels()
         self.metrics = Metrics()
-        self.store = Store(config.state_dir / DATABASE_NAME)
+        self.store = store(config.state_dir / DATABASE_NAME)
         self.router = Router(self.levels, frozenset(config.lamps), config.guards)
         self.signals: dict[int, Signal] = {}
         self._started_at = self.clock.now()
@@ -374,6 +375,7 @@ class Service:
 
     def _on_deadlines(self, now: float) -> None:
         """End expired signals and lamp tests, write what the journal still owes, watch the sources."""
+        tests = len(self.lamp_tests)
         self.lamp_tests = {lamp: test for lamp, test in self.lamp_tests.items() if test.active_at(now)}
         ended = expired(self.signals.values(), now)
         for signal in ended:
@@ -382,7 +384,10 @@ class Service:
             self.activity.publish(Activity("expired", signal.event_id))
         if self._unwritten_ends and (self._retry_ends_at is None or now >= self._retry_ends_at):
             self._write_ends(now)
-        self._changed(since=None)
+        if ended or len(self.lamp_tests) != tests:
+            self._changed(since=None)  # the lamps wake at snooze and escalation edges by themselves
+        else:
+            self._fall_back()  # a snooze that ended may have made a stranded signal visible
         self._watch_sources()
 
     def _write_ends(self, now: float) -> None:

@@ -29,7 +29,7 @@ from lamplighter.store import Store
 log = logging.getLogger(__name__)
 
 DEVICE_DEADLINE = 10.0  # one command to a device, however slowly it answers
-LONGEST_WAIT = 30.0  # look again at least this often, so a jump of the wall clock is noticed
+LONGEST_WAIT = 60.0  # look again at least this often, so a jump of the wall clock is noticed
 
 
 def traits_of(driver: Driver, siren: bool) -> Traits:
