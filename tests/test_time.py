@@ -110,7 +110,7 @@ def test_a_signal_never_stays_active_after_its_hold_even_when_wake_ups_come_earl
     nothing is active, in memory, in the journal or in the metrics, with every wake-up up to 5 ms early."""
     rng = random.Random(11)
     for run in range(100):
-        async def scenario(state: Path = tmp_path / str(run)) -> None:
+        async def scenario(state: Path = tmp_path / str(run), run: int = run) -> None:
             service = Service(make_config(state, SHELF), clock=LoopClock())
             async with service.running():
                 for title in ("disk filling", "backup late"):
