@@ -35,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationErr
 from lamplighter.errors import AuthError, EventError
 from lamplighter.model import Event, format_duration, parse_duration
 from lamplighter.sources.base import SourceSettings, WebhookSource
+from lamplighter.untrusted import load_json
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -181,13 +182,6 @@ class Value(BaseModel):
 
 
 # ---- the body --------------------------------------------------------------------------------
-
-
-def load_json(body: bytes) -> Any:
-    try:
-        return json.loads(body)
-    except ValueError as exc:  # UnicodeDecodeError is one too
-        raise EventError("body", f"not valid JSON: {exc}") from None
 
 
 def validated(model: type[M], data: Any) -> M:
