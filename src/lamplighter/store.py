@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from lamplighter.errors import StoreError
-from lamplighter.model import Event, LampState, Outcome, Signal, Status
+from lamplighter.model import MAX_EVENT_ID, Event, LampState, Outcome, Signal, Status
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -103,16 +104,29 @@ class Store:
     def close(self) -> None:
         self._db.close()
 
-    def _transaction(self, statements: Iterable[tuple[str, tuple[Any, ...]]]) -> list[int]:
-        """Run statements in one transaction; return each statement's lastrowid."""
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """One write transaction: committed at the end of the block, rolled back on any exception.
+
+        A value SQLite cannot take (text that is not UTF-8, an integer over 64 bits) is a
+        StoreError like a failed write; whatever else goes wrong is raised as it is. Either
+        way no transaction is left open for the next writer.
+        """
         try:
             self._db.execute("BEGIN IMMEDIATE")
-            ids = [self._db.execute(sql, params).lastrowid or 0 for sql, params in statements]
+            yield
             self._db.execute("COMMIT")
-            return ids
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, UnicodeEncodeError, OverflowError) as exc:
             self._rollback()
             raise StoreError(f"cannot write to the store at {self.path}: {exc}") from None
+        except BaseException:
+            self._rollback()
+            raise
+
+    def _transaction(self, statements: Iterable[tuple[str, tuple[Any, ...]]]) -> list[int]:
+        """Run statements in one transaction; return each statement's lastrowid."""
+        with self._writing():
+            return [self._db.execute(sql, params).lastrowid or 0 for sql, params in statements]
 
     def record_event(
         self,
@@ -127,8 +141,7 @@ class Store:
         end_reason: str = "",
     ) -> int:
         """Store an event with its outcome and the signal changes, atomically; return its id."""
-        try:
-            self._db.execute("BEGIN IMMEDIATE")
+        with self._writing():
             event_id = self._insert_event(event, outcome, list(reasons), signal_id)
             if new_signal is not None:
                 self._insert_signal(new_signal, event_id)
@@ -137,10 +150,6 @@ class Store:
                                  (refreshed.expires_at, refreshed.event_id))
             for signal in ended:
                 self._end(signal.event_id, event.received_at, end_reason)
-            self._db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            self._rollback()
-            raise StoreError(f"cannot write to the store at {self.path}: {exc}") from None
         return event_id
 
     def _rollback(self) -> None:
@@ -213,6 +222,8 @@ class Store:
         return [_event_row(row) for row in rows]
 
     def event(self, event_id: int) -> dict[str, Any] | None:
+        if not 0 < event_id <= MAX_EVENT_ID:
+            return None  # SQLite would raise OverflowError for a number it cannot hold
         row = self._db.execute("SELECT * FROM events WHERE id=?", (event_id,)).fetchone()
         return None if row is None else _event_row(row)
 
