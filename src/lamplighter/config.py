@@ -36,6 +36,7 @@ UNTIL_ACK_WORDS = ("until_ack", "until_acknowledged")
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 FULL_DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 DAY_NAMES = {**{day: day for day in DAYS}, **{full: full[:3] for full in FULL_DAYS}}
+MIN_TOKEN_CHARS = 16  # shorter tokens (an empty variable, an empty file) would let anyone in
 _ENV_REF = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -83,6 +84,14 @@ class ServerConfig(_Strict, ListensOn):
     listen: ListenAddress = "127.0.0.1:8911"
     token: SecretStr | None = None
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)  # Alertmanager does not retry a 413
+
+    @field_validator("token")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_TOKEN_CHARS:
+            raise ValueError(f"the API token needs at least {MIN_TOKEN_CHARS} characters, this one has "
+                             f"{len(value.get_secret_value())} (make one with: openssl rand -hex 16)")
+        return value
 
 
 def _duration(value: Any) -> float:
@@ -375,9 +384,10 @@ def _interpolate(value: Any, env: Mapping[str, str], path: tuple[Any, ...], prob
     def substitute(match: re.Match[str]) -> str:
         if match.group(0) == "$$":
             return "$"
-        if match.group(1) not in env:
-            problems.append((path, f"environment variable {match.group(1)} is not set"))
+        name = match.group(1)
+        if not env.get(name):
+            problems.append((path, f"environment variable {name} is {'empty' if name in env else 'not set'}"))
             return ""
-        return env[match.group(1)]
+        return env[name]
 
     return _ENV_REF.sub(substitute, value)

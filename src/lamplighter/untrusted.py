@@ -3,7 +3,8 @@
 Every JSON intake (the HTTP API, webhooks, Slack, MQTT, Frigate) goes through
 `check_json` or `load_json`: a body nested deeper than MAX_JSON_DEPTH, or larger than the
 intake's size limit, is refused with a PayloadError before the parser (which recurses and
-would raise RecursionError) sees it. `storable` replaces what the journal cannot encode
+would raise RecursionError) sees it. `storable` (applied to every string `load_json` returns,
+and by make_event to every event) replaces what the journal cannot encode
 (lone UTF-16 surrogates, from JSON escapes such as "\\ud83d") with U+FFFD.
 
 Standard library only.
@@ -24,6 +25,7 @@ _STRING = re.compile(rb'"(?:[^"\\]|\\.)*+(?:"|\Z)', re.DOTALL)  # possessive: li
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 _OPENING = frozenset(b"[{")
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_ESCAPED_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 def check_json(data: bytes, *, max_bytes: int | None = None) -> None:
@@ -39,9 +41,21 @@ def load_json(data: bytes | str, *, max_bytes: int | None = None) -> Any:
     raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
     check_json(raw, max_bytes=max_bytes)
     try:
-        return json.loads(raw)
+        parsed = json.loads(raw)
     except ValueError as exc:  # UnicodeDecodeError is one too
         raise PayloadError(f"not valid JSON: {exc}") from None
+    return _storable_strings(parsed) if _ESCAPED_SURROGATE.search(raw) else parsed
+
+
+def _storable_strings(value: Any) -> Any:
+    """Every string in parsed JSON made storable (its depth is bounded by check_json)."""
+    if isinstance(value, str):
+        return storable(value)
+    if isinstance(value, list):
+        return [_storable_strings(item) for item in value]
+    if isinstance(value, dict):
+        return {storable(key): _storable_strings(item) for key, item in value.items()}
+    return value
 
 
 def json_depth(data: bytes) -> int:

@@ -27,7 +27,7 @@ from lamplighter.drivers.base import redact
 from lamplighter.errors import ConfigError, LamplighterError
 from lamplighter.model import MAX_EVENT_ID, format_duration
 from lamplighter.service import Service, validate
-from lamplighter.service.tokens import Token, ensure_token, token_path
+from lamplighter.service.tokens import Token, ensure_token, find_token, token_path
 
 TEST_TIMEOUT = 15.0  # seconds a lamp test waits for the lamp to show the level, and to go back
 POLL_SECONDS = 0.05
@@ -43,11 +43,16 @@ def _load(config_path: Path | None) -> LoadedConfig:
         problems = [(loaded.place(path), message) for path, message in validate(loaded.config)]
     except ConfigError as exc:
         problems = exc.problems
+    _exit_on(problems)
+    return loaded
+
+
+def _exit_on(problems: list[tuple[str, str]]) -> None:
+    """Print each problem as `FILE:LINE path: message` and exit 2, if there are any."""
     if problems:
         for place, message in problems:
             click.echo(f"{place}: {message}" if place else message, err=True)
         raise SystemExit(2)
-    return loaded
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -273,6 +278,10 @@ def camera_test_command(config_path: Path | None, source: str, frames: int | Non
 def check(config_path: Path | None) -> None:
     """Validate the configuration and report every problem with its place in the file."""
     loaded = _load(config_path)
+    try:
+        find_token(loaded.config, os.environ)
+    except ConfigError as exc:
+        _exit_on(exc.problems)
     click.echo(f"{loaded.path or 'embedded default'}: OK")
     _summarize(loaded.config)
 

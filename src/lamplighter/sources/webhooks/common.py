@@ -207,7 +207,8 @@ def check_bearer(headers: Mapping[str, str], token: str) -> None:
     if not header:
         raise AuthError("missing token: send Authorization: Bearer TOKEN")
     scheme, _, given = header.partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
+    given = given.strip()
+    if scheme.lower() != "bearer" or not given or not token or not hmac.compare_digest(given.encode(), token.encode()):
         raise AuthError("wrong token")
 
 
