@@ -311,6 +311,10 @@ def load_config(explicit: Path | None = None, env: Mapping[str, str] | None = No
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError([(str(path), f"cannot read: {exc.strerror or exc}")]) from None
+    except UnicodeDecodeError as exc:
+        line = exc.object[:exc.start].count(b"\n") + 1
+        raise ConfigError([(f"{path}:{line}", f"not UTF-8 text: byte 0x{exc.object[exc.start]:02x} cannot be read "
+                                               "(save the file as UTF-8)")]) from None
     config = parse_config(text, env, name=str(path))
     root = yaml.compose(text)
     return LoadedConfig(config, path, _line_numbers(root) if root is not None else {})
@@ -325,7 +329,13 @@ def parse_config(text: str, env: Mapping[str, str], name: str = "<config>") -> C
         where = f"{name}:{mark.line + 1}" if mark else name
         raise ConfigError([(where, f"not valid YAML: {getattr(exc, 'problem', exc)}")]) from None
     lines = _line_numbers(root) if root is not None else {}
-    data = yaml.safe_load(text) if root is not None else {}
+    duplicates = _duplicate_keys(root) if root is not None else []
+    if duplicates:
+        raise ConfigError([(_place(name, lines, loc), msg) for loc, msg in duplicates])
+    try:
+        data = yaml.safe_load(text) if root is not None else {}
+    except ValueError as exc:  # a number with more digits than Python converts
+        raise ConfigError([(name, f"not a usable value: {str(exc)[:200]}")]) from None
     if not isinstance(data, dict):
         raise ConfigError([(name, "the file must be a mapping of keys such as lamps:, levels:")])
     problems: list[Problem] = []
@@ -370,6 +380,24 @@ def _line_numbers(node: yaml.Node, path: tuple[str, ...] = ()) -> dict[tuple[str
 
 
 Problem = tuple[tuple[Any, ...], str]
+
+
+def _duplicate_keys(node: yaml.Node, path: tuple[str, ...] = ()) -> list[Problem]:
+    """Keys given twice in one mapping: YAML keeps only the last, which silently drops the first."""
+    problems: list[Problem] = []
+    if isinstance(node, yaml.MappingNode):
+        first: dict[str, int] = {}
+        for key, value in node.value:
+            name = str(key.value)
+            if name in first:
+                problems.append(((*path, name), f"given twice (first on line {first[name]}): YAML would keep "
+                                                 "only this one; merge them"))
+            first.setdefault(name, key.start_mark.line + 1)
+            problems += _duplicate_keys(value, (*path, name))
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            problems += _duplicate_keys(item, (*path, str(index)))
+    return problems
 
 
 def _interpolate(value: Any, env: Mapping[str, str], path: tuple[Any, ...], problems: list[Problem]) -> Any:

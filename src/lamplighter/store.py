@@ -9,6 +9,7 @@ never loses an event that was answered 2xx.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -63,6 +64,11 @@ MIGRATIONS = (
 )
 
 
+_COLUMNS = {table: set(re.findall(r"^\s+(\w+) [A-Z]", body, re.MULTILINE))
+            for table, body in re.findall(r"CREATE TABLE IF NOT EXISTS (\w+) \((.*?)\n\);", SCHEMA, re.DOTALL)}
+"""The columns of each table, read from SCHEMA."""
+
+
 @dataclass(frozen=True)
 class StoredSignal:
     """A signal row as stored; the service gives it its look from the current levels."""
@@ -84,21 +90,47 @@ class Store:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._migrate()
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"cannot open the store at {path}: {exc}") from None
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._check_intact()
+            self._migrate()
+            self._check_columns()
+        except (sqlite3.Error, StoreError) as exc:
+            self._db.close()
+            raise StoreError(f"cannot use the journal {path}: {exc}. {_move_aside(path)}") from None
         self._db.row_factory = sqlite3.Row
         self.path = path
+
+    def _check_intact(self) -> None:
+        """A damaged page is found now, at start, not at the first event that touches it."""
+        problems = [row[0] for row in self._db.execute("PRAGMA quick_check(3)").fetchall()]
+        if problems != ["ok"]:
+            raise StoreError(f"the file is damaged ({'; '.join(problems)})")
+
+    def _check_columns(self) -> None:
+        """Every table has the columns this version writes: else the file is not a Lamplighter journal."""
+        for table, wanted in _COLUMNS.items():
+            found = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+            missing = sorted(wanted - found)
+            if missing:
+                raise StoreError(f"it is not a Lamplighter journal (table {table} has no {', '.join(missing)})")
 
     def _migrate(self) -> None:
         """Create a new journal at the latest version, or bring an older one up to it."""
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if not 0 <= version <= len(MIGRATIONS):
+            raise StoreError(f"it is at version {version}, written by a newer Lamplighter (this one knows "
+                             f"{len(MIGRATIONS)})")
         fresh = not self._db.execute("SELECT name FROM sqlite_master WHERE name='events'").fetchone()
         self._db.executescript(SCHEMA)
         for migration in () if fresh else MIGRATIONS[version:]:
-            self._db.execute(migration)
+            try:
+                self._db.execute(migration)
+            except sqlite3.OperationalError as exc:  # "duplicate column name": made by something else
+                raise StoreError(f"it is not a Lamplighter journal at version {version} ({exc})") from None
         self._db.execute(f"PRAGMA user_version={len(MIGRATIONS)}")
 
     def close(self) -> None:
@@ -293,6 +325,11 @@ class Store:
             " WHERE received_at >= ? GROUP BY hour, level ORDER BY hour", (since,),
         ).fetchall()
         return [(float(row["hour"]), row["level"], int(row["count"])) for row in rows]
+
+
+def _move_aside(path: Path) -> str:
+    return (f"Move it aside (mv {path} {path}.old) and start again: a new, empty journal is made; the old "
+            "file keeps what it had (sqlite3 can .recover a damaged one)")
 
 
 def _event_row(row: sqlite3.Row) -> dict[str, Any]:

@@ -39,7 +39,7 @@ def find_token(config: Config, env: Mapping[str, str]) -> Token | None:
     """The token a client or the daemon should use, without creating one; ConfigError if it is too short."""
     if config.server.token is not None:
         return Token(config.server.token.get_secret_value(), "config")  # its length is checked with the file
-    if TOKEN_ENV in env:
+    if env.get(TOKEN_ENV):  # set but empty counts as not set: the next place is looked at
         return _long_enough(Token(env[TOKEN_ENV], "environment"), f"the environment variable {TOKEN_ENV}")
     path = token_path(config.state_dir)
     try:
