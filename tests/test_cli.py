@@ -53,7 +53,8 @@ def test_init_writes_a_starter_that_check_accepts_and_never_overwrites(runner: C
 
 
 def test_client_commands_say_when_the_daemon_is_not_running(runner: CliRunner, tmp_path: Path) -> None:
-    env = {"LAMPLIGHTER_URL": "http://127.0.0.1:9", "LAMPLIGHTER_TOKEN": "x-long-enough-token", "XDG_STATE_HOME": str(tmp_path)}
+    env = {"LAMPLIGHTER_URL": "http://127.0.0.1:9", "LAMPLIGHTER_TOKEN": "x-long-enough-token",
+           "XDG_STATE_HOME": str(tmp_path)}
     result = runner.invoke(cli, ["send", "911", "payments down"], env=env)
     assert result.exit_code == 1 and "is `lamplighter run` running?" in result.output
 

@@ -131,7 +131,7 @@ async def test_deeply_nested_json_is_a_400_naming_the_problem(api: tuple[httpx.A
 
 
 async def test_deeply_nested_json_from_slack_is_a_400(api: tuple[httpx.AsyncClient, Service]) -> None:
-    client, service = api
+    client, _ = api
     body = DEEP.encode()
     headers = signed_headers(body, START, content_type="application/json")
     answer = await client.post("/hooks/slack", content=body, headers=headers)
@@ -141,7 +141,7 @@ async def test_deeply_nested_json_from_slack_is_a_400(api: tuple[httpx.AsyncClie
 
 async def test_a_body_with_brackets_inside_strings_is_not_mistaken_for_nesting(
         api: tuple[httpx.AsyncClient, Service]) -> None:
-    client, service = api
+    client, _ = api
     answer = await client.post("/api/events", json={"level": "912", "title": "[" * 400 + '"{'}, headers=AUTH)
     assert answer.status_code == 202, answer.text
 

@@ -15,8 +15,8 @@ Each type declares its configuration keys as a pydantic model (`Settings`), so t
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from abc import ABC, abstractmethod
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path

@@ -127,5 +127,5 @@ class BrokerSource(Source):
         payload = message.payload if isinstance(message.payload, bytes) else str(message.payload).encode()
         try:
             self.on_message(message.topic.value, payload, message.retain, submit)
-        except Exception as exc:  # noqa: BLE001 -- no message may end the source
+        except Exception as exc:  # no message may end the source
             self.refuse(f"a message on {message.topic.value}", exc)

@@ -24,6 +24,7 @@ from lamplighter.errors import AuthError, EventError, LampBusy, PayloadError, St
 from lamplighter.model import MAX_EVENT_ID, Receipt, Status, make_event, parse_duration
 from lamplighter.service import Service, SignalAction
 from lamplighter.sources.base import WebhookSource
+from lamplighter.untrusted import load_json
 from lamplighter.web.dashboard import (
     COOKIE,
     csrf_token,
@@ -32,7 +33,6 @@ from lamplighter.web.dashboard import (
     remember_login,
     same_secret,
 )
-from lamplighter.untrusted import load_json
 from lamplighter.web.limits import BodySizeLimit
 from lamplighter.web.views import lamp_json
 
@@ -149,7 +149,7 @@ def create_app(service: Service, token: str) -> FastAPI:
     """The application for one service; `token` guards everything but /healthz."""
     app = FastAPI(title="Lamplighter", docs_url=None, redoc_url=None, openapi_url=None)
     app.add_exception_handler(RequestValidationError, _validation_failed)  # type: ignore[arg-type]
-    app.add_exception_handler(PayloadError, lambda _r, e: _event_refused(e))  # type: ignore[arg-type]
+    app.add_exception_handler(PayloadError, lambda _r, e: _event_refused(e))
     app.add_exception_handler(HTTPException, lambda _r, e: _error(e.status_code, str(e.detail)))
     lamp_page = files("lamplighter.web").joinpath("lamp.html").read_text(encoding="utf-8")
 

@@ -33,10 +33,10 @@ from typing import Any, ClassVar
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from pydantic import Field, SecretStr, field_validator, model_validator
 
+from lamplighter.backoff import Backoff
 from lamplighter.config import ListenAddress, ListensOn
 from lamplighter.errors import PayloadError, StoreError
 from lamplighter.model import Clock
-from lamplighter.backoff import Backoff
 from lamplighter.sources.base import SourceSettings, Submit
 from lamplighter.sources.mail.authentication import (
     DnsLookup,
@@ -249,7 +249,7 @@ class _Handler:
         raw = envelope.original_content or b""
         try:
             return await self.source.receive(raw, envelope.rcpt_tos, session, self.submit)
-        except Exception as exc:  # noqa: BLE001 -- counted and logged; the client hears no exception text
+        except Exception as exc:  # counted and logged; the client hears no exception text
             self.source.refuse("a mail", exc)
             return "451 4.3.0 Not handled because of a problem in Lamplighter, try again later"
 
