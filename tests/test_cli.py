@@ -37,11 +37,11 @@ def test_check_summarizes_a_good_config_with_secrets_hidden(runner: CliRunner, t
     config = tmp_path / "good.yaml"
     config.write_text("server: {token: '${T}'}\nlamps: {desk: 'virtual://desk', log: 'console://log'}\n"
                       "levels: {911: {hold: until_ack}}\n")
-    result = runner.invoke(cli, ["check", "-c", str(config)], env={"T": "hunter22"})
+    result = runner.invoke(cli, ["check", "-c", str(config)], env={"T": "hunter22-correct-horse"})
     assert result.exit_code == 0, result.output
     assert "good.yaml: OK" in result.output
     assert "level 911: #ff0000 solid, priority 300, hold until acknowledged, on all lamps" in result.output
-    assert "hunter22" not in result.output
+    assert "hunter22-correct-horse" not in result.output
 
 
 def test_init_writes_a_starter_that_check_accepts_and_never_overwrites(runner: CliRunner) -> None:
@@ -53,7 +53,8 @@ def test_init_writes_a_starter_that_check_accepts_and_never_overwrites(runner: C
 
 
 def test_client_commands_say_when_the_daemon_is_not_running(runner: CliRunner, tmp_path: Path) -> None:
-    env = {"LAMPLIGHTER_URL": "http://127.0.0.1:9", "LAMPLIGHTER_TOKEN": "x", "XDG_STATE_HOME": str(tmp_path)}
+    env = {"LAMPLIGHTER_URL": "http://127.0.0.1:9", "LAMPLIGHTER_TOKEN": "x-long-enough-token",
+           "XDG_STATE_HOME": str(tmp_path)}
     result = runner.invoke(cli, ["send", "911", "payments down"], env=env)
     assert result.exit_code == 1 and "is `lamplighter run` running?" in result.output
 

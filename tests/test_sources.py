@@ -104,7 +104,7 @@ async def test_a_webhook_source_checks_its_own_token_and_stores_its_events(
     assert stored is not None and (stored["source"], stored["level"]) == ("ci", "912")
     health = (await client.get("/api/sources", headers={"Authorization": "Bearer api-token"})).json()
     assert health == [{"name": "ci", "type": "echo", "connected": True, "error": None,
-                       "last_event_at": stored["received_at"]}]
+                       "last_event_at": stored["received_at"], "refused": 0, "last_refusal": None}]
 
 
 @pytest.mark.virtual_time

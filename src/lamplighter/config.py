@@ -36,6 +36,7 @@ UNTIL_ACK_WORDS = ("until_ack", "until_acknowledged")
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 FULL_DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 DAY_NAMES = {**{day: day for day in DAYS}, **{full: full[:3] for full in FULL_DAYS}}
+MIN_TOKEN_CHARS = 16  # shorter tokens (an empty variable, an empty file) would let anyone in
 _ENV_REF = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -83,6 +84,14 @@ class ServerConfig(_Strict, ListensOn):
     listen: ListenAddress = "127.0.0.1:8911"
     token: SecretStr | None = None
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)  # Alertmanager does not retry a 413
+
+    @field_validator("token")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_TOKEN_CHARS:
+            raise ValueError(f"the API token needs at least {MIN_TOKEN_CHARS} characters, this one has "
+                             f"{len(value.get_secret_value())} (make one with: openssl rand -hex 16)")
+        return value
 
 
 def _duration(value: Any) -> float:
@@ -302,6 +311,10 @@ def load_config(explicit: Path | None = None, env: Mapping[str, str] | None = No
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError([(str(path), f"cannot read: {exc.strerror or exc}")]) from None
+    except UnicodeDecodeError as exc:
+        line = exc.object[:exc.start].count(b"\n") + 1
+        raise ConfigError([(f"{path}:{line}", f"not UTF-8 text: byte 0x{exc.object[exc.start]:02x} cannot be read "
+                                               "(save the file as UTF-8)")]) from None
     config = parse_config(text, env, name=str(path))
     root = yaml.compose(text)
     return LoadedConfig(config, path, _line_numbers(root) if root is not None else {})
@@ -316,7 +329,13 @@ def parse_config(text: str, env: Mapping[str, str], name: str = "<config>") -> C
         where = f"{name}:{mark.line + 1}" if mark else name
         raise ConfigError([(where, f"not valid YAML: {getattr(exc, 'problem', exc)}")]) from None
     lines = _line_numbers(root) if root is not None else {}
-    data = yaml.safe_load(text) if root is not None else {}
+    duplicates = _duplicate_keys(root) if root is not None else []
+    if duplicates:
+        raise ConfigError([(_place(name, lines, loc), msg) for loc, msg in duplicates])
+    try:
+        data = yaml.safe_load(text) if root is not None else {}
+    except ValueError as exc:  # a number with more digits than Python converts
+        raise ConfigError([(name, f"not a usable value: {str(exc)[:200]}")]) from None
     if not isinstance(data, dict):
         raise ConfigError([(name, "the file must be a mapping of keys such as lamps:, levels:")])
     problems: list[Problem] = []
@@ -363,6 +382,24 @@ def _line_numbers(node: yaml.Node, path: tuple[str, ...] = ()) -> dict[tuple[str
 Problem = tuple[tuple[Any, ...], str]
 
 
+def _duplicate_keys(node: yaml.Node, path: tuple[str, ...] = ()) -> list[Problem]:
+    """Keys given twice in one mapping: YAML keeps only the last, which silently drops the first."""
+    problems: list[Problem] = []
+    if isinstance(node, yaml.MappingNode):
+        first: dict[str, int] = {}
+        for key, value in node.value:
+            name = str(key.value)
+            if name in first:
+                problems.append(((*path, name), f"given twice (first on line {first[name]}): YAML would keep "
+                                                 "only this one; merge them"))
+            first.setdefault(name, key.start_mark.line + 1)
+            problems += _duplicate_keys(value, (*path, name))
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            problems += _duplicate_keys(item, (*path, str(index)))
+    return problems
+
+
 def _interpolate(value: Any, env: Mapping[str, str], path: tuple[Any, ...], problems: list[Problem]) -> Any:
     """Replace `${NAME}` in every string with the environment's value; `$$` is a literal `$`."""
     if isinstance(value, dict):
@@ -375,9 +412,10 @@ def _interpolate(value: Any, env: Mapping[str, str], path: tuple[Any, ...], prob
     def substitute(match: re.Match[str]) -> str:
         if match.group(0) == "$$":
             return "$"
-        if match.group(1) not in env:
-            problems.append((path, f"environment variable {match.group(1)} is not set"))
+        name = match.group(1)
+        if not env.get(name):
+            problems.append((path, f"environment variable {name} is {'empty' if name in env else 'not set'}"))
             return ""
-        return env[match.group(1)]
+        return env[name]
 
     return _ENV_REF.sub(substitute, value)

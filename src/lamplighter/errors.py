@@ -4,6 +4,7 @@
     ├── ConfigError          the configuration file or a value in it is wrong
     │   └── LampUrlError     a lamp URL does not parse for its driver
     ├── EventError           an event is malformed (bad level, missing title, ...)
+    │   └── PayloadError     a body refused before parsing: too deep, too large, not JSON
     ├── AuthError            a request's token or signature is missing or wrong
     ├── StoreError           the journal could not be read or written
     └── DriverError          a device could not be reached or refused a command
@@ -38,6 +39,14 @@ class EventError(LamplighterError):
     def __init__(self, field: str, message: str) -> None:
         self.field = field
         super().__init__(f"{field}: {message}")
+
+
+class PayloadError(EventError):
+    """A body refused before it was parsed; `too_large` is True when its size is what is wrong."""
+
+    def __init__(self, message: str, *, too_large: bool = False) -> None:
+        self.too_large = too_large
+        super().__init__("body", message)
 
 
 class LampBusy(LamplighterError):

@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Protocol, TypeVar
 
 from lamplighter.errors import EventError
+from lamplighter.untrusted import storable
 
 T = TypeVar("T")
 
@@ -37,6 +38,8 @@ NAMED_COLORS: dict[str, str] = {
 _HEX_COLOR = re.compile(r"#?([0-9a-fA-F]{6})")
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?")
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+MAX_DURATION = 365 * 86400.0
+MAX_DURATION_CHARS = 32  # longer text is no duration anyone means
 
 
 def parse_color(value: str) -> str:
@@ -52,17 +55,38 @@ def parse_color(value: str) -> str:
 
 
 def parse_duration(value: str | float | int) -> float:
-    """Return seconds for `10s`, `2m`, `1.5h`, `250ms` or a plain number of seconds."""
+    """Return seconds for `10s`, `2m`, `1.5h`, `250ms` or a plain number of seconds.
+
+    Raise ValueError naming the value for anything else, including a negative, infinite or
+    NaN duration, or one longer than MAX_DURATION (no hold, window or snooze lasts a year).
+    """
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        seconds = float(value)
+        seconds = _finite_seconds(value)
     else:
-        match = _DURATION.fullmatch(str(value).strip())
+        text = str(value).strip()
+        match = _DURATION.fullmatch(text) if len(text) <= MAX_DURATION_CHARS else None
         if not match:
-            raise ValueError(f"not a duration: {value!r} (use e.g. 10s, 2m, 1h)")
+            raise ValueError(f"not a duration: {_shown(value)} (use e.g. 10s, 2m, 1h)")
         seconds = float(match.group(1)) * _DURATION_UNITS[match.group(2)]
     if seconds < 0:
-        raise ValueError(f"duration must not be negative: {value!r}")
+        raise ValueError(f"duration must not be negative: {_shown(value)}")
+    if not seconds <= MAX_DURATION:  # also NaN
+        raise ValueError(f"duration must be at most {MAX_DURATION // 86400:.0f}d, not {_shown(value)}")
     return seconds
+
+
+def _finite_seconds(value: float | int) -> float:
+    """A number as float seconds; an int too large for a float counts as too long, not as a crash."""
+    try:
+        return float(value)
+    except OverflowError:
+        return float("inf")
+
+
+def _shown(value: object) -> str:
+    """A value for an error message, cut short: a 400-digit number need not be quoted in full."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def format_duration(seconds: float) -> str:
@@ -217,7 +241,12 @@ def make_event(
     labels: dict[str, str] | None = None,
     lamps: tuple[str, ...] = (),
 ) -> Event:
-    """Build an Event from loosely typed input, raising EventError naming the bad field."""
+    """Build an Event from loosely typed input, raising EventError naming the bad field.
+
+    Text is made storable on the way: a lone UTF-16 surrogate (half an emoji cut off by a
+    sender) becomes U+FFFD, so the event is kept instead of failing in the journal.
+    """
+    level, title, body, sender, key = (storable(text) for text in (level, title, body, sender, key))
     if not level.strip():
         raise EventError("level", "must not be empty")
     if not title.strip():
@@ -234,7 +263,7 @@ def make_event(
         source=source,
         key=key.strip(),
         status=parsed_status,
-        labels=dict(labels or {}),
+        labels={storable(name): storable(value) for name, value in (labels or {}).items()},
         received_at=received_at,
         lamps=lamps,
     )
@@ -289,6 +318,10 @@ class Receipt:
     reasons: tuple[str, ...]
     retry_after: float | None
     signal_id: int | None
+
+
+MAX_EVENT_ID = 2**63 - 1
+"""The largest event id there can be (SQLite's largest integer); a larger one names no event."""
 
 
 class SignalAction(StrEnum):

@@ -9,14 +9,16 @@ never loses an event that was answered 2xx.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from lamplighter.errors import StoreError
-from lamplighter.model import Event, LampState, Outcome, Signal, Status
+from lamplighter.model import MAX_EVENT_ID, Event, LampState, Outcome, Signal, Status
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -62,6 +64,11 @@ MIGRATIONS = (
 )
 
 
+_COLUMNS = {table: set(re.findall(r"^\s+(\w+) [A-Z]", body, re.MULTILINE))
+            for table, body in re.findall(r"CREATE TABLE IF NOT EXISTS (\w+) \((.*?)\n\);", SCHEMA, re.DOTALL)}
+"""The columns of each table, read from SCHEMA."""
+
+
 @dataclass(frozen=True)
 class StoredSignal:
     """A signal row as stored; the service gives it its look from the current levels."""
@@ -83,36 +90,75 @@ class Store:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._migrate()
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"cannot open the store at {path}: {exc}") from None
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._check_intact()
+            self._migrate()
+            self._check_columns()
+        except (sqlite3.Error, StoreError) as exc:
+            self._db.close()
+            raise StoreError(f"cannot use the journal {path}: {exc}. {_move_aside(path)}") from None
         self._db.row_factory = sqlite3.Row
         self.path = path
+
+    def _check_intact(self) -> None:
+        """A damaged page is found now, at start, not at the first event that touches it."""
+        problems = [row[0] for row in self._db.execute("PRAGMA quick_check(3)").fetchall()]
+        if problems != ["ok"]:
+            raise StoreError(f"the file is damaged ({'; '.join(problems)})")
+
+    def _check_columns(self) -> None:
+        """Every table has the columns this version writes: else the file is not a Lamplighter journal."""
+        for table, wanted in _COLUMNS.items():
+            found = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+            missing = sorted(wanted - found)
+            if missing:
+                raise StoreError(f"it is not a Lamplighter journal (table {table} has no {', '.join(missing)})")
 
     def _migrate(self) -> None:
         """Create a new journal at the latest version, or bring an older one up to it."""
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if not 0 <= version <= len(MIGRATIONS):
+            raise StoreError(f"it is at version {version}, written by a newer Lamplighter (this one knows "
+                             f"{len(MIGRATIONS)})")
         fresh = not self._db.execute("SELECT name FROM sqlite_master WHERE name='events'").fetchone()
         self._db.executescript(SCHEMA)
         for migration in () if fresh else MIGRATIONS[version:]:
-            self._db.execute(migration)
+            try:
+                self._db.execute(migration)
+            except sqlite3.OperationalError as exc:  # "duplicate column name": made by something else
+                raise StoreError(f"it is not a Lamplighter journal at version {version} ({exc})") from None
         self._db.execute(f"PRAGMA user_version={len(MIGRATIONS)}")
 
     def close(self) -> None:
         self._db.close()
 
-    def _transaction(self, statements: Iterable[tuple[str, tuple[Any, ...]]]) -> list[int]:
-        """Run statements in one transaction; return each statement's lastrowid."""
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """One write transaction: committed at the end of the block, rolled back on any exception.
+
+        A value SQLite cannot take (text that is not UTF-8, an integer over 64 bits) is a
+        StoreError like a failed write; whatever else goes wrong is raised as it is. Either
+        way no transaction is left open for the next writer.
+        """
         try:
             self._db.execute("BEGIN IMMEDIATE")
-            ids = [self._db.execute(sql, params).lastrowid or 0 for sql, params in statements]
+            yield
             self._db.execute("COMMIT")
-            return ids
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, UnicodeEncodeError, OverflowError) as exc:
             self._rollback()
             raise StoreError(f"cannot write to the store at {self.path}: {exc}") from None
+        except BaseException:
+            self._rollback()
+            raise
+
+    def _transaction(self, statements: Iterable[tuple[str, tuple[Any, ...]]]) -> list[int]:
+        """Run statements in one transaction; return each statement's lastrowid."""
+        with self._writing():
+            return [self._db.execute(sql, params).lastrowid or 0 for sql, params in statements]
 
     def record_event(
         self,
@@ -127,8 +173,7 @@ class Store:
         end_reason: str = "",
     ) -> int:
         """Store an event with its outcome and the signal changes, atomically; return its id."""
-        try:
-            self._db.execute("BEGIN IMMEDIATE")
+        with self._writing():
             event_id = self._insert_event(event, outcome, list(reasons), signal_id)
             if new_signal is not None:
                 self._insert_signal(new_signal, event_id)
@@ -137,10 +182,6 @@ class Store:
                                  (refreshed.expires_at, refreshed.event_id))
             for signal in ended:
                 self._end(signal.event_id, event.received_at, end_reason)
-            self._db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            self._rollback()
-            raise StoreError(f"cannot write to the store at {self.path}: {exc}") from None
         return event_id
 
     def _rollback(self) -> None:
@@ -213,6 +254,8 @@ class Store:
         return [_event_row(row) for row in rows]
 
     def event(self, event_id: int) -> dict[str, Any] | None:
+        if not 0 < event_id <= MAX_EVENT_ID:
+            return None  # SQLite would raise OverflowError for a number it cannot hold
         row = self._db.execute("SELECT * FROM events WHERE id=?", (event_id,)).fetchone()
         return None if row is None else _event_row(row)
 
@@ -282,6 +325,11 @@ class Store:
             " WHERE received_at >= ? GROUP BY hour, level ORDER BY hour", (since,),
         ).fetchall()
         return [(float(row["hour"]), row["level"], int(row["count"])) for row in rows]
+
+
+def _move_aside(path: Path) -> str:
+    return (f"Move it aside (mv {path} {path}.old) and start again: a new, empty journal is made; the old "
+            "file keeps what it had (sqlite3 can .recover a damaged one)")
 
 
 def _event_row(row: sqlite3.Row) -> dict[str, Any]:

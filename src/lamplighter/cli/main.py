@@ -25,12 +25,13 @@ from lamplighter.cli.discover import discover
 from lamplighter.config import DEFAULT_CONFIG_NAME, Config, LoadedConfig, load_config
 from lamplighter.drivers.base import redact
 from lamplighter.errors import ConfigError, LamplighterError
-from lamplighter.model import format_duration
+from lamplighter.model import MAX_EVENT_ID, format_duration
 from lamplighter.service import Service, validate
-from lamplighter.service.tokens import Token, ensure_token, token_path
+from lamplighter.service.tokens import Token, ensure_token, find_token, token_path
 
 TEST_TIMEOUT = 15.0  # seconds a lamp test waits for the lamp to show the level, and to go back
 POLL_SECONDS = 0.05
+EVENT_ID = click.IntRange(1, MAX_EVENT_ID)
 
 config_option = click.option("-c", "--config", "config_path", type=click.Path(path_type=Path),
                              help=f"Configuration file (else $LAMPLIGHTER_CONFIG, else ./{DEFAULT_CONFIG_NAME}).")
@@ -42,11 +43,16 @@ def _load(config_path: Path | None) -> LoadedConfig:
         problems = [(loaded.place(path), message) for path, message in validate(loaded.config)]
     except ConfigError as exc:
         problems = exc.problems
+    _exit_on(problems)
+    return loaded
+
+
+def _exit_on(problems: list[tuple[str, str]]) -> None:
+    """Print each problem as `FILE:LINE path: message` and exit 2, if there are any."""
     if problems:
         for place, message in problems:
             click.echo(f"{place}: {message}" if place else message, err=True)
         raise SystemExit(2)
-    return loaded
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -219,7 +225,7 @@ def _wait_for_lamp(client: Client, lamp: str, ready: Callable[[dict[str, Any]], 
 
 @cli.command()
 @config_option
-@click.argument("event_id", type=int)
+@click.argument("event_id", type=EVENT_ID)
 @click.option("--by", default=None, help="Who acknowledges (default: your user name).")
 def ack(config_path: Path | None, event_id: int, by: str | None) -> None:
     """Acknowledge an event: its signal ends and the lamp goes back."""
@@ -231,7 +237,7 @@ def ack(config_path: Path | None, event_id: int, by: str | None) -> None:
 @cli.command()
 @config_option
 @click.argument("duration")
-@click.option("--event", "event_id", type=int, default=None, help="Snooze only this event's signal.")
+@click.option("--event", "event_id", type=EVENT_ID, default=None, help="Snooze only this event's signal.")
 @click.option("--by", default=None, help="Who snoozes (default: your user name).")
 def snooze(config_path: Path | None, duration: str, event_id: int | None, by: str | None) -> None:
     """Keep the lamps dark for DURATION (e.g. 30m) except for 911s; `off` ends the snooze."""
@@ -272,6 +278,10 @@ def camera_test_command(config_path: Path | None, source: str, frames: int | Non
 def check(config_path: Path | None) -> None:
     """Validate the configuration and report every problem with its place in the file."""
     loaded = _load(config_path)
+    try:
+        find_token(loaded.config, os.environ)
+    except ConfigError as exc:
+        _exit_on(exc.problems)
     click.echo(f"{loaded.path or 'embedded default'}: OK")
     _summarize(loaded.config)
 

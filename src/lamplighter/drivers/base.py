@@ -33,7 +33,10 @@ class LampUrl:
 
     @classmethod
     def parse(cls, url: str) -> LampUrl:
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+        except ValueError as exc:  # "Invalid IPv6 URL": an unclosed [
+            raise LampUrlError(_opaque(url), f"not a lamp URL: {exc}") from None
         if not parts.scheme or "://" not in url:
             raise LampUrlError(_opaque(url), "not a lamp URL (expected SCHEME://..., e.g. virtual://desk)")
         try:

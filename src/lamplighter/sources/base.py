@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,10 +24,12 @@ from typing import Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
-from lamplighter.errors import ConfigError
+from lamplighter.errors import ConfigError, LamplighterError
 from lamplighter.model import Clock, Event, LampView, Receipt, SignalAction, parse_duration
 
 log = logging.getLogger(__name__)
+
+MAX_REFUSAL_CHARS = 300
 
 Submit = Callable[[Event], Receipt]
 """Store and route an event (call it on the event loop thread). Set `source=self.name` on your
@@ -73,6 +76,8 @@ class SourceHealth:
     error: str = ""
     last_event_at: float | None = None
     disconnected_since: float | None = None
+    refused: int = 0  # messages the source could not handle and skipped
+    last_refusal: str = ""
 
 
 class Source(ABC):
@@ -89,6 +94,7 @@ class Source(ABC):
         self.on_health_change: Callable[[], None] = _nothing  # the service's watchdog listens here
         self.facade: Facade | None = None  # set by the service before `run`
         self.state_dir: Path | None = None  # this source's own directory, set by the service before `run`
+        self._refusals: Counter[str] = Counter()  # by kind of problem, for logging each kind once
 
     @classmethod
     def from_config(cls, entry: Mapping[str, Any], clock: Clock, place: str) -> Source:
@@ -118,6 +124,29 @@ class Source(ABC):
             self.health.disconnected_since = self.clock.now()
         self.health.connected, self.health.error = False, error
         self.on_health_change()
+
+
+    def refuse(self, what: str, problem: Exception) -> None:
+        """Count a message that could not be handled and go on; log each kind of problem once.
+
+        Expected refusals (a LamplighterError, ValueError, TypeError: the message makes no sense)
+        log one line; anything else logs its traceback the first time, so it can be fixed.
+        The same kind again is logged only at the 10th, 100th, 1000th... time, with the count.
+        """
+        kind = type(problem).__name__
+        self._refusals[kind] += 1
+        seen = self._refusals[kind]
+        self.health.refused += 1
+        self.health.last_refusal = f"{what}: {kind}: {problem}"[:MAX_REFUSAL_CHARS]
+        if _is_power_of_ten(seen):
+            expected = isinstance(problem, (LamplighterError, ValueError, TypeError))
+            log.warning("source %s skipped %s: %s: %s (%d of this kind so far)", self.name, what, kind,
+                        str(problem)[:MAX_REFUSAL_CHARS], seen, exc_info=None if expected or seen > 1 else problem)
+
+
+def _is_power_of_ten(count: int) -> bool:
+    text = str(count)
+    return text[0] == "1" and not text[1:].strip("0")
 
 
 class WebhookSource(Source):

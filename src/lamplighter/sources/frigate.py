@@ -16,7 +16,6 @@ next real one.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
@@ -27,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from lamplighter.model import Clock, Event, make_event, parse_duration
 from lamplighter.sources.base import SourceSettings, Submit
 from lamplighter.sources.mqtt_client import BrokerSettings, BrokerSource
+from lamplighter.untrusted import MAX_MESSAGE_BYTES, load_json
 
 Kind = Literal["events", "reviews"]
 KINDS: dict[str, Kind] = {"events": "events", "reviews": "reviews"}
@@ -246,7 +246,7 @@ class FrigateSource(BrokerSource):
         if last == "available":
             self._availability(payload.decode(errors="replace").strip(), submit)
         elif kind := KINDS.get(last):
-            message = json.loads(payload)
+            message = load_json(payload, max_bytes=MAX_MESSAGE_BYTES)
             if not isinstance(message, dict):
                 raise ValueError("a Frigate message must be a JSON object")
             self._submit_all(self.visits.handle(kind, message, self.clock.now()), submit)

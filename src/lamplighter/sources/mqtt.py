@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from lamplighter.model import Clock, make_event
 from lamplighter.sources.base import SourceSettings, Submit
 from lamplighter.sources.mqtt_client import BrokerSettings, BrokerSource, topic_matches
+from lamplighter.untrusted import MAX_MESSAGE_BYTES, check_json
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +109,8 @@ def matches(conditions: Mapping[str, Any], topic: str, payload: Any) -> bool:
 
 
 def parse_payload(raw: bytes) -> Any:
-    """JSON if it parses, else the text itself."""
+    """JSON if it parses, else the text itself; PayloadError if it is too large or nests too deep."""
+    check_json(raw, max_bytes=MAX_MESSAGE_BYTES)
     text = raw.decode(errors="replace")
     try:
         return json.loads(text)

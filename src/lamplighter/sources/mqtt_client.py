@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 from pydantic import SecretStr, field_validator
 
 from lamplighter.backoff import Backoff
-from lamplighter.errors import LamplighterError
 from lamplighter.model import Clock
 from lamplighter.sources.base import Source, SourceHealth, SourceSettings, Submit
 
@@ -128,5 +127,5 @@ class BrokerSource(Source):
         payload = message.payload if isinstance(message.payload, bytes) else str(message.payload).encode()
         try:
             self.on_message(message.topic.value, payload, message.retain, submit)
-        except (ValueError, TypeError, LamplighterError) as exc:  # TypeError: a field of an unexpected type
-            log.warning("source %s: skipped a message on %s: %s", self.name, message.topic.value, exc)
+        except Exception as exc:  # no message may end the source
+            self.refuse(f"a message on {message.topic.value}", exc)

@@ -11,21 +11,28 @@ from __future__ import annotations
 
 import asyncio
 import json
-import secrets
 from collections.abc import AsyncIterator
 from importlib.resources import files
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from lamplighter.errors import AuthError, EventError, LampBusy, StoreError
-from lamplighter.model import Receipt, Status, make_event, parse_duration
+from lamplighter.errors import AuthError, EventError, LampBusy, PayloadError, StoreError
+from lamplighter.model import MAX_EVENT_ID, Receipt, Status, make_event, parse_duration
 from lamplighter.service import Service, SignalAction
 from lamplighter.sources.base import WebhookSource
-from lamplighter.web.dashboard import COOKIE, csrf_token, dashboard_router, passes_csrf_check, remember_login
+from lamplighter.untrusted import load_json
+from lamplighter.web.dashboard import (
+    COOKIE,
+    csrf_token,
+    dashboard_router,
+    passes_csrf_check,
+    remember_login,
+    same_secret,
+)
 from lamplighter.web.limits import BodySizeLimit
 from lamplighter.web.views import lamp_json
 
@@ -33,6 +40,7 @@ MAX_SNOOZE_SECONDS = 7 * 86400
 MAX_TEST_SECONDS = 300
 M = TypeVar("M", bound=BaseModel)
 KEEPALIVE_SECONDS = 15.0
+EventId = Annotated[int, Path(ge=1, le=MAX_EVENT_ID, description="the id of an event in the journal")]
 
 
 class EventIn(BaseModel):
@@ -85,10 +93,15 @@ class LampTestIn(BaseModel):
 
 
 async def _parse_json(request: Request, model: type[M], empty: str = "") -> M:
-    """Validate the raw body as JSON whatever the Content-Type says (curl -d sends a form type)."""
-    raw = await request.body()
+    """Validate the raw body as JSON whatever the Content-Type says (curl -d sends a form type).
+
+    The JSON is read by the one bounded parser every intake uses (PayloadError: 400 or 413).
+    """
+    data = load_json(await request.body() or empty.encode())
+    if not isinstance(data, dict):
+        raise RequestValidationError([{"type": "model_type", "loc": ("body",), "msg": "Input should be an object"}])
     try:
-        return model.model_validate_json(raw or empty.encode())
+        return model.model_validate(data)
     except ValidationError as exc:
         raise RequestValidationError(exc.errors(include_url=False)) from None
 
@@ -113,6 +126,13 @@ def _error(status: int, message: str, **extra: Any) -> JSONResponse:
     return JSONResponse({"error": message, **extra}, status_code=status)
 
 
+def _event_refused(exc: EventError) -> JSONResponse:
+    """413 for a body over a limit, 400 for one that cannot be parsed, 422 for a wrong field."""
+    if isinstance(exc, PayloadError):
+        return _error(413 if exc.too_large else 400, str(exc))
+    return _error(422, str(exc), problems=[{"field": exc.field, "message": str(exc)}])
+
+
 def _field_name(loc: tuple[Any, ...]) -> str:
     parts = [str(p) for p in loc if p not in ("body", "query", "path")]
     return ".".join(parts) or "body"
@@ -120,31 +140,25 @@ def _field_name(loc: tuple[Any, ...]) -> str:
 
 async def _validation_failed(request: Request, exc: RequestValidationError) -> JSONResponse:
     errors = exc.errors()
-    broken = [err for err in errors if err["type"] == "json_invalid"]
-    if broken:
-        return _error(400, f"body is not valid JSON: {broken[0]['msg'].removeprefix('Invalid JSON: ')}")
     problems = [{"field": _field_name(err["loc"]), "message": err["msg"]} for err in errors]
     summary = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
     return _error(422, summary, problems=problems)
 
 
-def _token_matches(given: str | None, token: str) -> bool:
-    return given is not None and secrets.compare_digest(given.encode(), token.encode())
-
-
 def create_app(service: Service, token: str) -> FastAPI:
     """The application for one service; `token` guards everything but /healthz."""
-    app = FastAPI(title="Lamplighter", docs_url=None, redoc_url=None, openapi_url="/api/openapi.json")
+    app = FastAPI(title="Lamplighter", docs_url=None, redoc_url=None, openapi_url=None)
     app.add_exception_handler(RequestValidationError, _validation_failed)  # type: ignore[arg-type]
+    app.add_exception_handler(PayloadError, lambda _r, e: _event_refused(e))
     app.add_exception_handler(HTTPException, lambda _r, e: _error(e.status_code, str(e.detail)))
     lamp_page = files("lamplighter.web").joinpath("lamp.html").read_text(encoding="utf-8")
 
     def authorized(request: Request) -> None:
         header = request.headers.get("authorization", "")
         scheme, _, given = header.partition(" ")
-        if scheme.lower() == "bearer" and _token_matches(given.strip(), token):
+        if scheme.lower() == "bearer" and same_secret(given.strip(), token):
             return
-        if _token_matches(request.cookies.get(COOKIE), token):
+        if same_secret(request.cookies.get(COOKIE), token):
             if request.method == "GET" or passes_csrf_check(request, token):
                 return
             raise HTTPException(401, "the login cookie alone cannot change anything: send the dashboard page's "
@@ -158,6 +172,10 @@ def create_app(service: Service, token: str) -> FastAPI:
     async def healthz() -> dict[str, Any]:
         views = service.lamp_views()
         return {"status": "ok", "lamps": len(views), "lamps_online": sum(v.online for v in views)}
+
+    @app.get("/api/openapi.json", dependencies=auth, include_in_schema=False)
+    async def openapi() -> dict[str, Any]:
+        return app.openapi()
 
     @app.get("/metrics", dependencies=auth)
     async def metrics() -> Response:
@@ -181,7 +199,7 @@ def create_app(service: Service, token: str) -> FastAPI:
                                lamps=tuple(body.lamps))
             receipt = service.submit(event)
         except EventError as exc:
-            return _error(422, str(exc), problems=[{"field": exc.field, "message": str(exc)}])
+            return _event_refused(exc)
         except StoreError as exc:
             return _error(503, f"not accepted: {exc}")
         return JSONResponse(_receipt_json(receipt), status_code=202)
@@ -191,13 +209,13 @@ def create_app(service: Service, token: str) -> FastAPI:
         return service.store.recent_events(limit)
 
     @app.post("/api/events/{event_id}/ack", dependencies=auth)
-    async def ack(event_id: int, request: Request) -> JSONResponse:
+    async def ack(event_id: EventId, request: Request) -> JSONResponse:
         by = (await _parse_json(request, AckIn, empty="{}")).by
         refused = _refusal(service.acknowledge(event_id, by), event_id)
         return refused or JSONResponse({"id": event_id, "acknowledged": True, "by": by})
 
     @app.post("/api/events/{event_id}/snooze", dependencies=auth)
-    async def snooze_event(event_id: int, request: Request) -> JSONResponse:
+    async def snooze_event(event_id: EventId, request: Request) -> JSONResponse:
         body = await _parse_json(request, SnoozeIn)
         refused = _refusal(service.snooze_signal(event_id, body.duration), event_id)
         return refused or JSONResponse({"id": event_id, "snoozed_until": service.clock.now() + body.duration})
@@ -237,7 +255,7 @@ def create_app(service: Service, token: str) -> FastAPI:
         except AuthError as exc:
             return _error(401, str(exc))
         except EventError as exc:
-            return _error(422, str(exc), problems=[{"field": exc.field, "message": str(exc)}])
+            return _event_refused(exc)
         except StoreError as exc:
             return _error(503, f"not accepted: {exc}")
         try:
@@ -249,7 +267,8 @@ def create_app(service: Service, token: str) -> FastAPI:
     @app.get("/api/sources", dependencies=auth)
     async def sources() -> list[dict[str, Any]]:
         return [{"name": s.name, "type": s.source_type, "connected": s.health.connected,
-                 "error": s.health.error or None, "last_event_at": s.health.last_event_at}
+                 "error": s.health.error or None, "last_event_at": s.health.last_event_at,
+                 "refused": s.health.refused, "last_refusal": s.health.last_refusal or None}
                 for s in service.sources.values()]
 
     @app.get("/api/lamps", dependencies=auth)
@@ -278,7 +297,7 @@ def create_app(service: Service, token: str) -> FastAPI:
                    ) -> HTMLResponse | RedirectResponse:
         if token_param is None:
             authorized(request)
-        elif not _token_matches(token_param, token):
+        elif not same_secret(token_param, token):
             raise HTTPException(401, "wrong token")
         if name not in service.lamps:
             raise HTTPException(404, f"no lamp named {name!r}")

@@ -81,15 +81,16 @@ def passes_csrf_check(request: Request, token: str) -> bool:
     """A change made with the login cookie must come from our own page: its CSRF token, no foreign Origin."""
     origin = request.headers.get("origin")
     same_origin = origin is None or urlsplit(origin).netloc == request.headers.get("host")
-    return same_origin and _same_secret(request.headers.get(CSRF_HEADER), csrf_token(token))
+    return same_origin and same_secret(request.headers.get(CSRF_HEADER), csrf_token(token))
 
 
 def remember_login(response: Response, token: str) -> None:
     response.set_cookie(COOKIE, token, httponly=True, samesite="strict", max_age=LOGIN_DAYS * 86400)
 
 
-def _same_secret(given: str | None, expected: str) -> bool:
-    return given is not None and hmac.compare_digest(given.encode(), expected.encode())
+def same_secret(given: str | None, expected: str) -> bool:
+    """Whether a presented secret is the expected one; an empty one never is."""
+    return bool(given) and bool(expected) and hmac.compare_digest(str(given).encode(), expected.encode())
 
 
 def _signed_in(request: Request, authorized: Authorize) -> bool:
@@ -143,7 +144,7 @@ def _add_login(router: APIRouter, token: str, authorized: Authorize) -> None:
     async def sign_in(request: Request) -> Response:
         form = parse_qs((await request.body()).decode(errors="replace"))
         target = _safe_next(form.get("next", [""])[0])
-        if not _same_secret(form.get("token", [""])[0].strip(), token):
+        if not same_secret(form.get("token", [""])[0].strip(), token):
             return _login_page(page, target, "That is not the token of this Lamplighter.", status=401)
         response = RedirectResponse(target, status_code=303)
         remember_login(response, token)
@@ -164,7 +165,7 @@ def _add_pages(router: APIRouter, token: str, authorized: Authorize) -> None:
     async def page(request: Request, token_param: Annotated[str | None, Query(alias="token")] = None) -> Response:
         path = request.url.path
         if token_param is not None:  # a link carrying the token, as printed by `lamplighter run`
-            if not _same_secret(token_param, token):
+            if not same_secret(token_param, token):
                 raise HTTPException(401, "wrong token")
             response = RedirectResponse(path, status_code=303)
             remember_login(response, token)

@@ -5,6 +5,10 @@ multipart/alternative, HTML only, RFC 2047 encoded subjects in UTF-8 or a Korean
 charset, raw UTF-8 headers, unknown charsets, messages forwarded inline or as an attached
 message/rfc822. `parse_mail` never raises on such input; it decodes what it can and replaces
 what it cannot.
+
+Work is bounded before parsing: a mail with more than MAX_MIME_PARTS parts (counted as
+Content-Type lines, however they nest) is read for its headers only, and forwarded messages
+are followed MAX_NESTING deep, each part visited once.
 """
 
 from __future__ import annotations
@@ -16,18 +20,21 @@ import re
 from dataclasses import dataclass
 from email.headerregistry import Address
 from email.message import EmailMessage, Message
+from email.parser import BytesParser
 from email.policy import EmailPolicy
 from email.utils import getaddresses, parsedate_to_datetime
 from html.parser import HTMLParser
 
 MAX_BODY_CHARS = 20_000
 MAX_NESTING = 3  # forwarded message inside forwarded message...
+MAX_MIME_PARTS = 100  # alert mail has a handful; thousands of nested parts take minutes to walk
 
 _BLOCK_TAGS = frozenset({"br", "p", "div", "tr", "li", "h1", "h2", "h3", "h4", "h5", "h6", "table", "pre", "hr"})
 _HIDDEN_TAGS = frozenset({"script", "style", "head", "title"})
 _CELL_TAGS = frozenset({"td", "th"})
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0]+")
 _BLANK_LINES = re.compile(r"\n\s*\n+")
+_CONTENT_TYPE = re.compile(rb"^content-type[ \t]*:", re.IGNORECASE | re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -56,9 +63,21 @@ class Mail:
         return len(self.header_values(name))
 
 
+def structure_problem(raw: bytes) -> str | None:
+    """Why a raw mail is too complex to read in full, found without parsing it; None if it is not."""
+    parts = len(_CONTENT_TYPE.findall(raw))
+    if parts > MAX_MIME_PARTS:
+        return f"the mail has {parts} MIME parts, more than the {MAX_MIME_PARTS} Lamplighter reads"
+    return None
+
+
 def parse_mail(raw: bytes, envelope_recipients: tuple[str, ...] = ()) -> Mail:
-    """Decode a raw RFC 5322 message; never raises on malformed input."""
-    message = email.message_from_bytes(raw, policy=email.policy.default)
+    """Decode a raw RFC 5322 message; never raises on malformed input.
+
+    A mail with a `structure_problem` is read for its headers only; its body says why.
+    """
+    problem = structure_problem(raw)
+    message = BytesParser(policy=email.policy.default).parsebytes(raw, headersonly=problem is not None)
     assert isinstance(message, EmailMessage)
     headers = tuple((name.lower(), _header_text(message, name, value)) for name, value in message.raw_items())
     from_name, from_address = _single_from(message)
@@ -72,7 +91,7 @@ def parse_mail(raw: bytes, envelope_recipients: tuple[str, ...] = ()) -> Mail:
         recipients=recipients,
         message_id=_first(headers, "message-id").strip(),
         headers=headers,
-        body=body_text(message)[:MAX_BODY_CHARS],
+        body=f"({problem}: its text was not read)" if problem else body_text(message)[:MAX_BODY_CHARS],
         date=_date(_first(headers, "date")),
         raw=raw,
     )
@@ -144,14 +163,21 @@ def body_text(message: Message, depth: int = 0) -> str:
 
 
 def _attached_messages(message: EmailMessage) -> list[EmailMessage]:
+    """The messages forwarded in this one (message/rfc822 parts), but not those forwarded inside them."""
     found: list[EmailMessage] = []
-    for part in message.walk():
-        if part is not message and part.get_content_type() == "message/rfc822":
-            inner = part.get_payload()
-            inner_message = inner[0] if isinstance(inner, list) and inner else None
-            if isinstance(inner_message, EmailMessage):
-                found.append(inner_message)
+    pending = _children(message)
+    while pending:
+        part = pending.pop(0)
+        if part.get_content_type() != "message/rfc822":
+            pending += _children(part)
+        elif inner := _children(part):
+            found.append(inner[0])
     return found
+
+
+def _children(part: Message) -> list[EmailMessage]:
+    payload = part.get_payload() if part.is_multipart() else None
+    return [child for child in payload or [] if isinstance(child, EmailMessage)]
 
 
 def _forwarded_text(message: EmailMessage, depth: int) -> str:

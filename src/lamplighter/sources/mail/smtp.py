@@ -14,7 +14,8 @@
 The server runs on the service's event loop, so a mail's event is submitted and stored
 before the client hears `250`. Answers: `250` stored (or no rule matched: nothing to
 show); `550 5.7.1` not believed, with the reason; `451` the store failed, try again later;
-`552` over `max_size`.
+`552` over `max_size`; `554 5.6.0` too complex to read (more MIME parts than parse_mail reads,
+or not read within MAIL_READ_SECONDS: mail is parsed in a worker thread, never on the loop).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 
 from lamplighter.backoff import Backoff
 from lamplighter.config import ListenAddress, ListensOn
-from lamplighter.errors import StoreError
+from lamplighter.errors import PayloadError, StoreError
 from lamplighter.model import Clock
 from lamplighter.sources.base import SourceSettings, Submit
 from lamplighter.sources.mail.authentication import (
@@ -45,7 +46,7 @@ from lamplighter.sources.mail.authentication import (
     sender_allowed,
     verify_dkim,
 )
-from lamplighter.sources.mail.message import Mail, parse_mail
+from lamplighter.sources.mail.message import Mail, parse_mail, structure_problem
 from lamplighter.sources.mail.rules import Requirement, RuleMatch, Senders
 from lamplighter.sources.mail.source import MailSettings, MailSource, default_requirement
 
@@ -54,6 +55,7 @@ log = logging.getLogger(__name__)
 _SIZE = re.compile(r"(\d+)\s*([kmg]i?b?|b)?", re.IGNORECASE)
 _SIZE_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
 MAX_REPLY = 400
+MAIL_READ_SECONDS = 5.0
 
 
 def parse_size(value: Any) -> int:
@@ -101,6 +103,9 @@ class SmtpSettings(MailSettings, ListensOn):
     def _usable(self) -> SmtpSettings:
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("tls_cert and tls_key: give both, or neither")
+        for place, path in (("tls_cert", self.tls_cert), ("tls_key", self.tls_key)):
+            if path is not None and not path.is_file():
+                raise ValueError(f"{place}: no such file {str(path)!r}")
         if self.require_tls and self.tls_cert is None:
             raise ValueError("require_tls: needs tls_cert and tls_key")
         if self.users and self.auth_require_tls and self.tls_cert is None:
@@ -184,7 +189,16 @@ class SmtpSource(MailSource):
 
     async def receive(self, raw: bytes, recipients: list[str], session: Session, submit: Submit) -> str:
         """Handle one mail's DATA; the reply is sent only after the event is stored."""
-        mail = parse_mail(raw, tuple(recipients))
+        problem = structure_problem(raw)
+        if problem is not None:
+            self.refuse("a mail", PayloadError(problem))
+            return _reply(f"554 5.6.0 Refused: {problem}")
+        try:
+            async with asyncio.timeout(MAIL_READ_SECONDS):
+                mail = await asyncio.to_thread(parse_mail, raw, tuple(recipients))
+        except TimeoutError:
+            self.refuse("a mail", PayloadError(f"not read within {MAIL_READ_SECONDS:.0f} s"))
+            return _reply(f"554 5.6.0 Refused: the mail could not be read within {MAIL_READ_SECONDS:.0f} s")
         found = self.find_rule(mail)
         if found is None:
             log.info("source %s: no rule matches mail %s (%r): nothing to show", self.name, mail.message_id,
@@ -233,7 +247,11 @@ class _Handler:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         raw = envelope.original_content or b""
-        return await self.source.receive(raw, envelope.rcpt_tos, session, self.submit)
+        try:
+            return await self.source.receive(raw, envelope.rcpt_tos, session, self.submit)
+        except Exception as exc:  # counted and logged; the client hears no exception text
+            self.source.refuse("a mail", exc)
+            return "451 4.3.0 Not handled because of a problem in Lamplighter, try again later"
 
 
 def _reply(text: str) -> str:

@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from lamplighter.errors import EventError, StoreError
-from lamplighter.model import Clock, Event, Signal, SignalAction, make_event, parse_duration
+from lamplighter.model import MAX_EVENT_ID, Clock, Event, Signal, SignalAction, make_event, parse_duration
 from lamplighter.sources.base import Facade, Submit
 from lamplighter.sources.slack import replies
 from lamplighter.sources.slack.permissions import GroupMembers, decide
@@ -163,7 +163,7 @@ class Commands:
     def _record(self, argument: str, facade: Facade) -> dict[str, Any] | Reply:
         """The stored event an argument names, or the reply saying why there is none."""
         text = argument.lstrip("#")
-        if not text.isdigit():
+        if not text.isdigit() or len(text) > len(str(MAX_EVENT_ID)):
             return replies.usage(self._settings.lamp.command)
         return facade.event_record(int(text)) or replies.no_event(int(text))
 

@@ -10,7 +10,6 @@ remembered by signal, so that `/lamp ack` also says who acknowledged in their th
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections import OrderedDict
 from collections.abc import Coroutine, Mapping
@@ -27,6 +26,7 @@ from lamplighter.sources.slack.settings import SlackSettings
 from lamplighter.sources.slack.signature import RequestVerifier
 from lamplighter.sources.slack.socket_mode import MessageListener, SocketLink, build_app
 from lamplighter.sources.slack.watcher import message_events
+from lamplighter.untrusted import load_json
 
 log = logging.getLogger(__name__)
 
@@ -142,10 +142,7 @@ def _is_json(headers: Mapping[str, str]) -> bool:
 
 
 def _json(body: bytes) -> dict[str, Any]:
-    try:
-        payload = json.loads(body)
-    except ValueError:
-        raise EventError("body", "not valid JSON") from None
+    payload = load_json(body)
     if not isinstance(payload, dict):
         raise EventError("body", "an Events API request is a JSON object")
     return payload

@@ -35,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationErr
 from lamplighter.errors import AuthError, EventError
 from lamplighter.model import Event, format_duration, parse_duration
 from lamplighter.sources.base import SourceSettings, WebhookSource
+from lamplighter.untrusted import load_json
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -183,13 +184,6 @@ class Value(BaseModel):
 # ---- the body --------------------------------------------------------------------------------
 
 
-def load_json(body: bytes) -> Any:
-    try:
-        return json.loads(body)
-    except ValueError as exc:  # UnicodeDecodeError is one too
-        raise EventError("body", f"not valid JSON: {exc}") from None
-
-
 def validated(model: type[M], data: Any) -> M:
     """`data` checked against a payload model; EventError names the first wrong field."""
     try:
@@ -213,7 +207,8 @@ def check_bearer(headers: Mapping[str, str], token: str) -> None:
     if not header:
         raise AuthError("missing token: send Authorization: Bearer TOKEN")
     scheme, _, given = header.partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
+    given = given.strip()
+    if scheme.lower() != "bearer" or not given or not token or not hmac.compare_digest(given.encode(), token.encode()):
         raise AuthError("wrong token")
 
 
