@@ -91,6 +91,11 @@ class LampController:
         return self.memory.actual
 
     @property
+    def error(self) -> str:
+        """Why the lamp is offline; empty while it answers."""
+        return self.memory.error
+
+    @property
     def reachable(self) -> bool:
         """Online and showing what it is sent, as far as the device can tell."""
         return self.memory.online and not self.memory.unreached
