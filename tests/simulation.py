@@ -32,7 +32,8 @@ from lamplighter.errors import DeviceOffline, StoreError
 from lamplighter.model import LampState, Signal, make_event
 from lamplighter.rules.reconcile import reconcile
 from lamplighter.service import Service
-from lamplighter.service.core import CLOSE_BOUND, STOP_BOUND
+from lamplighter.service.core import STOP_BOUND
+from lamplighter.service.fleet import CLOSE_BOUND
 from lamplighter.service.lamp import DEVICE_DEADLINE
 from lamplighter.store import Store
 from tests.conftest import make_config
@@ -287,7 +288,7 @@ class Simulation:
             return
         event_id = max(self.accepted)
         stored = self.service.store.event(event_id)
-        if stored is None or stored["title"] != self.accepted[event_id]:
+        if stored is None or stored.title != self.accepted[event_id]:
             self._fail(f"{where}: accepted event {event_id} is not in the journal")
 
     def _paced(self, device: SimLamp, where: str) -> None:

@@ -123,8 +123,8 @@ async def test_the_slack_app_posts_to_the_channel_and_ack_replies_in_that_thread
 
     await command(text="payments down <!channel>")
     [stored] = service.store.recent_events(1)
-    event = Event(**{k: stored[k] for k in ("level", "title", "sender", "source", "body")}, id=stored["id"])
-    announcements.announce(event, Receipt(stored["id"], Outcome.SHOWN, (), None, stored["id"]))
+    event = Event(**{k: getattr(stored, k) for k in ("level", "title", "sender", "source", "body")}, id=stored.id)
+    announcements.announce(event, Receipt(stored.id, Outcome.SHOWN, (), None, stored.id))
     await announcements.close()
     [posted] = slack.posted
     assert posted["channel"] == "#team"

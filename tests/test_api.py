@@ -91,7 +91,7 @@ async def test_a_posted_event_is_stored_shown_and_listed(api: tuple[httpx.AsyncC
     answer = response.json()
     assert answer["outcome"] == "shown" and answer["signal_id"] == answer["id"]
     stored = service.store.event(answer["id"])
-    assert stored is not None and stored["title"] == "payments down" and stored["labels"] == {"service": "payments"}
+    assert stored is not None and stored.title == "payments down" and stored.labels == {"service": "payments"}
     dup = (await post(client, {"level": "911", "title": "payments down"})).json()
     assert dup["outcome"] == "deduplicated" and dup["reasons"] == [
         f"same key as active event {answer['id']}; hold refreshed"]

@@ -224,7 +224,7 @@ async def test_through_the_service_the_lamp_turns_green(tmp_path: Path,
     source.detector = MagentaDetector()
     async with service.running():
         await eventually(lambda: service.store.count_events() == 4, STREAM_WAIT)
-        rows = [(r["level"], r["status"], r["outcome"]) for r in reversed(service.store.recent_events(10))]
+        rows = [(r.level, r.status, r.outcome) for r in reversed(service.store.recent_events(10))]
         assert rows == [("door", "firing", "shown"), ("door", "resolved", "resolved")] * 2
 
 

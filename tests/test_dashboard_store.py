@@ -18,9 +18,9 @@ def store_with_events(tmp_path: Path) -> Store:
 
 def test_events_are_found_by_any_mix_of_level_source_sender_and_outcome(tmp_path: Path) -> None:
     store = store_with_events(tmp_path)
-    assert [e["id"] for e in store.find_events({}, 10)] == [3, 2, 1]
-    assert [e["id"] for e in store.find_events({"level": "911", "sender": "bob"}, 10)] == [3]
-    assert [e["id"] for e in store.find_events({"source": "api", "outcome": "shown"}, 1)] == [3]
+    assert [e.id for e in store.find_events({}, 10)] == [3, 2, 1]
+    assert [e.id for e in store.find_events({"level": "911", "sender": "bob"}, 10)] == [3]
+    assert [e.id for e in store.find_events({"source": "api", "outcome": "shown"}, 1)] == [3]
     assert store.find_events({"sender": "carol"}, 10) == []
     assert store.event_values("sender", 10) == ["bob", "alice"]
     assert store.events_per_hour(3600.0) == [(3600.0, "911", 1), (3600.0, "912", 1), (7200.0, "911", 1)]

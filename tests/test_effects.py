@@ -22,6 +22,8 @@ from lamplighter.service import Service
 from tests.peers.http_fake import most_in_any_window
 from tests.peers.lamps import eventually, running_lamp
 
+pytestmark = pytest.mark.real_time  # the controller tests run a real service in real time
+
 RED = LampState(on=True, color="#ff0000")
 RED_BLINK = LampState(on=True, color="#ff0000", effect=Effect.BLINK)
 PURPLE_PULSE = LampState(on=True, color="#8000ff", brightness=60, effect=Effect.PULSE)

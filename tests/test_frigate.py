@@ -216,7 +216,7 @@ def publish(broker: Mosquitto, topic: str, payload: dict[str, Any] | str, retain
 
 def door_events(service: Service) -> list[tuple[str, str]]:
     rows = service.store.recent_events(100)
-    return [(row["status"], row["outcome"]) for row in reversed(rows) if row["level"] == "door"]
+    return [(row.status, row.outcome) for row in reversed(rows) if row.level == "door"]
 
 
 @pytest.fixture

@@ -170,7 +170,7 @@ async def test_a_lone_surrogate_on_every_json_intake_is_stored_as_a_replacement_
                           headers=signed_headers(slack, START, content_type="application/json")),
     ]
     assert [a.status_code for a in answers] == [202, 202, 202, 200], [a.text for a in answers]
-    stored = [e["title"] + e["body"] for e in service.store.recent_events(10)]
+    stored = [e.title + e.body for e in service.store.recent_events(10)]
     assert len(stored) == 4
     assert all("truncated emoji \ufffd" in text for text in stored), stored
     await still_serving(client)

@@ -38,7 +38,7 @@ def build(service_factory: Callable[..., Service], entry: str, name: str) -> tup
 
 
 def titles(service: Service) -> list[str]:
-    return [row["title"] for row in reversed(service.store.recent_events(100))]
+    return [row.title for row in reversed(service.store.recent_events(100))]
 
 
 async def test_a_deeply_nested_message_is_refused_and_the_mqtt_source_goes_on(

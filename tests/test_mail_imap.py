@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from lamplighter.drivers.virtual import VirtualDriver
-from lamplighter.model import LampState
+from lamplighter.model import LampState, StoredEvent
 from lamplighter.service import Service
 from lamplighter.sources.mail.imap import ImapSource
 from tests.daemon import Daemon
@@ -84,9 +84,9 @@ async def until(check: Callable[[], Any], timeout: float = 5.0, what: str = "the
     return loop.time() - started
 
 
-def events(service: Service) -> list[dict[str, Any]]:
+def events(service: Service) -> list[StoredEvent]:
     """Mail events, oldest first."""
-    return [e for e in reversed(service.store.recent_events(1000)) if e["source"] == "mail"]
+    return [e for e in reversed(service.store.recent_events(1000)) if e.source == "mail"]
 
 
 def lamp(service: Service) -> LampState:
@@ -107,7 +107,7 @@ def numbered(n: int, subject: str = "[912] job-{n}: queue slow") -> bytes:
 
 
 def message_ids(service: Service) -> list[str]:
-    return [e["labels"]["message_id"] for e in events(service)]
+    return [e.labels["message_id"] for e in events(service)]
 
 
 async def test_911_turns_the_lamp_red_912_waits_behind_it_and_resolved_ends_it(start: Build,
@@ -117,22 +117,22 @@ async def test_911_turns_the_lamp_red_912_waits_behind_it_and_resolved_ends_it(s
     took = await until(lambda: lamp(service) == RED, what="the lamp to turn red")
     assert took < 1.0
     [fired] = events(service)
-    assert (fired["level"], fired["title"], fired["key"], fired["outcome"]) == (
+    assert (fired.level, fired.title, fired.key, fired.outcome) == (
         "911", "payments-api: error rate 34% for 5 minutes", "payments-api", "shown")
-    assert fired["sender"] == "alerts@monitor.example.com" and "Customers cannot complete checkout" in fired["body"]
-    assert fired["labels"] == {"message_id": "<20261124203107.1234@monitor.example.com>",
+    assert fired.sender == "alerts@monitor.example.com" and "Customers cannot complete checkout" in fired.body
+    assert fired.labels == {"message_id": "<20261124203107.1234@monitor.example.com>",
                                "from": "alerts@monitor.example.com", "folder": "INBOX", "uid": "1"}
 
     await append(dovecot, sample("mail-912"))
     await until(lambda: len(events(service)) == 2, what="the 912")
-    assert events(service)[1]["outcome"] == "shown" and lamp(service) == RED  # a 911 pre-empts a 912
+    assert events(service)[1].outcome == "shown" and lamp(service) == RED  # a 911 pre-empts a 912
 
     resolved = variant(sample("mail-911"), subject="[911] RESOLVED payments-api: error rate 0.4%",
                        message_id="<resolved-1@monitor.example.com>")
     await append(dovecot, resolved)
     await until(lambda: lamp(service) == YELLOW, what="the 912 to show again")
-    assert (events(service)[2]["status"], events(service)[2]["outcome"]) == ("resolved", "resolved")
-    assert events(service)[2]["signal_id"] == fired["id"]
+    assert (events(service)[2].status, events(service)[2].outcome) == ("resolved", "resolved")
+    assert events(service)[2].signal_id == fired.id
 
 
 async def test_the_spoofed_sample_never_reaches_911(start: Build, dovecot: Dovecot,
@@ -143,9 +143,9 @@ async def test_the_spoofed_sample_never_reaches_911(start: Build, dovecot: Dovec
         await append(dovecot, sample("mail-912"))  # a marker: handled after the spoofed one
         await until(lambda: len(events(service)) == 2, what="the 912 behind the spoofed mail")
     reason = "not authenticated: dkim=none, dmarc=fail per mx.example.com (required: dkim|dmarc)"
-    assert [(e["level"], e["title"], e["outcome"], e["reasons"]) for e in events(service)] == [
-        ("911", "EVERYTHING IS DOWN click here", "rejected", [reason]), ("912", "batch-worker: retry queue above"
-                                                                         " 1000 jobs", "shown", [])]
+    assert [(e.level, e.title, e.outcome, e.reasons) for e in events(service)] == [
+        ("911", "EVERYTHING IS DOWN click here", "rejected", (reason,)), ("912", "batch-worker: retry queue above"
+                                                                         " 1000 jobs", "shown", ())]
     await until(lambda: lamp(service) == YELLOW, what="yellow")
     assert service.signals and all(s.level == "912" for s in service.signals.values())
     assert f"mail <fake-0001@random-sender.example.net> from alerts@monitor.example.com: {reason}" in caplog.text
@@ -158,8 +158,8 @@ async def test_unauthenticated_mail_is_held_to_the_rules_unauthenticated_level(s
     await append(dovecot, sample("mail-911-spoofed"))
     await until(lambda: events(service), what="the downgraded event")
     [event] = events(service)
-    assert (event["level"], event["outcome"]) == ("912", "shown")
-    assert event["labels"]["authentication"].startswith("failed: not authenticated: dkim=none, dmarc=fail")
+    assert (event.level, event.outcome) == ("912", "shown")
+    assert event.labels["authentication"].startswith("failed: not authenticated: dkim=none, dmarc=fail")
     await until(lambda: lamp(service) == YELLOW, what="yellow, never red")
 
 
@@ -280,7 +280,7 @@ async def test_handled_mail_is_marked_seen_and_moved_and_rejected_mail_is_left_f
     await append(dovecot, sample("mail-911-spoofed"))
     await append(dovecot, sample("mail-911"))
     await until(lambda: dovecot.status("Handled")[b"MESSAGES"] == 1, what="the move")
-    assert [(e["level"], e["outcome"]) for e in events(service)] == [("911", "rejected"), ("911", "shown")]
+    assert [(e.level, e.outcome) for e in events(service)] == [("911", "rejected"), ("911", "shown")]
     [flags] = dovecot.flags("Handled").values()
     assert b"\\Seen" in flags
     assert dovecot.status("INBOX")[b"MESSAGES"] == 1 and dovecot.status("INBOX")[b"UNSEEN"] == 1  # the spoofed one
@@ -292,7 +292,7 @@ async def test_several_folders_are_watched_at_once(start: Build, dovecot: Doveco
     await append(dovecot, sample("mail-912"), folder="Alerts")
     await append(dovecot, sample("mail-911"))
     await until(lambda: len(events(service)) == 2, what="a mail from each folder")
-    assert sorted(e["labels"]["folder"] for e in events(service)) == ["Alerts", "INBOX"]
+    assert sorted(e.labels["folder"] for e in events(service)) == ["Alerts", "INBOX"]
     assert set(mail_source(service).positions) == {f"alerts@127.0.0.1:{dovecot.port}/{f}" for f in ("INBOX", "Alerts")}
 
 

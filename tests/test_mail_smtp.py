@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from lamplighter.drivers.virtual import VirtualDriver
-from lamplighter.model import LampState
+from lamplighter.model import LampState, StoredEvent
 from lamplighter.service import Service
 from lamplighter.sources.mail.smtp import SmtpSource, parse_size
 from tests.daemon import Daemon, free_port
@@ -50,11 +50,11 @@ class Receiver:
     source: SmtpSource
     certificate: Path
 
-    def events(self) -> list[dict[str, Any]]:
+    def events(self) -> list[StoredEvent]:
         """The events the rules let through, oldest first (rejected mail is recorded apart)."""
-        return [e for e in self.all_events() if e["outcome"] != "rejected"]
+        return [e for e in self.all_events() if e.outcome != "rejected"]
 
-    def all_events(self) -> list[dict[str, Any]]:
+    def all_events(self) -> list[StoredEvent]:
         return list(reversed(self.service.store.recent_events(100)))
 
     def lamp(self) -> LampState:
@@ -128,15 +128,15 @@ async def test_a_dkim_signed_911_is_stored_before_the_250_and_turns_the_lamp_red
     mail = await receiver()
     code, text = await mail.send(key.sign(sample("mail-911")))
     [event] = mail.events()  # already stored when the client hears 250
-    assert (code, text) == (250, f"2.0.0 Stored as event {event['id']}: shown")
-    assert (event["level"], event["title"], event["key"], event["source"]) == (
+    assert (code, text) == (250, f"2.0.0 Stored as event {event.id}: shown")
+    assert (event.level, event.title, event.key, event.source) == (
         "911", "payments-api: error rate 34% for 5 minutes", "payments-api", "mail")
-    assert event["labels"]["smtp_client"] == "127.0.0.1"
+    assert event.labels["smtp_client"] == "127.0.0.1"
     await until(lambda: mail.lamp() == RED)
 
     resolved = key.sign(variant(sample("mail-911"), subject="[911] RESOLVED payments-api: error rate 0.4%"))
     code, text = await mail.send(resolved)
-    assert (code, text) == (250, f"2.0.0 Stored as event {event['id'] + 1}: resolved")
+    assert (code, text) == (250, f"2.0.0 Stored as event {event.id + 1}: resolved")
 
 
 async def test_unsigned_spoofed_and_tampered_mail_is_refused_and_never_reaches_911(receiver: Start,
@@ -155,8 +155,8 @@ async def test_unsigned_spoofed_and_tampered_mail_is_refused_and_never_reaches_9
     assert other == (550, "5.7.1 Rejected: ceo@monitor.example.com is not on the senders allow-list")
     assert mail.events() == [] and mail.lamp() != RED
     rejected = mail.all_events()
-    assert len(rejected) == 4 and all(e["outcome"] == "rejected" for e in rejected)  # visible in /api/events
-    assert rejected[-1]["reasons"] == ["ceo@monitor.example.com is not on the senders allow-list"]
+    assert len(rejected) == 4 and all(e.outcome == "rejected" for e in rejected)  # visible in /api/events
+    assert rejected[-1].reasons == ("ceo@monitor.example.com is not on the senders allow-list",)
 
 
 async def test_unknown_recipients_are_refused_at_rcpt(receiver: Start, key: SigningKey) -> None:
@@ -228,7 +228,7 @@ async def test_korean_utf8_mail_over_smtputf8(receiver: Start, key: SigningKey) 
     mail = await receiver()
     korean = key.sign(variant(sample("mail-912"), subject="[912] 배치-작업: 재시도 대기열 1000건 초과"))
     assert (await mail.send(korean))[0] == 250
-    assert mail.events()[0]["title"] == "배치-작업: 재시도 대기열 1000건 초과"
+    assert mail.events()[0].title == "배치-작업: 재시도 대기열 1000건 초과"
 
 
 async def test_a_busy_port_shows_in_the_health_until_it_is_free(service_factory: Callable[..., Service]) -> None:

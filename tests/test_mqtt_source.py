@@ -151,7 +151,7 @@ def broker(tmp_path: Path) -> Iterator[Mosquitto]:
 
 
 def outcomes(service: Service) -> list[tuple[str, str, str]]:
-    return [(row["level"], row["status"], row["outcome"]) for row in reversed(service.store.recent_events(100))]
+    return [(row.level, row.status, row.outcome) for row in reversed(service.store.recent_events(100))]
 
 
 async def test_publishers_on_a_real_broker(service_factory: Callable[..., Service], broker: Mosquitto) -> None:

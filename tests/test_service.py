@@ -100,9 +100,9 @@ async def test_every_event_is_stored_with_outcome_and_reasons(running: Start) ->
     send(service, "911", "a")
     send(service, "911", "a", status="resolved")
     events = service.store.recent_events(10)
-    assert [(e["id"], e["outcome"]) for e in events] == [(3, "resolved"), (2, "deduplicated"), (1, "shown")]
-    assert events[0]["reasons"] == ["ended signal 1"]
-    assert events[1]["signal_id"] == 1
+    assert [(e.id, e.outcome) for e in events] == [(3, "resolved"), (2, "deduplicated"), (1, "shown")]
+    assert events[0].reasons == ("ended signal 1",)
+    assert events[1].signal_id == 1
 
 
 async def test_a_restart_resumes_active_signals_and_the_snapshot(service_factory: Callable[..., Service],

@@ -68,7 +68,7 @@ async def test_911_lights_the_lamp_and_tells_the_sender(running: Start, send: Ca
     assert reply == {"response_type": "ephemeral", "text": "💡 On the lamp now: *911* “payments API returns 500 for "
                                                            "everyone” (event 1, from <@U2147483697>)."}
     await eventually(lambda: state(service) == RED)
-    assert service.store.event(1)["sender"] == "jiwoo (U2147483697)"  # type: ignore[index]
+    assert service.store.event(1).sender == "jiwoo (U2147483697)"
 
 
 async def test_a_command_set_to_reply_in_channel_says_it_there_but_refusals_stay_private(
@@ -93,7 +93,7 @@ async def test_an_empty_or_unknown_command_sends_nothing(running: Start, send: C
 async def test_text_from_a_person_cannot_ping_the_channel(running: Start, send: Callable[[Service], Send]) -> None:
     service = await running(http_yaml())
     reply = await send(service)(text="&lt;!channel&gt; db &amp; api down")  # as Slack escapes it
-    assert service.store.event(1)["title"] == "<!channel> db & api down"  # type: ignore[index]
+    assert service.store.event(1).title == "<!channel> db & api down"
     assert "“&lt;!channel&gt; db &amp; api down”" in reply["text"]
 
 
@@ -230,18 +230,18 @@ async def test_a_storm_of_912_is_throttled_truthfully_and_the_lamp_barely_moves(
         clock.advance(1.2)
     await asyncio.sleep(0.2)  # generous: the lamp task catches up (in real time)
 
-    stored = sorted(service.store.recent_events(50), key=lambda event: event["id"])
+    stored = sorted(service.store.recent_events(50), key=lambda event: event.id)
     assert len(replies) == len(stored) == 50
-    shown = [event["id"] for event in stored if event["outcome"] == "shown"]
+    shown = [event.id for event in stored if event.outcome == "shown"]
     assert shown == [1, 2, 26]  # two at once, the third when a token is back, 30 s after the second took one
     for reply, event in zip(replies, stored, strict=True):
         assert reply["response_type"] == "ephemeral"
-        assert f"(event {event['id']}, from <@U2147483697>)" in reply["text"]
-        if event["outcome"] == "shown":
+        assert f"(event {event.id}, from <@U2147483697>)" in reply["text"]
+        if event.outcome == "shown":
             assert reply["text"].startswith("💡 On the lamp now: *912*")
         else:
-            assert event["outcome"] == "throttled"
-            next_token = int(START) + (30 if event["id"] < 26 else 60)  # when the sender's bucket has a token again
+            assert event.outcome == "throttled"
+            next_token = int(START) + (30 if event.id < 26 else 60)  # when the sender's bucket has a token again
             assert reply["text"].startswith("⏳ Not shown: throttled: *912*")
             assert f"You may send again at <!date^{next_token}^" in reply["text"]
     applies = service.metrics.lamp_applies.labels("desk")._value.get()

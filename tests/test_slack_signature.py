@@ -102,5 +102,5 @@ async def test_the_webhook_route_answers_a_signed_911_with_the_reply_slack_shows
     assert answer.status_code == 200
     assert answer.json() == {"response_type": "ephemeral", "text": "💡 On the lamp now: *911* “payments API returns "
                                                                    "500 for everyone” (event 1, from <@U2147483697>)."}
-    assert service.store.event(1)["source"] == "slack"  # type: ignore[index]
+    assert service.store.event(1).source == "slack"
     print(f"\nHTTP /911 answered in {took * 1000:.1f} ms (Slack allows 3000 ms)")

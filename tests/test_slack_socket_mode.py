@@ -57,7 +57,7 @@ async def test_a_slash_command_lights_the_lamp_and_its_acknowledgement_carries_t
                                       "from <@U2147483697>)")
     await eventually(lambda: state(service) == RED)
     [stored] = service.store.recent_events(1)
-    assert (stored["source"], stored["sender"], stored["labels"]) == (
+    assert (stored.source, stored.sender, stored.labels) == (
         "slack", "jiwoo (U2147483697)", {"slack_user": "U2147483697", "slack_channel": "C2147483705",
                                          "slack_team": "T0001"})
     assert slack.calls[:2] == ["apps.connections.open", "auth.test"]  # Bolt learns its own bot id once
@@ -89,11 +89,11 @@ async def test_watched_channel_messages_become_events_and_our_own_posts_never_do
     assert set(ack) == {"envelope_id"}  # events are acknowledged without a payload
     await eventually(lambda: service.store.count_events() == 1)
     [stored] = service.store.recent_events(1)
-    assert (stored["level"], stored["title"], stored["key"], stored["sender"], stored["outcome"]) == (
+    assert (stored.level, stored.title, stored.key, stored.sender, stored.outcome) == (
         "912", "nightly failed", "nightly", "B0CIBOT", "shown")
     await slack.message_event(channel="C0CIBUILDS", text="Build nightly passed")
     await eventually(lambda: service.store.count_events() == 2)
-    assert service.store.recent_events(1)[0]["outcome"] == "resolved" and service.signals == {}
+    assert service.store.recent_events(1)[0].outcome == "resolved" and service.signals == {}
 
 
 async def test_when_slack_asks_the_client_reconnects_and_commands_still_work(running: Start, slack: FakeSlack) -> None:
@@ -145,6 +145,6 @@ async def test_a_real_daemon_turns_red_on_a_911_over_socket_mode_with_secrets_fr
             await asyncio.sleep(0.02)
         sources = (await client.get("/api/sources")).json()
     assert sources == [{"name": "slack", "type": "slack", "connected": True, "error": None,
-                        "last_event_at": sources[0]["last_event_at"]}]
+                        "last_event_at": sources[0]["last_event_at"], "refused": 0, "last_refusal": None}]
     assert APP_TOKEN not in running.log_path.read_text() and BOT_TOKEN not in running.log_path.read_text()
     print(f"\nreal daemon: Socket Mode /911 acknowledged in {max(slack.acks.values()) * 1000:.1f} ms")

@@ -81,7 +81,7 @@ async def test_the_events_api_over_http_verifies_the_url_and_stores_watched_mess
     assert service.store.count_events() == 0  # our own announcement, echoed back: never an event
     assert await post(callback({**ours, "user": "U0ANA", "bot_id": None})) == (200, {})
     [stored] = service.store.recent_events(1)
-    assert (stored["level"], stored["title"], stored["sender"]) == ("911", "site down", "U0ANA")
+    assert (stored.level, stored.title, stored.sender) == ("911", "site down", "U0ANA")
 
 
 def test_a_socket_mode_only_source_refuses_http_requests() -> None:

@@ -101,10 +101,10 @@ async def test_a_webhook_source_checks_its_own_token_and_stores_its_events(
     [receipt] = accepted.json()["events"]
     assert receipt["outcome"] == "shown"
     stored = service.store.event(receipt["id"])
-    assert stored is not None and (stored["source"], stored["level"]) == ("ci", "912")
+    assert stored is not None and (stored.source, stored.level) == ("ci", "912")
     health = (await client.get("/api/sources", headers={"Authorization": "Bearer api-token"})).json()
     assert health == [{"name": "ci", "type": "echo", "connected": True, "error": None,
-                       "last_event_at": stored["received_at"], "refused": 0, "last_refusal": None}]
+                       "last_event_at": stored.received_at, "refused": 0, "last_refusal": None}]
 
 
 @pytest.mark.virtual_time
@@ -121,7 +121,7 @@ async def test_a_silent_source_turns_the_lamp_purple_until_it_speaks_again(
     service.submit(make_event("912", "Watchdog", received_at=clock.now(), source="watchdog-am", key="wd"))
     assert [s.level for s in service.signals.values()] == ["912"]  # blind resolved by the source speaking
     stored = service.store.recent_events(3)
-    assert [(e["source"], e["level"], e["outcome"]) for e in stored] == [
+    assert [(e.source, e.level, e.outcome) for e in stored] == [
         ("watchdog", "blind", "resolved"), ("watchdog-am", "912", "shown"), ("watchdog", "blind", "shown")]
 
 

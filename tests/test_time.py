@@ -27,7 +27,8 @@ from lamplighter.model import LAMP_OFF, Effect, LampState, Signal, make_event
 from lamplighter.rules.planner import Apply, Done, Failed, Memory, Read, Traits, Why, step
 from lamplighter.rules.reconcile import Desired
 from lamplighter.service import Service
-from lamplighter.service.core import CLOSE_BOUND, STOP_BOUND
+from lamplighter.service.core import STOP_BOUND
+from lamplighter.service.fleet import CLOSE_BOUND
 from lamplighter.store import Store
 from tests.conftest import make_config
 from tests.daemon import TOKEN, Daemon

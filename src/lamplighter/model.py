@@ -12,7 +12,7 @@ import re
 import time
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from lamplighter.errors import EventError
 from lamplighter.untrusted import storable
@@ -307,6 +307,32 @@ class Signal:
     def refreshed(self, now: float, hold: float | None) -> Signal:
         """The same signal with its hold restarted from `now`."""
         return replace(self, expires_at=None if hold is None else now + hold)
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """An event as the journal keeps it: what was received, what happened to it and why."""
+
+    id: int
+    received_at: float
+    level: str
+    title: str
+    body: str
+    sender: str
+    source: str
+    key: str
+    status: Status
+    labels: dict[str, str]
+    outcome: Outcome
+    reasons: tuple[str, ...]
+    signal_id: int | None  # the signal it started or refreshed
+
+    def to_json(self) -> dict[str, Any]:
+        """The event as the API shows it."""
+        return {"id": self.id, "received_at": self.received_at, "level": self.level, "title": self.title,
+                "body": self.body, "sender": self.sender, "source": self.source, "key": self.key,
+                "status": self.status.value, "labels": self.labels, "outcome": self.outcome.value,
+                "reasons": list(self.reasons), "signal_id": self.signal_id}
 
 
 @dataclass(frozen=True)

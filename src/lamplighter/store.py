@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from lamplighter.errors import StoreError
-from lamplighter.model import MAX_EVENT_ID, Event, LampState, Outcome, Signal, Status
+from lamplighter.model import MAX_EVENT_ID, Event, LampState, Outcome, Signal, Status, StoredEvent
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -249,11 +249,11 @@ class Store:
         row = self._db.execute("SELECT ended_at, end_reason FROM signals WHERE event_id=?", (event_id,)).fetchone()
         return None if row is None or row["ended_at"] is None else (row["ended_at"], row["end_reason"])
 
-    def recent_events(self, limit: int) -> list[dict[str, Any]]:
+    def recent_events(self, limit: int) -> list[StoredEvent]:
         rows = self._db.execute("SELECT * FROM events ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
         return [_event_row(row) for row in rows]
 
-    def event(self, event_id: int) -> dict[str, Any] | None:
+    def event(self, event_id: int) -> StoredEvent | None:
         if not 0 < event_id <= MAX_EVENT_ID:
             return None  # SQLite would raise OverflowError for a number it cannot hold
         row = self._db.execute("SELECT * FROM events WHERE id=?", (event_id,)).fetchone()
@@ -303,7 +303,7 @@ class Store:
         if unknown:
             raise ValueError(f"events cannot be filtered by {', '.join(unknown)} (only {', '.join(self.FILTERABLE)})")
 
-    def find_events(self, equal: dict[str, str], limit: int) -> list[dict[str, Any]]:
+    def find_events(self, equal: dict[str, str], limit: int) -> list[StoredEvent]:
         """The newest events whose columns have the given values, e.g. {"level": "911", "sender": "ci"}."""
         self._check_filterable(equal)
         where = " AND ".join(f"{column} = ?" for column in equal) or "1"
@@ -332,19 +332,10 @@ def _move_aside(path: Path) -> str:
             "file keeps what it had (sqlite3 can .recover a damaged one)")
 
 
-def _event_row(row: sqlite3.Row) -> dict[str, Any]:
-    return {
-        "id": row["id"],
-        "received_at": row["received_at"],
-        "level": row["level"],
-        "title": row["title"],
-        "body": row["body"],
-        "sender": row["sender"],
-        "source": row["source"],
-        "key": row["key"],
-        "status": Status(row["status"]).value,
-        "labels": json.loads(row["labels"]),
-        "outcome": row["outcome"],
-        "reasons": json.loads(row["reasons"]),
-        "signal_id": row["signal_id"],
-    }
+def _event_row(row: sqlite3.Row) -> StoredEvent:
+    return StoredEvent(
+        id=row["id"], received_at=row["received_at"], level=row["level"], title=row["title"], body=row["body"],
+        sender=row["sender"], source=row["source"], key=row["key"], status=Status(row["status"]),
+        labels=json.loads(row["labels"]), outcome=Outcome(row["outcome"]), reasons=tuple(json.loads(row["reasons"])),
+        signal_id=row["signal_id"],
+    )

@@ -16,7 +16,7 @@ TRUE_WORDS = ("1", "true", "yes", "on")
 
 class VirtualDriver(Driver):
     scheme = "virtual"
-    min_interval = 0.02
+    min_interval = 0.0  # a change is a value in memory; pages get only the latest (service/broadcast.py)
     calm_interval = 0.0  # a screen may change as fast as it likes
     verify_after = None  # it shows what it was told, by construction
     effects = frozenset(Effect)

@@ -9,9 +9,11 @@ whatever has expired by then, and always schedules the next wake-up, so a wake-u
 comes early or late changes nothing. An end the journal could not write is retried with
 backoff; the lamps and views follow the truth meanwhile.
 
-Stopping is bounded: every task is asked to stop by a flag and a cancel, and whatever has
-not ended within STOP_BOUND seconds (a device library that swallows the cancel) is left
-behind with a warning.
+The parts, each in its own module: incidents.py (router, active signals, journal),
+fleet.py (lamp controllers, lamp tests, watches), watchdog.py (the dead-man's switch),
+fallback.py. Stopping is bounded: every task is asked to stop by a flag and a cancel, and
+whatever has not ended within its bound (a device library that swallows the cancel) is
+left behind with a warning.
 """
 
 from __future__ import annotations
@@ -21,57 +23,33 @@ import contextlib
 import logging
 import math
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, replace
 from typing import Any
 
 from lamplighter.announce import Announcements
-from lamplighter.announce.text import Announcement
-from lamplighter.backoff import delay
 from lamplighter.config import Config
 from lamplighter.drivers.base import Driver
 from lamplighter.drivers.registry import build_driver
-from lamplighter.errors import ConfigError, DriverError, EventError, LampBusy, LampUrlError, StoreError
-from lamplighter.model import (
-    BLIND_LEVEL,
-    Clock,
-    Event,
-    LampView,
-    Level,
-    Outcome,
-    Receipt,
-    Signal,
-    SignalAction,
-    SystemClock,
-    make_event,
-)
-from lamplighter.rules.reconcile import expired, next_deadline
-from lamplighter.rules.router import Router, Seen, Snooze, Verdict
-from lamplighter.rules.watchdog import Watch, blind_deadline, blind_reason
+from lamplighter.errors import ConfigError, LampUrlError
+from lamplighter.model import Clock, Event, LampView, Level, Receipt, Signal, SignalAction, StoredEvent, SystemClock
+from lamplighter.rules.router import Router, Snooze
+from lamplighter.service.activity import Activity
 from lamplighter.service.broadcast import Broadcast
+from lamplighter.service.fallback import Fallback
+from lamplighter.service.fleet import LampFleet
+from lamplighter.service.incidents import Incidents
 from lamplighter.service.lamp import LampController
 from lamplighter.service.metrics import Metrics
+from lamplighter.service.tasks import end_tasks
+from lamplighter.service.watchdog import DeadMansSwitch
 from lamplighter.sources import build_sources
 from lamplighter.sources.base import Source
-from lamplighter.store import Store, StoredSignal
+from lamplighter.store import Store
 
 log = logging.getLogger(__name__)
 
 DATABASE_NAME = "lamplighter.db"
 STOP_BOUND = 1.0  # seconds the lamp and source tasks get to end after a stop, then they are left behind
-CLOSE_BOUND = 0.5  # seconds each driver gets to close its connections
 LONGEST_WAIT = 60.0  # look at the deadlines at least this often, so a jump of the wall clock is noticed
-
-
-@dataclass(frozen=True)
-class Activity:
-    """Something a live view should refresh for: an event stored, a signal acknowledged, snoozed or ended."""
-
-    kind: str  # "event", "acknowledged", "snoozed", "expired", "snooze", "sources", "fallback"
-    event_id: int | None = None
-
-
-SNOOZE_SETTING = "snooze"
-WATCHDOG = "watchdog"  # source and sender of the dead-man's switch's own events
 
 
 def validate(config: Config) -> list[tuple[str, str]]:
@@ -125,7 +103,12 @@ def build_drivers(config: Config) -> dict[str, Driver]:
 
 
 class Service:
-    """Everything Lamplighter does, behind one facade. Use `async with service.running():`."""
+    """Everything Lamplighter does, behind one facade. Use `async with service.running():`.
+
+    It composes the parts and keeps them in step: `incidents` (router, active signals,
+    journal), `fleet` (lamp controllers, tests, watches), the dead-man's switch and the
+    fallback, and owns the one task that keeps time.
+    """
 
     def __init__(self, config: Config, clock: Clock | None = None, drivers: Mapping[str, Driver] | None = None,
                  store: type[Store] = Store) -> None:
@@ -133,30 +116,43 @@ class Service:
         self.clock = clock or SystemClock()
         self.levels: dict[str, Level] = config.resolved_levels()
         self.metrics = Metrics()
-        self.store = store(config.state_dir / DATABASE_NAME)
-        self.router = Router(self.levels, frozenset(config.lamps), config.guards)
-        self.signals: dict[int, Signal] = {}
-        self._started_at = self.clock.now()
-        self._deadlines_changed = asyncio.Event()
-        self._stopping = False
-        self._unwritten_ends: dict[int, float] = {}  # expired signals the journal has not recorded yet
-        self._end_failures = 0
-        self._retry_ends_at: float | None = None
-        self._tasks: list[asyncio.Task[None]] = []
-        self.lamps = {
-            name: LampController(name, driver, self.store, self.clock, self._lamp_changed, self._lamp_applying,
-                                 kind="siren" if name in config.sirens else "lamp")
-            for name, driver in (drivers if drivers is not None else build_drivers(config)).items()
-        }
-        self.lamp_changes: dict[str, Broadcast[LampView]] = {name: Broadcast() for name in self.lamps}
         self.activity: Broadcast[Activity] = Broadcast()
+        self.store = store(config.state_dir / DATABASE_NAME)
+        self.fleet = LampFleet(drivers if drivers is not None else build_drivers(config), config.sirens, self.store,
+                               self.clock, self.metrics, on_problem=self._fall_back)
+        self.incidents = Incidents(self.store, self.levels, frozenset(config.lamps), config.guards, self.activity,
+                                   self.metrics, on_change=self._changed)
         self.sources: dict[str, Source] = build_sources(_source_entries(config), self.clock)
         for source in self.sources.values():
             source.state_dir = config.state_dir / "sources" / source.name
+        self.watchdog = DeadMansSwitch(self.sources, self.clock.now())
         self.announcements = Announcements.build(_announce_specs(self.levels), self.sources)
-        self.fallback_notices = Announcements.build(_fallback_specs(self.levels), self.sources, field="fallback")
-        self._fell_back: set[int] = set()  # signals that used their level's fallback
-        self.lamp_tests: dict[str, Signal] = {}  # lamp -> a level shown on it as a test (not an event)
+        self.fallback = Fallback(self.levels, Announcements.build(_fallback_specs(self.levels), self.sources,
+                                                                  field="fallback"), self.activity)
+        self._deadlines_changed = asyncio.Event()
+        self._stopping = False
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # what tests and the CLI look at directly
+    @property
+    def signals(self) -> dict[int, Signal]:
+        return self.incidents.signals
+
+    @property
+    def router(self) -> Router:
+        return self.incidents.router
+
+    @property
+    def lamps(self) -> dict[str, LampController]:
+        return self.fleet.lamps
+
+    @property
+    def lamp_tests(self) -> dict[str, Signal]:
+        return self.fleet.tests
+
+    @property
+    def lamp_changes(self) -> dict[str, Broadcast[LampView]]:
+        return self.fleet.changes
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -169,17 +165,11 @@ class Service:
             await self.stop()
 
     async def start(self) -> None:
-        """Resume what the store remembers, then start one task per lamp."""
+        """Resume what the journal remembers, then start the lamps, the sources and the clock."""
         now = self.clock.now()
-        for name, snapshot in self.store.snapshots().items():
-            if name in self.lamps:
-                self.lamps[name].resume(snapshot)
-        self._resume_signals(now)
-        guards = self.config.guards
-        for level, key, at, keyed in self.store.seen_since(now - max(guards.dedup_window, guards.keyed_dedup_window)):
-            if now - at < self.router.window(keyed):
-                self.router.last_seen[(level, key)] = Seen(at, keyed)
-        self._started_at = now
+        self.fleet.resume(self.store.snapshots())
+        self.incidents.resume(now, self.fleet.names)
+        self.watchdog.watching_since = now
         for name, at in self.store.last_event_per_source().items():
             if name in self.sources:
                 self.sources[name].health.last_event_at = at
@@ -191,11 +181,8 @@ class Service:
         for source in self.sources.values():
             source.on_health_change = health_changed
             source.facade = self
-        snooze = self.store.setting(SNOOZE_SETTING)
-        if snooze is not None and snooze["until"] > now:
-            self.router.snooze = Snooze(until=snooze["until"], by=snooze["by"])
-        self._tasks = [asyncio.create_task(c.run(), name=f"lamp {c.name}") for c in self.lamps.values()]
-        self._tasks += [asyncio.create_task(s.run(self.submit), name=f"source {s.name}") for s in self.sources.values()]
+        self.fleet.start()
+        self._tasks = [asyncio.create_task(s.run(self.submit), name=f"source {s.name}") for s in self.sources.values()]
         self._changed(since=None)
         self._watch_sources()  # a source silent since before the restart is blind now, not at its next event
         self._tasks.append(asyncio.create_task(self._keep_time(), name="deadlines"))
@@ -204,140 +191,43 @@ class Service:
         """Stop the tasks, close the drivers and the store, all within a bound; safe to call twice."""
         self._stopping = True
         self._deadlines_changed.set()
-        for controller in self.lamps.values():
-            controller.stop()
         tasks, self._tasks = self._tasks, []
-        await _end_tasks(tasks, STOP_BOUND)
+        await end_tasks([*tasks, *self.fleet.stop_tasks()], STOP_BOUND)
+        await self.fleet.close()
         await self.announcements.close()
-        await self.fallback_notices.close()
-        closing = [asyncio.create_task(self._close_driver(c), name=f"close {c.name}") for c in self.lamps.values()]
-        await _end_tasks(closing, CLOSE_BOUND)
+        await self.fallback.notices.close()
         self.store.close()
-
-    @staticmethod
-    async def _close_driver(controller: LampController) -> None:
-        try:
-            await controller.driver.close()
-        except DriverError as exc:
-            log.warning("lamp %s did not close cleanly: %s", controller.name, exc)
-
-    def _resume_signals(self, now: float) -> None:
-        stale: list[int] = []
-        for stored in self.store.active_signals():
-            signal = self._signal_from_store(stored)
-            if signal is None or not signal.active_at(now):
-                stale.append(stored.event_id)
-            else:
-                self.signals[signal.event_id] = signal
-        if stale:
-            self.store.end_signals(stale, now, "expired")
-        if self.signals:
-            log.info("resumed %d active signal(s) from the store", len(self.signals))
-
-    def _signal_from_store(self, stored: StoredSignal) -> Signal | None:
-        level = self.levels.get(stored.level)
-        lamps = stored.lamps & set(self.lamps)
-        if level is None or not lamps:
-            return None
-        sirens = frozenset(level.sirens or ()) & set(self.lamps)
-        escalates_at = stored.started_at + level.escalate_after if sirens else None
-        return Signal(stored.event_id, stored.level, stored.key, stored.title, level.priority, level.look,
-                      frozenset(lamps), stored.started_at, stored.expires_at, stored.snoozed_until,
-                      sirens, escalates_at)
 
     # ---- events ----------------------------------------------------------------------------
 
     def submit(self, event: Event) -> Receipt:
         """Route, store, then show. Raises StoreError (and changes nothing) if the store fails."""
-        verdict = self.router.route(event, self.signals, self.clock.now())
-        event_id = self.store.record_event(
-            event, verdict.outcome, verdict.reasons,
-            signal_id=verdict.signal_id, new_signal=verdict.new_signal, refreshed=verdict.refreshed,
-            ended=verdict.ended, end_reason="resolved" if verdict.outcome is Outcome.RESOLVED else "superseded",
-        )
-        self.router.commit(event, verdict)
-        self._apply_verdict(event_id, verdict)
+        receipt = self.incidents.submit(event, self.clock.now())
         if event.source in self.sources:
             self.sources[event.source].health.last_event_at = event.received_at
             self._watch_sources()
-        self.metrics.events.labels(event.level, verdict.outcome.value).inc()
-        if verdict.new_signal or verdict.ended or verdict.refreshed:
-            self._changed(since=event.received_at)
-        signal_id = event_id if verdict.new_signal else verdict.signal_id
-        self.activity.publish(Activity("event", event_id))
-        receipt = Receipt(event_id, verdict.outcome, verdict.reasons, verdict.retry_after, signal_id)
-        self.announcements.announce(event.with_id(event_id), receipt)  # only `shown` posts; returns at once
+        self.announcements.announce(event.with_id(receipt.id), receipt)  # only `shown` posts; returns at once
         return receipt
-
-    def _apply_verdict(self, event_id: int, verdict: Verdict) -> None:
-        for ended in verdict.ended:
-            self.signals.pop(ended.event_id, None)
-        if verdict.refreshed is not None:
-            self.signals[verdict.refreshed.event_id] = verdict.refreshed
-        if verdict.new_signal is not None:
-            self.signals[event_id] = replace(verdict.new_signal, event_id=event_id)
 
     def record_rejected(self, event: Event, reason: str) -> Receipt:
         """Store an event a source refused to route (a spoofed mail), so /api/events shows why."""
-        event_id = self.store.record_event(event, Outcome.REJECTED, [reason])
-        self.metrics.events.labels(event.level, Outcome.REJECTED.value).inc()
-        self.activity.publish(Activity("event", event_id))
-        return Receipt(event_id, Outcome.REJECTED, (reason,), None, None)
-
-    def event_record(self, event_id: int) -> dict[str, Any] | None:
-        """A stored event with its outcome and reasons (what `why` answers from)."""
-        return self.store.event(event_id)
-
-    def _signal_of(self, event_id: int) -> int | SignalAction:
-        """The active signal an event started or refreshed, or why there is none."""
-        event = self.store.event(event_id)
-        if event is None:
-            return SignalAction.UNKNOWN
-        signal_id: int = event["signal_id"] or event_id
-        return signal_id if signal_id in self.signals else SignalAction.NOT_ACTIVE
+        return self.incidents.record_rejected(event, reason)
 
     def acknowledge(self, event_id: int, by: str) -> SignalAction:
         """End the signal an event started or refreshed; the lamp restores if nothing else is active."""
-        signal_id = self._signal_of(event_id)
-        if isinstance(signal_id, SignalAction):
-            return signal_id
-        self.store.end_signals([signal_id], self.clock.now(), f"acknowledged by {by}")
-        del self.signals[signal_id]
-        self._changed(since=None)
-        self.activity.publish(Activity("acknowledged", signal_id))
-        return SignalAction.DONE
+        return self.incidents.acknowledge(event_id, by, self.clock.now())
 
     def snooze_signal(self, event_id: int, seconds: float) -> SignalAction:
         """Hide a signal from the lamps for a while; it shows again if it is still active then."""
-        signal_id = self._signal_of(event_id)
-        if isinstance(signal_id, SignalAction):
-            return signal_id
-        self._snooze([self.signals[signal_id]], self.clock.now() + seconds)
-        self.activity.publish(Activity("snoozed", signal_id))
-        return SignalAction.DONE
+        return self.incidents.snooze_signal(event_id, self.clock.now() + seconds)
 
     def snooze_all(self, seconds: float, by: str) -> Snooze:
         """Keep everything without the quiet-hours bypass dark for a while, new events included."""
-        snooze = Snooze(until=self.clock.now() + seconds, by=by)
-        self.store.set_setting(SNOOZE_SETTING, {"until": snooze.until, "by": by})
-        self.router.snooze = snooze
-        bypass = {name for name, level in self.levels.items() if level.quiet_hours_bypass}
-        self._snooze([s for s in self.signals.values() if s.level not in bypass], snooze.until)
-        self.activity.publish(Activity("snooze"))
-        return snooze
+        return self.incidents.snooze_all(self.clock.now() + seconds, by)
 
     def end_snooze(self) -> None:
         """Lift the global snooze and every signal's snooze: the lamps show what is active."""
-        self.store.set_setting(SNOOZE_SETTING, None)
-        self.router.snooze = None
-        self._snooze(list(self.signals.values()), None)
-        self.activity.publish(Activity("snooze"))
-
-    def _snooze(self, signals: list[Signal], until: float | None) -> None:
-        self.store.snooze_signals([s.event_id for s in signals], until)
-        for signal in signals:
-            self.signals[signal.event_id] = replace(signal, snoozed_until=until)
-        self._changed(since=None)
+        self.incidents.end_snooze()
 
     def test_lamp(self, lamp: str, level_name: str, seconds: float) -> Signal:
         """Show a level's look on one lamp or siren for `seconds`, then put it back as it was.
@@ -345,21 +235,53 @@ class Service:
         A test is not an event: nothing is stored, announced or escalated. EventError for an
         unknown level, KeyError for an unknown lamp, LampBusy while the lamp shows a signal.
         """
-        controller = self.lamps[lamp]
-        level = self.levels.get(level_name)
-        if level is None:
-            raise EventError("level", f"unknown level {level_name!r} (known: {', '.join(self.levels)})")
-        if controller.showing is not None and controller.showing.event_id > 0:
-            shown = controller.showing
-            raise LampBusy(f"{lamp} is showing event {shown.event_id} ({shown.level}: {shown.title}); "
-                           "test it when that has ended")
-        now = self.clock.now()
-        test = Signal(event_id=-1 - list(self.lamps).index(lamp), level=level.name,  # never an event's id
-                      key=f"test:{lamp}", title=f"test of {lamp}", priority=level.priority, look=level.look,
-                      lamps=frozenset({lamp}), started_at=now, expires_at=now + seconds)
-        self.lamp_tests[lamp] = test
+        test = self.fleet.test(lamp, self.levels.get(level_name), level_name, self.levels, seconds)
         self._changed(since=None)
         return test
+
+    # ---- reading: what the faces show ---------------------------------------------------------
+
+    def event_record(self, event_id: int) -> StoredEvent | None:
+        """A stored event with its outcome and reasons (what `why` answers from)."""
+        return self.incidents.event(event_id)
+
+    def recent_events(self, limit: int) -> list[StoredEvent]:
+        return self.store.recent_events(limit)
+
+    def find_events(self, equal: dict[str, str], limit: int) -> list[StoredEvent]:
+        """The newest events whose columns have the given values, e.g. {"level": "911", "sender": "ci"}."""
+        return self.store.find_events(equal, limit)
+
+    def event_values(self, column: str, limit: int) -> list[str]:
+        return self.store.event_values(column, limit)
+
+    def events_per_hour(self, since: float) -> list[tuple[float, str, int]]:
+        return self.store.events_per_hour(since)
+
+    def signal_end(self, event_id: int) -> tuple[float, str] | None:
+        """When and why a signal ended, or None while it is active (or unknown)."""
+        return self.store.signal_end(event_id)
+
+    def snooze(self) -> Snooze | None:
+        """The global snooze, while it lasts."""
+        return self.incidents.snooze(self.clock.now())
+
+    def lamp_views(self) -> list[LampView]:
+        return self.fleet.views()
+
+    def watch(self, lamp: str) -> asyncio.Queue[LampView | None]:
+        """A queue with the lamp's view now, then on every change; None when the service stops."""
+        return self.fleet.watch(lamp)
+
+    def unwatch(self, lamp: str, queue: asyncio.Queue[LampView | None]) -> None:
+        self.fleet.unwatch(lamp, queue)
+
+    def end_watches(self) -> None:
+        """Tell every listener the service is stopping, so open pages let go at once."""
+        self.fleet.end_watches()
+        self.activity.close()
+
+    # ---- time ------------------------------------------------------------------------------
 
     async def _keep_time(self) -> None:
         """The one timer: at every wake-up end what has expired by now, then wait for the next deadline."""
@@ -374,150 +296,37 @@ class Service:
                     await self._deadlines_changed.wait()
 
     def _on_deadlines(self, now: float) -> None:
-        """End expired signals and lamp tests, write what the journal still owes, watch the sources."""
-        tests = len(self.lamp_tests)
-        self.lamp_tests = {lamp: test for lamp, test in self.lamp_tests.items() if test.active_at(now)}
-        ended = expired(self.signals.values(), now)
-        for signal in ended:
-            del self.signals[signal.event_id]
-            self._unwritten_ends[signal.event_id] = now
-            self.activity.publish(Activity("expired", signal.event_id))
-        if self._unwritten_ends and (self._retry_ends_at is None or now >= self._retry_ends_at):
-            self._write_ends(now)
-        if ended or len(self.lamp_tests) != tests:
+        """End expired signals and lamp tests, and watch the sources."""
+        tests_ended = self.fleet.end_tests(now)
+        if self.incidents.expire(now) or tests_ended:
             self._changed(since=None)  # the lamps wake at snooze and escalation edges by themselves
         else:
             self._fall_back()  # a snooze that ended may have made a stranded signal visible
         self._watch_sources()
 
-    def _write_ends(self, now: float) -> None:
-        """Record expired signals in the journal; on a store error try again later, with backoff."""
-        by_time: dict[float, list[int]] = {}
-        for event_id, at in self._unwritten_ends.items():
-            by_time.setdefault(at, []).append(event_id)
-        try:
-            for at, event_ids in by_time.items():
-                self.store.end_signals(event_ids, at, "expired")
-                for event_id in event_ids:
-                    del self._unwritten_ends[event_id]
-        except StoreError as exc:
-            self._end_failures += 1
-            self._retry_ends_at = now + delay(self._end_failures)
-            if self._end_failures == 1:
-                log.warning("%s; the end of %d expired signal(s) will be written when it works again",
-                            exc, len(self._unwritten_ends))
-            return
-        if self._end_failures:
-            written = sum(map(len, by_time.values()))
-            log.warning("the journal takes writes again; %d expired signal(s) recorded", written)
-        self._end_failures, self._retry_ends_at = 0, None
-
     def _next_deadline(self, now: float) -> float | None:
-        """The earliest moment something governed by time changes: a signal edge, a blind source, a retry."""
-        watchdog = [d for w in self._watches() if (d := blind_deadline(w)) is not None and d > now]
-        signals = (*self.signals.values(), *self.lamp_tests.values())
-        retry = [self._retry_ends_at] if self._unwritten_ends and self._retry_ends_at is not None else []
-        moments = [t for t in (next_deadline(signals, now), *watchdog, *retry) if t is not None and math.isfinite(t)]
-        return min(moments, default=None)
+        """The earliest moment something governed by time changes."""
+        moments = (self.incidents.next_deadline(now), self.fleet.next_deadline(now), self.watchdog.next_deadline(now))
+        return min((t for t in moments if t is not None and math.isfinite(t)), default=None)
 
-    def _watch_sources(self) -> None:
-        """Raise a `blind` signal for each source gone silent or disconnected; resolve it when it is back."""
-        now = self.clock.now()
-        showing = {s.key for s in self.signals.values() if s.level == BLIND_LEVEL}
-        for watch in self._watches():
-            key = f"{BLIND_LEVEL}:{watch.source}"
-            reason = blind_reason(watch, now)
-            if reason is not None and key not in showing:
-                self.submit(make_event(BLIND_LEVEL, reason, received_at=now, source=WATCHDOG, sender=WATCHDOG, key=key))
-            elif reason is None and key in showing:
-                self.submit(make_event(BLIND_LEVEL, f"{watch.source} is back", received_at=now, source=WATCHDOG,
-                                       sender=WATCHDOG, key=key, status="resolved"))
-        self._deadlines_changed.set()
-
-    def _source_health_changed(self) -> None:
-        self._watch_sources()
-        self.activity.publish(Activity("sources"))
-
-    def _watches(self) -> list[Watch]:
-        return [Watch(s.name, s.settings.expect_every, s.health.last_event_at or self._started_at,
-                      s.health.disconnected_since) for s in self.sources.values()]
+    # ---- keeping the parts in step -----------------------------------------------------------
 
     def _changed(self, since: float | None) -> None:
         """Wake every lamp; `since` is when the event behind the change was received, for the latency metric."""
-        signals = (*self.signals.values(), *self.lamp_tests.values())
-        for controller in self.lamps.values():
-            controller.update(signals, since)
+        self.fleet.update(self.signals.values(), since)
         self.metrics.active_signals.set(len(self.signals))
         self._deadlines_changed.set()
         self._fall_back()
 
     def _fall_back(self) -> None:
-        """A visible signal none of whose lamps can be reached (offline, or showing something else)
-        uses its level's fallback, once: other lamps and sirens join it, notifications are posted."""
-        now = self.clock.now()
-        self._fell_back &= self.signals.keys()
-        stranded = [s for s in self.signals.values() if s.event_id not in self._fell_back and s.visible_at(now)
-                    and self.levels[s.level].fallback and not any(self._reachable(lamp) for lamp in s.lamps)]
-        for signal in stranded:
-            self._fell_back.add(signal.event_id)
-            level = self.levels[signal.level]
-            outputs = frozenset(name for name in level.fallback_outputs if name in self.lamps)
-            self.signals[signal.event_id] = replace(signal, fallbacks=outputs)
-            why = "; ".join(f"{lamp}: {self.lamps[lamp].problem or 'cannot be reached'}"
-                            for lamp in sorted(signal.lamps) if lamp in self.lamps)
-            log.warning("%s %r reaches none of its lamps (%s); using its fallback", signal.level, signal.title, why)
-            self.fallback_notices.post(signal.level, Announcement(
-                f"{signal.level}: {signal.title}",
-                f"Lamplighter cannot show this on its lamps ({why}). Event {signal.event_id}."), signal.event_id)
-            self.activity.publish(Activity("fallback", signal.event_id))
-        if stranded:
+        if self.fallback.apply(self.signals, self.clock.now(), self.fleet.names, self.fleet.reachable,
+                               self.fleet.problem):
             self._changed(since=None)
 
-    def _reachable(self, lamp: str) -> bool:
-        controller = self.lamps.get(lamp)
-        return controller is not None and controller.reachable
+    def _watch_sources(self) -> None:
+        self.watchdog.check(self.clock.now(), self.signals.values(), self.submit)
+        self._deadlines_changed.set()
 
-    # ---- lamps -----------------------------------------------------------------------------
-
-    def lamp_views(self) -> list[LampView]:
-        return [controller.view() for controller in self.lamps.values()]
-
-    def watch(self, lamp: str) -> asyncio.Queue[LampView | None]:
-        """A queue with the lamp's view now, then on every change; None when the service stops."""
-        queue = self.lamp_changes[lamp].subscribe()
-        queue.put_nowait(self.lamps[lamp].view())
-        return queue
-
-    def unwatch(self, lamp: str, queue: asyncio.Queue[LampView | None]) -> None:
-        self.lamp_changes[lamp].unsubscribe(queue)
-
-    def end_watches(self) -> None:
-        """Tell every listener the service is stopping, so open pages let go at once."""
-        for changes in self.lamp_changes.values():
-            changes.close()
-        self.activity.close()
-
-    def _lamp_changed(self, view: LampView) -> None:
-        self.metrics.lamp_online.labels(view.name).set(1 if view.online else 0)
-        self.lamp_changes[view.name].publish(view)
-        if not view.online or not view.reached:
-            self._fall_back()
-
-    def _lamp_applying(self, lamp: str, since: float | None) -> None:
-        self.metrics.lamp_applies.labels(lamp).inc()
-        if since is not None:
-            self.metrics.event_to_apply.observe(max(0.0, self.clock.now() - since))
-
-
-async def _end_tasks(tasks: list[asyncio.Task[None]], bound: float) -> None:
-    """Cancel tasks and wait for them at most `bound` seconds; a task that swallows the cancel is left."""
-    for task in tasks:
-        task.cancel()
-    if not tasks:
-        return
-    done, pending = await asyncio.wait(tasks, timeout=bound)
-    for task in done:
-        if not task.cancelled() and task.exception() is not None:
-            log.error("%s ended with an error", task.get_name(), exc_info=task.exception())
-    for task in pending:
-        log.warning("%s did not stop within %g s (a library swallowed the cancel?); leaving it", task.get_name(), bound)
+    def _source_health_changed(self) -> None:
+        self._watch_sources()
+        self.activity.publish(Activity("sources"))

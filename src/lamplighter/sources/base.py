@@ -25,7 +25,7 @@ from typing import Any, ClassVar, Protocol
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from lamplighter.errors import ConfigError, LamplighterError
-from lamplighter.model import Clock, Event, LampView, Receipt, SignalAction, parse_duration
+from lamplighter.model import Clock, Event, LampView, Receipt, SignalAction, StoredEvent, parse_duration
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ class Facade(Protocol):
 
     def lamp_views(self) -> list[LampView]: ...
 
-    def event_record(self, event_id: int) -> dict[str, Any] | None: ...
+    def event_record(self, event_id: int) -> StoredEvent | None: ...
 
     def record_rejected(self, event: Event, reason: str) -> Receipt: ...
 

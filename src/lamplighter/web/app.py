@@ -206,7 +206,7 @@ def create_app(service: Service, token: str) -> FastAPI:
 
     @app.get("/api/events", dependencies=auth)
     async def list_events(limit: Annotated[int, Query(ge=1, le=5000)] = 50) -> list[dict[str, Any]]:
-        return service.store.recent_events(limit)
+        return [event.to_json() for event in service.recent_events(limit)]
 
     @app.post("/api/events/{event_id}/ack", dependencies=auth)
     async def ack(event_id: EventId, request: Request) -> JSONResponse:
@@ -222,8 +222,8 @@ def create_app(service: Service, token: str) -> FastAPI:
 
     @app.get("/api/snooze", dependencies=auth)
     async def snooze_state() -> dict[str, Any]:
-        snooze = service.router.snooze
-        if snooze is None or snooze.until <= service.clock.now():
+        snooze = service.snooze()
+        if snooze is None:
             return {"snoozed_until": None, "by": None}
         return {"snoozed_until": snooze.until, "by": snooze.by}
 

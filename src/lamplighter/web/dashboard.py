@@ -33,12 +33,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 
 from lamplighter.config import GuardsConfig, QuietHoursConfig, RateConfig
 from lamplighter.drivers.base import HIDDEN, redact
-from lamplighter.model import NAMED_COLORS, LampView, Level, Outcome, Signal, format_duration
+from lamplighter.model import NAMED_COLORS, LampView, Level, Outcome, Signal, StoredEvent, format_duration
 from lamplighter.rules.router import Snooze
 from lamplighter.rules.watchdog import Watch, blind_reason
 from lamplighter.service import Service
+from lamplighter.service.activity import Activity
 from lamplighter.service.broadcast import Broadcast
-from lamplighter.service.core import Activity
 from lamplighter.sources.base import Source
 from lamplighter.web.views import lamp_json
 
@@ -245,7 +245,7 @@ def now_snapshot(service: Service, watching_since: float, activity: list[str]) -
         "lamps": [_lamp_json(service, view) for view in service.lamp_views()],
         "signals": [_signal_json(service, signal) for signal in signals],
         "sources": [_source_json(source, now, watching_since) for source in service.sources.values()],
-        "snooze": _snooze_json(service.router.snooze, now),
+        "snooze": _snooze_json(service.snooze()),
     }
 
 
@@ -260,14 +260,14 @@ def _lamp_json(service: Service, view: LampView) -> dict[str, Any]:
 
 def _signal_json(service: Service, signal: Signal) -> dict[str, Any]:
     """A signal with the event behind it: who sent it and through which source."""
-    event = service.store.event(signal.event_id) or {}
+    event = service.event_record(signal.event_id)
     return {
         "event_id": signal.event_id,
         "level": signal.level,
         "title": signal.title,
         "color": signal.look.color,
-        "sender": event.get("sender", ""),
-        "source": event.get("source", ""),
+        "sender": event.sender if event else "",
+        "source": event.source if event else "",
         "lamps": sorted(signal.lamps),
         "started_at": signal.started_at,
         "expires_at": signal.expires_at,
@@ -289,8 +289,8 @@ def _source_json(source: Source, now: float, watching_since: float) -> dict[str,
     }
 
 
-def _snooze_json(snooze: Snooze | None, now: float) -> dict[str, Any] | None:
-    return None if snooze is None or snooze.until <= now else {"until": snooze.until, "by": snooze.by}
+def _snooze_json(snooze: Snooze | None) -> dict[str, Any] | None:
+    return None if snooze is None else {"until": snooze.until, "by": snooze.by}
 
 
 # ---- timeline, chart and setup data --------------------------------------------------------------
@@ -300,7 +300,7 @@ def _add_data(router: APIRouter, service: Service, token: str, auth: list[Any]) 
     async def timeline(level: str = "", source: str = "", sender: str = "", outcome: str = "",
                        limit: Annotated[int, Query(ge=1, le=1000)] = TIMELINE_LIMIT) -> dict[str, Any]:
         given = {"level": level, "source": source, "sender": sender, "outcome": outcome}
-        events = service.store.find_events({k: v for k, v in given.items() if v}, limit)
+        events = service.find_events({k: v for k, v in given.items() if v}, limit)
         return {"events": [_timeline_entry(service, event) for event in events], "choices": _choices(service)}
 
     @router.get("/api/timeline/hourly", dependencies=auth)
@@ -312,20 +312,19 @@ def _add_data(router: APIRouter, service: Service, token: str, auth: list[Any]) 
         return config_json(service, token)
 
 
-def _timeline_entry(service: Service, event: dict[str, Any]) -> dict[str, Any]:
+def _timeline_entry(service: Service, event: StoredEvent) -> dict[str, Any]:
     """A stored event, plus how the signal it started ended (acknowledged, expired, ...) or that it is active."""
-    ended = service.store.signal_end(event["id"]) if event["outcome"] == Outcome.SHOWN else None
-    return {**event, "active": event["id"] in service.signals,
+    ended = service.signal_end(event.id) if event.outcome is Outcome.SHOWN else None
+    return {**event.to_json(), "active": event.id in service.signals,
             "ended": None if ended is None else {"at": ended[0], "reason": ended[1]}}
 
 
 def _choices(service: Service) -> dict[str, list[str]]:
     """The values each timeline filter offers: configured levels first, then what the journal holds."""
-    store = service.store
     return {
-        "level": list(dict.fromkeys([*service.levels, *store.event_values("level", CHOICES_LIMIT)])),
-        "source": store.event_values("source", CHOICES_LIMIT),
-        "sender": [s for s in store.event_values("sender", CHOICES_LIMIT) if s],
+        "level": list(dict.fromkeys([*service.levels, *service.event_values("level", CHOICES_LIMIT)])),
+        "source": service.event_values("source", CHOICES_LIMIT),
+        "sender": [s for s in service.event_values("sender", CHOICES_LIMIT) if s],
         "outcome": [outcome.value for outcome in Outcome],
     }
 
@@ -335,7 +334,7 @@ def events_per_hour(service: Service, days: int) -> dict[str, Any]:
     hours = days * 24
     start = (int(service.clock.now() // 3600) - hours + 1) * 3600.0
     counts: dict[str, list[int]] = {}
-    for hour, level, count in service.store.events_per_hour(start):
+    for hour, level, count in service.events_per_hour(start):
         index = int((hour - start) // 3600)
         if index < hours:
             counts.setdefault(level, [0] * hours)[index] = count

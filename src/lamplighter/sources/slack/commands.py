@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from lamplighter.errors import EventError, StoreError
-from lamplighter.model import MAX_EVENT_ID, Clock, Event, Signal, SignalAction, make_event, parse_duration
+from lamplighter.model import MAX_EVENT_ID, Clock, Event, Signal, SignalAction, StoredEvent, make_event, parse_duration
 from lamplighter.sources.base import Facade, Submit
 from lamplighter.sources.slack import replies
 from lamplighter.sources.slack.permissions import GroupMembers, decide
@@ -138,12 +138,12 @@ class Commands:
         record = self._record(argument, facade)
         if isinstance(record, Reply):
             return record
-        result = facade.acknowledge(record["id"], command.sender)
+        result = facade.acknowledge(record.id, command.sender)
         if result is not SignalAction.DONE:
-            return replies.not_acknowledged(record["id"], result)
-        signal_id = int(record["signal_id"] or record["id"])
+            return replies.not_acknowledged(record.id, result)
+        signal_id = record.signal_id or record.id
         self._on_acknowledged(signal_id, command.user_id)
-        return replies.acknowledged(command.user_id, [(record["level"], record["title"], signal_id)])
+        return replies.acknowledged(command.user_id, [(record.level, record.title, signal_id)])
 
     def _ack_showing(self, command: SlashCommand, facade: Facade) -> Reply:
         ended = [s for s in _showing(facade) if facade.acknowledge(s.event_id, command.sender) is SignalAction.DONE]
@@ -160,7 +160,7 @@ class Commands:
         records = [r for s in _showing(facade) if (r := facade.event_record(s.event_id))]
         return replies.why(records) if records else replies.nothing_showing("explain")
 
-    def _record(self, argument: str, facade: Facade) -> dict[str, Any] | Reply:
+    def _record(self, argument: str, facade: Facade) -> StoredEvent | Reply:
         """The stored event an argument names, or the reply saying why there is none."""
         text = argument.lstrip("#")
         if not text.isdigit() or len(text) > len(str(MAX_EVENT_ID)):

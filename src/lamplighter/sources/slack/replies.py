@@ -8,12 +8,11 @@ token, so each reader sees them in their own time zone.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
-from lamplighter.model import Event, LampView, Outcome, Receipt, SignalAction, format_duration
+from lamplighter.model import Event, LampView, Outcome, Receipt, SignalAction, StoredEvent, format_duration
 from lamplighter.sources.slack.settings import EVERYONE
 
 
@@ -144,16 +143,16 @@ def _lamp_line(view: LampView) -> str:
     return f"• {view.kind} *{escape(view.name)}*: {what}{offline}"
 
 
-def explain(record: Mapping[str, Any]) -> str:
+def explain(record: StoredEvent) -> str:
     """One stored event, its outcome and the reasons behind it."""
-    reasons = "; ".join(escape(str(reason)) for reason in record["reasons"])
+    reasons = "; ".join(escape(reason) for reason in record.reasons)
     because = f" ({reasons})" if reasons else ""
-    return (f"Event {record['id']}: *{escape(record['level'])}* “{escape(record['title'])}” "
-            f"from {escape(record['sender'] or 'nobody')} via {escape(record['source'])}, "
-            f"received {slack_time(record['received_at'])}: *{record['outcome']}*{because}")
+    return (f"Event {record.id}: *{escape(record.level)}* “{escape(record.title)}” "
+            f"from {escape(record.sender or 'nobody')} via {escape(record.source)}, "
+            f"received {slack_time(record.received_at)}: *{record.outcome}*{because}")
 
 
-def why(records: Iterable[Mapping[str, Any]]) -> Reply:
+def why(records: Iterable[StoredEvent]) -> Reply:
     return Reply("\n".join(explain(record) for record in records))
 
 

@@ -1,0 +1,149 @@
+"""The lamp fleet: one controller per lamp and siren, lamp tests, and the views people watch.
+
+`update(signals, since)` hands every controller the active signals (each takes the ones
+that name it); the controllers do the device work in their own tasks. A lamp test is a
+level shown on one lamp for a while without an event. Listeners (lamp pages, the
+dashboard) get each lamp's view on every change; `stop_tasks` and `close` end the tasks and
+close the drivers within bounds, whatever a device library does with the cancellation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable, Mapping
+
+from lamplighter.drivers.base import Driver
+from lamplighter.errors import DriverError, EventError, LampBusy
+from lamplighter.model import Clock, LampState, LampView, Level, Signal
+from lamplighter.service.broadcast import Broadcast
+from lamplighter.service.lamp import LampController
+from lamplighter.service.metrics import Metrics
+from lamplighter.service.tasks import end_tasks
+from lamplighter.store import Store
+
+log = logging.getLogger(__name__)
+
+CLOSE_BOUND = 0.5  # seconds the drivers get to close their connections
+
+
+class LampFleet:
+    """Every lamp and siren the service drives."""
+
+    def __init__(self, drivers: Mapping[str, Driver], sirens: Iterable[str], store: Store, clock: Clock,
+                 metrics: Metrics, on_problem: Callable[[], None]) -> None:
+        siren_names = set(sirens)
+        self.lamps = {
+            name: LampController(name, driver, store, clock, self._lamp_changed, self._lamp_applying,
+                                 kind="siren" if name in siren_names else "lamp")
+            for name, driver in drivers.items()
+        }
+        self.changes: dict[str, Broadcast[LampView]] = {name: Broadcast() for name in self.lamps}
+        self.tests: dict[str, Signal] = {}  # lamp -> a level shown on it as a test (not an event)
+        self._clock = clock
+        self._metrics = metrics
+        self._on_problem = on_problem
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def names(self) -> frozenset[str]:
+        return frozenset(self.lamps)
+
+    def resume(self, snapshots: Mapping[str, LampState]) -> None:
+        """Before start: the restore snapshots the journal kept across a restart."""
+        for name, snapshot in snapshots.items():
+            if name in self.lamps:
+                self.lamps[name].resume(snapshot)
+
+    def start(self) -> None:
+        self._tasks = [asyncio.create_task(c.run(), name=f"lamp {c.name}") for c in self.lamps.values()]
+
+    def stop_tasks(self) -> list[asyncio.Task[None]]:
+        """Ask every lamp's loop to end (a flag, not only a cancel); the tasks, for the caller to bound."""
+        for controller in self.lamps.values():
+            controller.stop()
+        tasks, self._tasks = self._tasks, []
+        return tasks
+
+    async def close(self) -> None:
+        """Close the drivers' connections, within CLOSE_BOUND whatever a library does."""
+        closing = [asyncio.create_task(_close(c), name=f"close {c.name}") for c in self.lamps.values()]
+        await end_tasks(closing, CLOSE_BOUND)
+
+    def update(self, signals: Iterable[Signal], since: float | None) -> None:
+        """New active signals: every lamp reconciles (`since`: when the event behind it was received)."""
+        everything = (*signals, *self.tests.values())
+        for controller in self.lamps.values():
+            controller.update(everything, since)
+
+    # ---- lamp tests ---------------------------------------------------------------------------
+
+    def test(self, lamp: str, level: Level | None, level_name: str, known: Iterable[str], seconds: float) -> Signal:
+        """Show a level's look on one lamp for `seconds`. EventError for an unknown level, KeyError for an
+        unknown lamp, LampBusy while the lamp shows a signal."""
+        controller = self.lamps[lamp]
+        if level is None:
+            raise EventError("level", f"unknown level {level_name!r} (known: {', '.join(known)})")
+        shown = controller.showing
+        if shown is not None and shown.event_id > 0:
+            raise LampBusy(f"{lamp} is showing event {shown.event_id} ({shown.level}: {shown.title}); "
+                           "test it when that has ended")
+        now = self._clock.now()
+        test = Signal(event_id=-1 - list(self.lamps).index(lamp), level=level.name,  # never an event's id
+                      key=f"test:{lamp}", title=f"test of {lamp}", priority=level.priority, look=level.look,
+                      lamps=frozenset({lamp}), started_at=now, expires_at=now + seconds)
+        self.tests[lamp] = test
+        return test
+
+    def end_tests(self, now: float) -> bool:
+        """Forget the tests that have run their time; True when one ended."""
+        running = {lamp: test for lamp, test in self.tests.items() if test.active_at(now)}
+        ended, self.tests = len(running) != len(self.tests), running
+        return ended
+
+    def next_deadline(self, now: float) -> float | None:
+        return min((t.expires_at for t in self.tests.values() if t.expires_at and t.expires_at > now), default=None)
+
+    # ---- views --------------------------------------------------------------------------------
+
+    def views(self) -> list[LampView]:
+        return [controller.view() for controller in self.lamps.values()]
+
+    def reachable(self, lamp: str) -> bool:
+        controller = self.lamps.get(lamp)
+        return controller is not None and controller.reachable
+
+    def problem(self, lamp: str) -> str:
+        controller = self.lamps.get(lamp)
+        return (controller.problem if controller else "") or "cannot be reached"
+
+    def watch(self, lamp: str) -> asyncio.Queue[LampView | None]:
+        """A queue with the lamp's view now, then on every change; None when the service stops."""
+        queue = self.changes[lamp].subscribe()
+        queue.put_nowait(self.lamps[lamp].view())
+        return queue
+
+    def unwatch(self, lamp: str, queue: asyncio.Queue[LampView | None]) -> None:
+        self.changes[lamp].unsubscribe(queue)
+
+    def end_watches(self) -> None:
+        for changes in self.changes.values():
+            changes.close()
+
+    def _lamp_changed(self, view: LampView) -> None:
+        self._metrics.lamp_online.labels(view.name).set(1 if view.online else 0)
+        self.changes[view.name].publish(view)
+        if not view.online or not view.reached:
+            self._on_problem()
+
+    def _lamp_applying(self, lamp: str, since: float | None) -> None:
+        self._metrics.lamp_applies.labels(lamp).inc()
+        if since is not None:
+            self._metrics.event_to_apply.observe(max(0.0, self._clock.now() - since))
+
+
+async def _close(controller: LampController) -> None:
+    try:
+        await controller.driver.close()
+    except DriverError as exc:
+        log.warning("lamp %s did not close cleanly: %s", controller.name, exc)
