@@ -8,9 +8,10 @@ never loses an event that was answered 2xx.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -103,16 +104,39 @@ class Store:
     def close(self) -> None:
         self._db.close()
 
-    def _transaction(self, statements: Iterable[tuple[str, tuple[Any, ...]]]) -> list[int]:
-        """Run statements in one transaction; return each statement's lastrowid."""
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Group writes into one transaction, committed (one fsync) when the block ends.
+
+        Any error inside rolls everything back; a SQLite error is raised as StoreError. A
+        transaction inside another joins it, so a batch of `record_event` calls is atomic.
+        """
+        if self._joins():
+            yield
+            return
         try:
             self._db.execute("BEGIN IMMEDIATE")
-            ids = [self._db.execute(sql, params).lastrowid or 0 for sql, params in statements]
+            yield
             self._db.execute("COMMIT")
-            return ids
         except sqlite3.Error as exc:
             self._rollback()
             raise StoreError(f"cannot write to the store at {self.path}: {exc}") from None
+        except BaseException:
+            self._rollback()
+            raise
+
+    def _joins(self) -> bool:
+        """Whether a transaction is open to join (a closed store opens none: BEGIN then says why)."""
+        try:
+            return self._db.in_transaction
+        except sqlite3.Error:
+            return False
+
+    def _transaction(self, statements: Iterable[tuple[str, tuple[Any, ...]]]) -> None:
+        """Run statements in one transaction."""
+        with self.transaction():
+            for sql, params in statements:
+                self._db.execute(sql, params)
 
     def record_event(
         self,
@@ -127,8 +151,7 @@ class Store:
         end_reason: str = "",
     ) -> int:
         """Store an event with its outcome and the signal changes, atomically; return its id."""
-        try:
-            self._db.execute("BEGIN IMMEDIATE")
+        with self.transaction():
             event_id = self._insert_event(event, outcome, list(reasons), signal_id)
             if new_signal is not None:
                 self._insert_signal(new_signal, event_id)
@@ -137,10 +160,6 @@ class Store:
                                  (refreshed.expires_at, refreshed.event_id))
             for signal in ended:
                 self._end(signal.event_id, event.received_at, end_reason)
-            self._db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            self._rollback()
-            raise StoreError(f"cannot write to the store at {self.path}: {exc}") from None
         return event_id
 
     def _rollback(self) -> None:

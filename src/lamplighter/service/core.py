@@ -2,6 +2,7 @@
 
 An event travels: `submit` routes it, stores it with its outcome in one transaction,
 commits the verdict to the in-memory active signals, and wakes the lamp controllers.
+`submit_many` does the same for a batch (an Alertmanager notification) in one transaction.
 A single timer re-runs the reconcile at the next hold deadline. Nothing here sleeps.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -225,6 +226,30 @@ class Service:
 
     def submit(self, event: Event) -> Receipt:
         """Route, store, then show. Raises StoreError (and changes nothing) if the store fails."""
+        return self.submit_many([event])[0]
+
+    def submit_many(self, events: Sequence[Event]) -> list[Receipt]:
+        """Submit the events of one request exactly as `submit` would one after another, in one journal
+        transaction (one fsync, however big the batch). Raises StoreError and changes nothing if the store fails."""
+        memory, signals = self.router.memory(), dict(self.signals)
+        try:
+            with self.store.transaction():
+                stored = [(event, *self._store(event)) for event in events]
+        except BaseException:
+            self.router.restore(memory)
+            self.signals.clear()
+            self.signals.update(signals)
+            raise
+        receipts = [self._receipt(event, event_id, verdict) for event, event_id, verdict in stored]
+        if any(event.source in self.sources for event in events):
+            self._watch_sources()
+        changed = [event.received_at for event, _, v in stored if v.new_signal or v.ended or v.refreshed]
+        if changed:
+            self._changed(since=min(changed))
+        return receipts
+
+    def _store(self, event: Event) -> tuple[int, Verdict]:
+        """Route an event against what the events before it left, write it, and remember the verdict."""
         verdict = self.router.route(event, self.signals, self.clock.now())
         event_id = self.store.record_event(
             event, verdict.outcome, verdict.reasons,
@@ -233,12 +258,13 @@ class Service:
         )
         self.router.commit(event, verdict)
         self._apply_verdict(event_id, verdict)
+        return event_id, verdict
+
+    def _receipt(self, event: Event, event_id: int, verdict: Verdict) -> Receipt:
+        """Tell everyone about a stored event: source health, metrics, live views, announcements."""
         if event.source in self.sources:
             self.sources[event.source].health.last_event_at = event.received_at
-            self._watch_sources()
         self.metrics.events.labels(event.level, verdict.outcome.value).inc()
-        if verdict.new_signal or verdict.ended or verdict.refreshed:
-            self._changed(since=event.received_at)
         signal_id = event_id if verdict.new_signal else verdict.signal_id
         self.activity.publish(Activity("event", event_id))
         receipt = Receipt(event_id, verdict.outcome, verdict.reasons, verdict.retry_after, signal_id)
