@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import httpx
+import pytest
 
 from lamplighter.service import Service
 from tests.serving import serving
@@ -64,3 +67,111 @@ async def test_an_alertmanager_batch_of_11000_alerts_is_one_commit_and_keeps_hea
     assert stored == 11_000
     assert inserts_per_commit == [11_000]  # one transaction, one fsync
     assert longest < 2.5  # 3.3 s with one fsync per alert; ~0.7 s now (parsing and routing 11,000 alerts)
+
+
+# ---- item 8: header and body deadlines, a connection cap -------------------------------------------
+
+FAST_LIMITS = "server: {header_timeout: 0.5s, body_timeout: 0.5s, max_connections: 100}\nlamps: {desk: virtual://desk}\n"
+
+
+@contextlib.contextmanager
+def uvicorn_log(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """uvicorn's own loggers do not propagate: let caplog see what uvicorn logs (its tracebacks).
+    Enter it once the server runs: uvicorn's logging setup replaces the handlers."""
+    logger = logging.getLogger("uvicorn.error")
+    logger.addHandler(caplog.handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(caplog.handler)
+
+
+async def _closed_within(reader: asyncio.StreamReader, seconds: float) -> bytes:
+    """What the server sent before closing the connection; fails if it is still open after `seconds`."""
+    async with asyncio.timeout(seconds):
+        return await reader.read()
+
+
+async def test_a_partial_request_line_is_cut_off_at_the_header_timeout(
+        service_factory: Callable[..., Service], caplog: pytest.LogCaptureFixture) -> None:
+    async with serving(service_factory(FAST_LIMITS), API_TOKEN) as url:
+        host, port = url.removeprefix("http://").split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(b"GET /hea")
+        started = time.monotonic()
+        assert await _closed_within(reader, 3.0) == b""
+        writer.close()
+    assert 0.4 <= time.monotonic() - started < 3.0
+    assert [r.message for r in caplog.records if "header" in r.message] == [
+        "closing HTTP connections that do not send a request's headers within 0.5 s (a slow or hostile client)"]
+
+
+async def test_a_body_that_stops_coming_is_cut_off_without_a_traceback(
+        service_factory: Callable[..., Service], caplog: pytest.LogCaptureFixture) -> None:
+    """Item 8's body deadline, and item 15's client gone mid-body: no traceback, nothing stored."""
+    service = service_factory(FAST_LIMITS)
+    async with serving(service, API_TOKEN) as url:
+        with uvicorn_log(caplog):  # after uvicorn has configured its logging
+            host, port = url.removeprefix("http://").split(":")
+            for stop_how in ("stall", "disconnect"):
+                reader, writer = await asyncio.open_connection(host, int(port))
+                writer.write(b"POST /api/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + API_TOKEN.encode()
+                             + b"\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"level\": ")
+                await writer.drain()
+                if stop_how == "disconnect":
+                    await asyncio.sleep(0.1)
+                    writer.close()
+                    await asyncio.sleep(0.3)
+                else:
+                    assert await _closed_within(reader, 3.0) == b""
+                    writer.close()
+            stored = service.store.count_events()
+    assert stored == 0
+    assert not [r for r in caplog.records if r.exc_info or "Traceback" in r.getMessage()]
+
+
+async def test_300_idle_connections_do_not_starve_a_legitimate_request(
+        service_factory: Callable[..., Service], caplog: pytest.LogCaptureFixture) -> None:
+    service = service_factory(FAST_LIMITS.replace("header_timeout: 0.5s", "header_timeout: 60s"))
+    async with serving(service, API_TOKEN) as url:
+        host, port = url.removeprefix("http://").split(":")
+        idle = []
+        for _ in range(300):
+            reader, writer = await asyncio.open_connection(host, int(port))
+            writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n")  # never finished
+            idle.append((reader, writer))
+        await asyncio.sleep(0.2)
+        async with httpx.AsyncClient(base_url=url, timeout=5) as client:
+            answer = await client.post("/api/events", json={"level": "911", "title": "still heard"}, headers=AUTH)
+        open_now = sum(not reader.at_eof() for reader, _ in idle)
+        for _, writer in idle:
+            writer.close()
+    assert answer.status_code == 202 and answer.json()["outcome"] == "shown"
+    assert open_now <= 100
+    assert len([r for r in caplog.records if "more than 100 HTTP connections" in r.message]) == 1
+
+
+# ---- item 9: the lamp page cannot be framed -------------------------------------------------------
+
+async def test_the_lamp_page_refuses_to_be_framed(service_factory: Callable[..., Service]) -> None:
+    async with serving(service_factory("lamps: {desk: virtual://desk}\n"), API_TOKEN) as url, \
+            httpx.AsyncClient(base_url=url, timeout=5) as client:
+        page = await client.get("/lamp/desk", headers=AUTH)
+        dashboard = await client.get("/dashboard", headers=AUTH)
+    assert page.status_code == 200 and page.headers["x-frame-options"] == "DENY"
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in dashboard.headers["content-security-policy"]
+
+
+# ---- item 17: hook names cannot be enumerated -----------------------------------------------------
+
+async def test_an_unknown_hook_name_is_answered_like_a_wrong_token(service_factory: Callable[..., Service]) -> None:
+    service = service_factory(f"sources:\n  - {{type: alertmanager, name: prod-am, token: {AM_TOKEN}}}\n")
+    async with serving(service, API_TOKEN) as url, httpx.AsyncClient(base_url=url, timeout=5) as client:
+        answers = {(name, str(headers)): await client.post(f"/hooks/{name}", content=b"{}", headers=headers)
+                   for name in ("prod-am", "staging-am") for headers in ({}, {"Authorization": "Bearer guess"})}
+    for headers in ({}, {"Authorization": "Bearer guess"}):
+        real, unknown = answers[("prod-am", str(headers))], answers[("staging-am", str(headers))]
+        assert real.status_code == unknown.status_code == 401
+        assert real.json() == unknown.json()
+        assert real.headers["content-length"] == unknown.headers["content-length"]

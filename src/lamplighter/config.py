@@ -83,6 +83,17 @@ class ServerConfig(_Strict, ListensOn):
     listen: ListenAddress = "127.0.0.1:8911"
     token: SecretStr | None = None
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)  # Alertmanager does not retry a 413
+    header_timeout: float = 10.0  # a request's line and headers must arrive within this
+    body_timeout: float = 30.0  # and its body within this after the headers
+    max_connections: int = Field(default=500, ge=1)  # below the usual limit of 1,024 open files
+
+    @field_validator("header_timeout", "body_timeout", mode="before")
+    @classmethod
+    def _timeout(cls, value: Any) -> float:
+        seconds = parse_duration(value)
+        if not 0 < seconds <= 3600:
+            raise ValueError("must be longer than 0s and at most 1h")
+        return seconds
 
 
 def _duration(value: Any) -> float:
