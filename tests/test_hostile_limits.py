@@ -7,11 +7,13 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import httpx
 import pytest
 
+from lamplighter.drivers.registry import build_driver
+from lamplighter.errors import DriverError
 from lamplighter.service import Service
 from tests.serving import serving
 
@@ -175,3 +177,41 @@ async def test_an_unknown_hook_name_is_answered_like_a_wrong_token(service_facto
         assert real.status_code == unknown.status_code == 401
         assert real.json() == unknown.json()
         assert real.headers["content-length"] == unknown.headers["content-length"]
+
+
+# ---- item 15: a device that answers too much ------------------------------------------------------
+
+@contextlib.asynccontextmanager
+async def device_answering(body: bytes) -> AsyncIterator[str]:
+    """A loopback 'device' that answers every request 200 with `body` as JSON; yields its address."""
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError):
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: %d\r\n\r\n" % len(body))
+            for start in range(0, len(body), 1 << 16):
+                writer.write(body[start:start + (1 << 16)])
+                await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    try:
+        yield f"127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    finally:
+        server.close()
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    (b"[" * 30_000_000, "answered more than 1024 KiB"),
+    (b"[" * 200_000, "answered with JSON nested too deeply"),
+])
+async def test_a_device_answer_that_is_too_big_or_too_deep_is_a_driver_error(body: bytes, message: str) -> None:
+    async with device_answering(body) as address:
+        driver = build_driver(f"wled://{address}")
+        started = time.monotonic()
+        with pytest.raises(DriverError, match=message):
+            async with asyncio.timeout(10):
+                await driver.read_state()
+        await driver.close()
+    assert time.monotonic() - started < 5  # the 30 MB were not read
