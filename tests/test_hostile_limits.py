@@ -8,6 +8,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -15,7 +16,11 @@ import pytest
 from lamplighter.drivers.registry import build_driver
 from lamplighter.errors import DriverError
 from lamplighter.service import Service
+from lamplighter.sources.replay import ReplayMemory
+from tests.conftest import FakeClock
+from tests.peers.fake_slack import SIGNING_SECRET, form_body, signed_headers
 from tests.serving import serving
+from tests.test_hooks_common import hmac_hex, hook_client
 
 API_TOKEN = "hostile-api-token-0123456789"
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
@@ -215,3 +220,70 @@ async def test_a_device_answer_that_is_too_big_or_too_deep_is_a_driver_error(bod
                 await driver.read_state()
         await driver.close()
     assert time.monotonic() - started < 5  # the 30 MB were not read
+
+
+# ---- item 16: replays are refused across a restart; signed hooks without a timestamp too ----------
+
+async def test_a_signed_slack_911_replayed_after_a_restart_is_refused(
+        service_factory: Callable[..., Service], clock: FakeClock) -> None:
+    config = f"lamps: {{desk: virtual://desk}}\nsources:\n  - {{type: slack, signing_secret: {SIGNING_SECRET}}}\n"
+    body = form_body(command="/911", text="checkout is down")
+    headers = signed_headers(body, clock.now())
+    async with hook_client(service_factory(config)) as client:
+        assert (await client.post("/hooks/slack", content=body, headers=headers)).status_code == 200
+    clock.advance(10)
+    async with hook_client(service_factory(config)) as client:  # a new daemon on the same state directory
+        replayed = await client.post("/hooks/slack", content=body, headers=headers)
+        fresh = await client.post("/hooks/slack", content=body, headers=signed_headers(body, clock.now()))
+    assert replayed.status_code == 401 and replayed.json()["error"].startswith("replayed request")
+    assert fresh.status_code == 200
+
+
+@pytest.mark.parametrize(("source", "header", "prefix"), [
+    ("{type: grafana, name: hook, secret: s3cret}", "X-Grafana-Alerting-Signature", ""),
+    ("{type: webhook, name: hook, secret: s3cret, level: '911', title: '{title}', key: '{key}', "
+     "status: '{status}'}", "X-Hub-Signature-256", "sha256="),
+])
+async def test_a_signed_firing_replayed_after_its_resolve_is_refused_within_the_replay_window(
+        service_factory: Callable[..., Service], clock: FakeClock, source: str, header: str, prefix: str) -> None:
+    config = f"lamps: {{desk: virtual://desk}}\nsources:\n  - {source}\n"
+    firing, resolved = (grafana_or_github(status) for status in ("firing", "resolved"))
+
+    def signed(body: bytes) -> dict[str, str]:
+        return {header: prefix + hmac_hex("s3cret", body), "Content-Type": "application/json"}
+
+    async with hook_client(service_factory(config)) as client:
+        assert (await client.post("/hooks/hook", content=firing, headers=signed(firing))).status_code == 202
+        clock.advance(60)
+        assert (await client.post("/hooks/hook", content=resolved, headers=signed(resolved))).status_code == 202
+    clock.advance(3600)
+    service = service_factory(config)
+    async with hook_client(service) as client:  # after a restart, too
+        replayed = await client.post("/hooks/hook", content=firing, headers=signed(firing))
+        dark = not service.signals
+        clock.advance(86400)  # the replay window (1 day) has passed: the README says so plainly
+        late = await client.post("/hooks/hook", content=firing, headers=signed(firing))
+    assert replayed.status_code == 401 and replayed.json()["error"].startswith("replayed request")
+    assert dark
+    assert late.status_code == 202
+
+
+def grafana_or_github(status: str) -> bytes:
+    """A body both a Grafana hook and the generic hook above read: one alert, keyed, firing or resolved."""
+    alert = {"status": status, "labels": {"severity": "critical", "alertname": "Down"}, "fingerprint": "fp1",
+             "annotations": {"summary": "shop down"}}
+    return json.dumps({"version": "1", "status": status, "alerts": [alert], "title": "shop down", "key": "fp1"}
+                      ).encode()
+
+
+def test_the_replay_file_is_compacted_and_survives_damage(tmp_path: Path, clock: FakeClock) -> None:
+    path = tmp_path / "replays"
+    memory = ReplayMemory(clock, lambda: path)
+    for i in range(200):
+        memory.remember(f"sig-{i}", clock.now() + 10)
+        clock.advance(1)
+    assert len(path.read_text().splitlines()) <= 64 + 1  # rewritten without the expired lines
+    with path.open("a") as file:
+        file.write("garbage\n\n12 \n")
+    again = ReplayMemory(clock, lambda: path)
+    assert again.seen("sig-199") and not again.seen("sig-150") and not again.seen("garbage")

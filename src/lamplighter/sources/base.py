@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from lamplighter.errors import ConfigError
 from lamplighter.model import Clock, Event, LampView, Receipt, SignalAction, parse_duration
+from lamplighter.sources.replay import ReplayMemory
 
 log = logging.getLogger(__name__)
 
@@ -120,8 +121,18 @@ class Source(ABC):
         self.on_health_change()
 
 
+REPLAYS_FILE = "replays"
+
+
 class WebhookSource(Source):
-    """A source that receives HTTP POSTs at /hooks/NAME."""
+    """A source that receives HTTP POSTs at /hooks/NAME; `replays` remembers the signed requests it accepted."""
+
+    def __init__(self, name: str, settings: SourceSettings, clock: Clock) -> None:
+        super().__init__(name, settings, clock)
+        self.replays = ReplayMemory(clock, self._replays_file)
+
+    def _replays_file(self) -> Path | None:
+        return None if self.state_dir is None else self.state_dir / REPLAYS_FILE
 
     @abstractmethod
     def authenticate(self, headers: Mapping[str, str], body: bytes) -> None:
@@ -138,6 +149,9 @@ class WebhookSource(Source):
         None (the default): the daemon stores what `parse` finds and answers 202 with the receipts.
         """
         return None
+
+    def accepted(self, headers: Mapping[str, str], body: bytes) -> None:
+        """The events `parse` found in this request are stored: remember it if a replay must be refused."""
 
 
 def _nothing() -> None:

@@ -260,6 +260,7 @@ def create_app(service: Service, token: str) -> FastAPI:
             receipts = service.submit_many(events)
         except StoreError as exc:
             return _error(503, f"not accepted: {exc}")
+        source.accepted(request.headers, body)
         return JSONResponse({"events": [_receipt_json(r) for r in receipts]}, status_code=202)
 
     @app.get("/api/sources", dependencies=auth)

@@ -44,7 +44,7 @@ class SlackSource(WebhookSource):
         assert isinstance(settings, SlackSettings)
         self.slack_settings = settings
         secret, token = settings.secret("signing_secret"), settings.secret("bot_token")
-        self._verifier = RequestVerifier(secret, clock) if secret else None
+        self._verifier = RequestVerifier(secret, clock, self.replays) if secret else None
         self.api = SlackApi(token, settings.api_url) if token else None
         self.commands = Commands(name, settings, clock, GroupMembers(self._group_members, clock), self._acknowledged)
         self._threads: OrderedDict[int, list[tuple[str, str]]] = OrderedDict()
