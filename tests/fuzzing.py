@@ -1,0 +1,101 @@
+"""What the property-based tests (tests/test_fuzz_*.py) share: their budget, their strategies, a daemon.
+
+Budget: each target tries a small fixed number of examples in `make test` (the whole set stays
+under a minute on a slow machine); `LAMPLIGHTER_FUZZ_EXAMPLES=N` runs every target N times
+longer-ish (N examples each). `pytest --hypothesis-show-statistics` reports what each tried.
+
+Strategies are honest: JSON of every shape, text of every Unicode category, bytes of every
+value. The inputs of issue 12 that are still open on this branch (deep nesting, lone
+surrogates, out-of-range numbers; items 4, 5 and 6, fixed on branch `hostile`) are left out of
+the random strategies only through `TEXT` below and the depth of `json_values`, and each is
+tested on its own as a strict xfail, so the mark's removal after the merge turns them on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+
+from lamplighter.config import parse_config
+from lamplighter.service import Service
+from tests.conftest import FakeClock
+from tests.serving import serving
+
+EXAMPLES = int(os.environ.get("LAMPLIGHTER_FUZZ_EXAMPLES", "0"))
+API_TOKEN = "fuzz-api-token-0123456789"
+AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
+
+
+def budget(examples: int) -> settings:
+    """Hypothesis settings for one target: `examples` tries, or LAMPLIGHTER_FUZZ_EXAMPLES when set."""
+    return settings(max_examples=EXAMPLES or examples, deadline=None, derandomize=False,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
+                                           HealthCheck.filter_too_much, HealthCheck.data_too_large])
+
+
+# Lone surrogates (category Cs) are issue 12 item 4: see test_fuzz_hooks.py's strict xfail.
+TEXT = st.text(st.characters(exclude_categories=("Cs",)), max_size=40)
+KEYS = st.text(st.characters(exclude_categories=("Cs",)), max_size=12)
+SCALARS = st.none() | st.booleans() | st.integers() | st.floats() | TEXT
+
+
+def json_values(leaves: st.SearchStrategy[Any] = SCALARS) -> st.SearchStrategy[Any]:
+    """Any JSON value, nested a few levels (nesting past the parser's depth is item 6: see the xfail)."""
+    return st.recursive(leaves, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(KEYS, inner, max_size=4),
+                        max_leaves=20)
+
+
+def mutated(sample: Any) -> st.SearchStrategy[Any]:
+    """A document of the sample's shape whose every value may be replaced by any JSON value."""
+    if isinstance(sample, dict):
+        return st.fixed_dictionaries({key: mutated(value) for key, value in sample.items()},
+                                     optional={"extra": json_values()}) | json_values()
+    if isinstance(sample, list):
+        return st.lists(mutated(sample[0]), max_size=3) if sample else json_values()
+    return st.just(sample) | json_values()
+
+
+@dataclass
+class Daemon:
+    """A service served by uvicorn on loopback from a thread of its own, for synchronous tests."""
+
+    service: Service
+    url: str
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=10)
+
+
+@contextlib.contextmanager
+def daemon_in_thread(state_dir: Path, yaml_text: str) -> Iterator[Daemon]:
+    """Serve a service built from `yaml_text` for the block (its loop runs in a thread)."""
+    service = Service(parse_config(f"state_dir: {state_dir}\n{yaml_text}", env={}), clock=FakeClock())
+    ready, stop = threading.Event(), threading.Event()
+    url: list[str] = []
+
+    async def run() -> None:
+        async with serving(service, API_TOKEN) as base_url:
+            url.append(base_url)
+            ready.set()
+            while not stop.is_set():
+                await asyncio.sleep(0.02)
+
+    thread = threading.Thread(target=asyncio.run, args=(run(),), name="fuzzed daemon")
+    thread.start()
+    try:
+        assert ready.wait(15), "the daemon did not start within 15 s"
+        yield Daemon(service, url[0])
+    finally:
+        stop.set()
+        thread.join(15)
+        assert not thread.is_alive(), "the daemon did not stop within 15 s"
