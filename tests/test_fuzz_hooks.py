@@ -22,7 +22,7 @@ from lamplighter.sources import build_sources
 from lamplighter.sources.base import WebhookSource
 from lamplighter.sources.webhooks.common import Template, Value
 from tests.conftest import START, FakeClock
-from tests.fuzzing import AUTH, TEXT, Daemon, budget, daemon_in_thread, json_values, mutated
+from tests.fuzzing import AUTH, TEXT, TRIED, Daemon, budget, daemon_in_thread, json_values, mutated
 from tests.test_hooks_common import hmac_hex, sample
 
 GRAFANA_SECRET = "grafana-fuzz-secret"
@@ -77,6 +77,7 @@ def test_every_parser_answers_any_body_with_events_or_an_event_error(kind: str) 
     @budget(150)
     @given(body=bodies(kind))
     def check(body: bytes) -> None:
+        TRIED[f"hooks: {kind} parser"] += 1
         source.authenticate(Headers(credentials(kind, body)), body)
         parses_or_refuses(source, body, credentials(kind, body))
 
@@ -86,6 +87,7 @@ def test_every_parser_answers_any_body_with_events_or_an_event_error(kind: str) 
 @budget(200)
 @given(text=TEXT, data=json_values())
 def test_a_template_parses_or_says_why_and_renders_any_document(text: str, data: Any) -> None:
+    TRIED["hooks: templates and values"] += 1
     try:
         template = Template.parse(text)
     except ValueError:
@@ -113,6 +115,7 @@ def test_no_body_gives_a_5xx_and_every_accepted_event_is_stored(daemon: Daemon, 
         @budget(40)
         @given(body=bodies(kind))
         def check(body: bytes) -> None:
+            TRIED[f"hooks: POST /hooks/NAME ({kind})"] += 1
             answer = client.post(f"/hooks/{name}", content=body, headers=credentials(kind, body))
             assert answer.status_code in (202, 400, 401, 413, 422), answer.text
             if answer.status_code == 202:
