@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import threading
 from collections import Counter
@@ -67,12 +68,27 @@ def mutated(sample: Any) -> st.SearchStrategy[Any]:
     return st.just(sample) | json_values()
 
 
+class _Tracebacks(logging.Handler):
+    """Collects every log record that carries a traceback."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.exc_info:
+            self.records.append(record)
+
+
 @dataclass
 class Daemon:
-    """A service served by uvicorn on loopback from a thread of its own, for synchronous tests."""
+    """A service served by uvicorn on loopback from a thread of its own, for synchronous tests.
+
+    `tracebacks` lists what the daemon logged with a traceback (the root logger and uvicorn's)."""
 
     service: Service
     url: str
+    tracebacks: list[logging.LogRecord]
 
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=10)
@@ -94,10 +110,16 @@ def daemon_in_thread(state_dir: Path, yaml_text: str) -> Iterator[Daemon]:
 
     thread = threading.Thread(target=asyncio.run, args=(run(),), name="fuzzed daemon")
     thread.start()
+    tracebacks = _Tracebacks()
+    loggers = [logging.getLogger(), logging.getLogger("uvicorn.error")]  # uvicorn's does not propagate
     try:
         assert ready.wait(15), "the daemon did not start within 15 s"
-        yield Daemon(service, url[0])
+        for logger in loggers:  # once uvicorn has configured its logging, which replaces its handlers
+            logger.addHandler(tracebacks)
+        yield Daemon(service, url[0], tracebacks.records)
     finally:
+        for logger in loggers:
+            logger.removeHandler(tracebacks)
         stop.set()
         thread.join(15)
         assert not thread.is_alive(), "the daemon did not stop within 15 s"

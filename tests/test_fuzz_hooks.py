@@ -98,8 +98,15 @@ def test_a_template_parses_or_says_why_and_renders_any_document(text: str, data:
 
 # ---- through the daemon ---------------------------------------------------------------------------
 
+@pytest.fixture
+def daemon(shared_daemon: Daemon) -> Daemon:
+    """The module's daemon, with what it logged before this test forgotten."""
+    shared_daemon.tracebacks.clear()
+    return shared_daemon
+
+
 @pytest.fixture(scope="module")
-def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
+def shared_daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
     entries = "".join(f"  - {json.dumps(entry)}\n" for entry, _ in SOURCES.values())
     with daemon_in_thread(Path(tmp_path_factory.mktemp("fuzz-hooks")),
                           f"lamps: {{desk: virtual://desk}}\nsources:\n{entries}") as running:
@@ -124,6 +131,7 @@ def test_no_body_gives_a_5xx_and_every_accepted_event_is_stored(daemon: Daemon, 
         check()
         stored = {event["id"] for event in client.get("/api/events", params={"limit": 5000}, headers=AUTH).json()}
     assert set(accepted) <= stored
+    assert not daemon.tracebacks
 
 
 # ---- issue 12 inputs still open on this branch (fixed on branch `hostile`) -------------------------

@@ -153,5 +153,8 @@ def _json(body: bytes) -> dict[str, Any]:
 
 def _ours(payload: Mapping[str, Any], message: Mapping[str, Any]) -> bool:
     """A message our own bot posted (an announcement): never an event, or it would feed itself."""
-    bots = {a.get("user_id") for a in payload.get("authorizations") or [] if isinstance(a, dict) and a.get("is_bot")}
-    return message.get("user") in bots
+    authorizations = payload.get("authorizations")
+    bots = {a.get("user_id") for a in authorizations if isinstance(a, dict) and a.get("is_bot")
+            and isinstance(a.get("user_id"), str)} if isinstance(authorizations, list) else set()
+    user = message.get("user")
+    return isinstance(user, str) and user in bots
