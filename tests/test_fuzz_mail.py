@@ -9,6 +9,7 @@ of issue 12 items 2 and 15 belongs to branch `hostile`), or plain random bytes.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import smtplib
 from collections.abc import Iterator
@@ -30,8 +31,8 @@ from tests.mail_signing import RULES
 
 RECIPIENT = "lamp@lamplighter.test"
 LINE = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\r\n"), max_size=60)
-SUBJECTS = st.sampled_from(["[911] shop: down", "[912] disk full", "RESOLVED [911] shop", "=?utf-8?b?WzkxMV0gw6k=?=",
-                            "=?bogus?q?x?=", ""]) | LINE
+SUBJECTS = st.sampled_from(["[911] shop: down", "[912] disk full", "RESOLVED [911] shop",
+                            "=?utf-8?b?WzkxMV0gw6k=?=", "=?bogus?q?x?=", ""]) | LINE
 ADDRESSES = st.sampled_from(["alerts@monitor.example.com", "Eve <eve@evil.example>", "a@b, c@d", "<>", "@", ""]) | LINE
 TYPES = st.sampled_from(["text/plain", "text/html", "text/plain; charset=utf-16", "text/plain; charset=bogus",
                          "application/octet-stream", "multipart/mixed", "multipart/alternative", "message/rfc822"])
@@ -42,8 +43,9 @@ BODIES = st.text(st.characters(exclude_categories=("Cs",)), max_size=200) | st.j
 @st.composite
 def mails(draw: st.DrawFn, depth: int = 0) -> bytes:
     kind = draw(TYPES if depth < 3 else st.sampled_from(["text/plain", "text/html"]))
+    date = draw(st.sampled_from(["Tue, 24 Nov 2026 21:00:00 +0000", ""]) | LINE)
     head = [f"Subject: {draw(SUBJECTS)}", f"From: {draw(ADDRESSES)}", f"To: {RECIPIENT}",
-            f"Message-ID: <{draw(LINE)}@x>", f"Date: {draw(st.sampled_from(['Tue, 24 Nov 2026 21:00:00 +0000', '']) | LINE)}"]
+            f"Message-ID: <{draw(LINE)}@x>", f"Date: {date}"]
     encoding = draw(ENCODINGS)
     if kind.startswith("multipart/"):
         boundary = f"b{depth}"
@@ -63,11 +65,11 @@ RAW = mails() | st.binary(max_size=400)
 
 
 def source() -> SmtpSource:
+    rules = [{"match": {"subject": {"words": "RESOLVED"}}, "status": "resolved"},
+             {"match": {"subject": r"\[911\]\s*(?:(?P<service>[\w.-]+):)?"}, "level": "911", "key": "{service}"},
+             {"match": {"body": "(?i)down"}, "level": "912"}]
     entry = {"type": "smtp", "name": "mail", "listen": "127.0.0.1:2525", "recipients": [RECIPIENT],
-             "require": "client", "clients": ["127.0.0.0/8"], "rules": [{"match": {"subject": {"words": "RESOLVED"}}, "status": "resolved"},
-                                      {"match": {"subject": r"\[911\]\s*(?:(?P<service>[\w.-]+):)?"}, "level": "911",
-                                       "key": "{service}"},
-                                      {"match": {"body": "(?i)down"}, "level": "912"}]}
+             "require": "client", "clients": ["127.0.0.0/8"], "rules": rules}
     built = build_sources([entry], FakeClock())["mail"]
     assert isinstance(built, SmtpSource)
     return built
@@ -82,10 +84,8 @@ def test_any_mail_parses_and_meets_the_rules() -> None:
         TRIED["mail: parsing and rules"] += 1
         mail = parse_mail(raw, (RECIPIENT,))
         found = mail_source.find_rule(mail)
-        try:
+        with contextlib.suppress(EventError):  # names the field
             mail_source.decide(mail, found, Evidence(trusted_client=True), {})
-        except EventError:
-            pass
 
     check()
 

@@ -1,0 +1,116 @@
+"""Property: any configuration text is a Config or a ConfigError that names each problem; any lamp URL
+builds a driver whose printed URL parses back to itself, or is a LampUrlError. Nothing else, no traceback.
+
+The inputs that `check` still turns into a traceback on this branch (issue 12 items 11 and 13:
+`.inf` durations, 400-digit numbers, `wled://[::1`, duplicate keys) are strict xfails of their
+own; the random strategies below leave those exact shapes to them (see `splittable`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from lamplighter.config import parse_config
+from lamplighter.drivers.registry import build_driver, driver_classes
+from lamplighter.errors import ConfigError, LampUrlError
+from lamplighter.service import validate
+from tests.fuzzing import KEYS, TEXT, TRIED, budget
+
+SCHEMES = sorted(driver_classes())
+HOSTS = st.sampled_from(["10.0.0.2", "desk", "[fe80::1]", "bridge.local", "KEY@10.0.0.2", "u:p@h", ""]) | KEYS
+PORTS = st.sampled_from(["", ":80", ":0", ":65536", ":x"])
+PATHS = st.sampled_from(["", "/lights/3", "/light.desk", "/Office_Lamp", "/a/b/c", "/%zz"]) | KEYS.map("/{}".format)
+QUERIES = st.lists(st.tuples(st.sampled_from(["timeout", "on", "color", "brightness", "token", "tone", "x"]) | KEYS,
+                             st.sampled_from(["1", "true", "red", "-1", "1e3", ""]) | KEYS), max_size=3).map(
+    lambda pairs: ("?" + "&".join(f"{k}={v}" for k, v in pairs)) if pairs else "")
+
+
+def splittable(value: Any) -> bool:
+    """False if some text in `value` is a URL that urllib refuses to split (an unmatched `[`, `[desk]`): the
+    traceback that gives is issue 12 item 13, fixed on branch hostile and a strict xfail below. After the
+    merge, drop this filter so that the random URLs cover those too."""
+    if isinstance(value, dict):
+        return all(splittable(item) for pair in value.items() for item in pair)
+    if isinstance(value, list):
+        return all(splittable(item) for item in value)
+    try:
+        urlsplit(value) if isinstance(value, str) else None
+    except ValueError:
+        return False
+    return True
+
+
+URLS = (st.builds("{}://{}{}{}{}".format, st.sampled_from(SCHEMES) | KEYS, HOSTS, PORTS, PATHS, QUERIES)
+        | TEXT).filter(splittable)
+
+WORDS = st.sampled_from(["lamps", "sirens", "levels", "sources", "guards", "server", "state_dir", "quiet_hours",
+                         "911", "912", "door", "color", "hold", "effect", "priority", "type", "webhook", "token",
+                         "rate_limit", "per_sender", "every", "burst", "listen", "max_body_bytes", "header_timeout"])
+VALUES = (st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.floats(allow_nan=False, allow_infinity=False,
+                                                                             width=32)
+          | st.sampled_from(["virtual://desk", "red", "10s", "5m", "blink", "127.0.0.1:0", "${MISSING}"]) | TEXT)
+DOCUMENTS = st.recursive(VALUES, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(WORDS | KEYS, inner,
+                                                                                              max_size=4),
+                         max_leaves=15)
+
+
+@budget(300)
+@given(url=URLS)
+def test_a_lamp_url_builds_a_driver_that_prints_back_or_says_why(url: str) -> None:
+    TRIED["config: lamp URLs"] += 1
+    try:
+        driver = build_driver(url)
+    except LampUrlError:
+        return
+    printed = driver.url(privacy=False)
+    assert build_driver(printed).url(privacy=False) == printed
+
+
+def _config_text(document: dict[str, Any]) -> str:
+    return yaml.safe_dump({"state_dir": "/nonexistent/lamplighter-fuzz", **document}, allow_unicode=True)
+
+
+@budget(200)
+@given(document=st.dictionaries(WORDS, DOCUMENTS, max_size=5) | st.fixed_dictionaries(
+    {"lamps": st.dictionaries(KEYS, URLS, max_size=3)}))
+def test_any_configuration_is_a_config_or_names_its_problems(document: dict[str, Any]) -> None:
+    TRIED["config: documents"] += 1
+    assume(splittable(document))
+    try:
+        config = parse_config(_config_text(document), env={})
+    except ConfigError as exc:
+        assert exc.problems and all(message for _, message in exc.problems)
+        return
+    assert all(message for _, message in validate(config))
+
+
+@budget(200)
+@given(text=st.text(max_size=200))
+def test_any_text_is_a_config_or_a_config_error(text: str) -> None:
+    TRIED["config: raw text"] += 1
+    try:
+        parse_config(text, env={})
+    except ConfigError as exc:
+        assert exc.problems
+
+
+@pytest.mark.xfail(strict=True, reason="issue 12 items 11 and 13 (tracebacks from check), fixed on branch hostile")
+@pytest.mark.parametrize("text", [
+    "levels: {911: {hold: .inf}}\nlamps: {desk: virtual://desk}\n",
+    "levels: {911: {hold: " + "9" * 400 + "s}}\nlamps: {desk: virtual://desk}\n",
+    "lamps: {desk: 'wled://[::1'}\n",
+    "lamps: {desk: 'virtual://[desk]'}\n",
+    "lamps: {desk: virtual://desk}\nlamps: {hall: virtual://hall}\n",
+])
+def test_known_tracebacks_of_check_are_config_errors(text: str) -> None:
+    with pytest.raises(ConfigError):
+        config = parse_config(text, env={})
+        problems = validate(config)
+        assert problems
+        raise ConfigError(problems)
