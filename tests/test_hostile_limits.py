@@ -6,15 +6,18 @@ import asyncio
 import contextlib
 import json
 import logging
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from lamplighter.drivers.registry import build_driver
-from lamplighter.errors import DriverError
+from lamplighter.errors import DriverError, StoreError
+from lamplighter.model import Outcome, make_event
 from lamplighter.service import Service
 from lamplighter.sources.replay import ReplayMemory
 from tests.conftest import FakeClock
@@ -75,6 +78,27 @@ async def test_an_alertmanager_batch_of_11000_alerts_is_one_commit_and_keeps_hea
     assert inserts_per_commit == [11_000]  # one transaction, one fsync
     assert longest < 2.5  # 3.3 s with one fsync per alert; ~0.7 s now (parsing and routing 11,000 alerts)
 
+
+
+async def test_a_batch_that_cannot_be_stored_changes_nothing(running: Callable[..., Any],
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    service = await running("lamps: {desk: virtual://desk}\n")
+    events = [make_event("912", f"disk {i}", received_at=service.clock.now(), key=f"k{i}", sender=f"s{i}")
+              for i in range(3)]
+    insert, calls = service.store._insert_event, []
+
+    def third_fails(*args: Any) -> int:
+        calls.append(args)
+        if len(calls) == 3:
+            raise sqlite3.OperationalError("disk I/O error")
+        return insert(*args)
+
+    monkeypatch.setattr(service.store, "_insert_event", third_fails)
+    with pytest.raises(StoreError):
+        service.submit_many(events)
+    monkeypatch.undo()
+    assert service.store.count_events() == 0 and service.signals == {} and service.router.last_seen == {}
+    assert [r.outcome for r in service.submit_many(events)] == [Outcome.SHOWN] * 3
 
 # ---- item 8: header and body deadlines, a connection cap -------------------------------------------
 

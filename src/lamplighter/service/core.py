@@ -231,14 +231,17 @@ class Service:
     def submit_many(self, events: Sequence[Event]) -> list[Receipt]:
         """Submit the events of one request exactly as `submit` would one after another, in one journal
         transaction (one fsync, however big the batch). Raises StoreError and changes nothing if the store fails."""
-        memory, signals = self.router.memory(), dict(self.signals)
+        # A lone event changes the memory only once it is stored (bar the rate-limit token it took, as
+        # ever); in a batch the events before a failed one already did, so a batch keeps a copy to put back.
+        before = (self.router.memory(), dict(self.signals)) if len(events) > 1 else None
         try:
             with self.store.transaction():
                 stored = [(event, *self._store(event)) for event in events]
         except BaseException:
-            self.router.restore(memory)
-            self.signals.clear()
-            self.signals.update(signals)
+            if before is not None:
+                self.router.restore(before[0])
+                self.signals.clear()
+                self.signals.update(before[1])
             raise
         receipts = [self._receipt(event, event_id, verdict) for event, event_id, verdict in stored]
         if any(event.source in self.sources for event in events):
