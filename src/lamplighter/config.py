@@ -322,12 +322,12 @@ def parse_config(text: str, env: Mapping[str, str], name: str = "<config>") -> C
     """Validate YAML text; problems are reported as `name:LINE path`."""
     try:
         root = yaml.compose(text)
+        data = yaml.safe_load(text) if root is not None else {}  # may fail where compose did not: `key: =`
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{name}:{mark.line + 1}" if mark else name
         raise ConfigError([(where, f"not valid YAML: {getattr(exc, 'problem', exc)}")]) from None
     lines = _line_numbers(root) if root is not None else {}
-    data = yaml.safe_load(text) if root is not None else {}
     if not isinstance(data, dict):
         raise ConfigError([(name, "the file must be a mapping of keys such as lamps:, levels:")])
     problems: list[Problem] = []
