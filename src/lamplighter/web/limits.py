@@ -137,7 +137,7 @@ class _GuardedHttp(HttpToolsProtocol):
                 and c.waiting_since is not None]
         oldest = min(idle, key=lambda c: c.waiting_since or 0.0, default=self)
         self._warn_once(f"more than {self.limits.max_connections} HTTP connections: closing the one that has "
-                        "waited longest without sending a request")
+                        "waited longest without sending a request (the new one if every one has a request under way)")
         oldest.transport.close()
 
     def _warn_once(self, message: str) -> None:
