@@ -59,8 +59,11 @@ SCALARS = st.none() | st.booleans() | st.integers() | st.floats() | TEXT
 
 def json_values(leaves: st.SearchStrategy[Any] = SCALARS) -> st.SearchStrategy[Any]:
     """Any JSON value, nested a few levels (nesting past the parser's depth is item 6: see the xfail)."""
-    return st.recursive(leaves, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(KEYS, inner, max_size=4),
-                        max_leaves=20)
+    return st.recursive(leaves, _containers, max_leaves=20)
+
+
+def _containers(inner: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.lists(inner, max_size=4) | st.dictionaries(KEYS, inner, max_size=4)
 
 
 def mutated(sample: Any) -> st.SearchStrategy[Any]:

@@ -55,9 +55,13 @@ WORDS = st.sampled_from(["lamps", "sirens", "levels", "sources", "guards", "serv
 VALUES = (st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.floats(allow_nan=False, allow_infinity=False,
                                                                              width=32)
           | st.sampled_from(["virtual://desk", "red", "10s", "5m", "blink", "127.0.0.1:0", "${MISSING}"]) | TEXT)
-DOCUMENTS = st.recursive(VALUES, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(WORDS | KEYS, inner,
-                                                                                              max_size=4),
-                         max_leaves=15)
+
+
+def _sections(inner: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.lists(inner, max_size=3) | st.dictionaries(WORDS | KEYS, inner, max_size=4)
+
+
+DOCUMENTS = st.recursive(VALUES, _sections, max_leaves=15)
 
 
 @budget(300)

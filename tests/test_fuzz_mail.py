@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from lamplighter.errors import EventError
@@ -62,6 +62,9 @@ def mails(draw: st.DrawFn, depth: int = 0) -> bytes:
 
 
 RAW = mails() | st.binary(max_size=400)
+FORWARDED_TWICE = (b"Subject: [911] fw\r\nFrom: a@b\r\nContent-Type: message/rfc822\r\n\r\n"
+                   b"From: a@b\r\nContent-Type: message/rfc822\r\n\r\n"
+                   b"From: 0@\r\nSubject: s\r\n\r\nbody\r\n")  # was SMTP 500 "(IndexError) string index ..."
 
 
 def source() -> SmtpSource:
@@ -80,6 +83,7 @@ def test_any_mail_parses_and_meets_the_rules() -> None:
 
     @budget(200)
     @given(raw=RAW)
+    @example(raw=FORWARDED_TWICE)
     def check(raw: bytes) -> None:
         TRIED["mail: parsing and rules"] += 1
         mail = parse_mail(raw, (RECIPIENT,))
@@ -106,6 +110,7 @@ def test_any_mail_over_smtp_gets_a_deliberate_reply_and_a_stored_one_is_kept(dae
 
         @budget(60)
         @given(raw=RAW)
+        @example(raw=FORWARDED_TWICE)
         def check(raw: bytes) -> None:
             TRIED["mail: over SMTP"] += 1
             client.rset()
