@@ -137,6 +137,20 @@ async def test_a_partial_request_line_is_cut_off_at_the_header_timeout(
         "closing HTTP connections that do not send a request's headers within 0.5 s (a slow or hostile client)"]
 
 
+async def test_a_lamp_page_stream_outlives_the_deadlines(service_factory: Callable[..., Service]) -> None:
+    """The deadlines are for sending a request, not for a long answer: the lamp page's stream stays open."""
+    async with serving(service_factory(FAST_LIMITS), API_TOKEN) as url:
+        host, port = url.removeprefix("http://").split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(b"GET /lamp/desk/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + API_TOKEN.encode()
+                     + b"\r\n\r\n")
+        async with asyncio.timeout(3):
+            first = await reader.readuntil(b"data: ")
+        await asyncio.sleep(1.5)  # three header timeouts
+        still_open = not reader.at_eof()
+        writer.close()
+    assert first.startswith(b"HTTP/1.1 200") and still_open
+
 async def test_a_body_that_stops_coming_is_cut_off_without_a_traceback(
         service_factory: Callable[..., Service], caplog: pytest.LogCaptureFixture) -> None:
     """Item 8's body deadline, and item 15's client gone mid-body: no traceback, nothing stored."""
