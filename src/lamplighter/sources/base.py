@@ -140,7 +140,10 @@ class WebhookSource(Source):
 
     @abstractmethod
     def parse(self, headers: Mapping[str, str], body: bytes, received_at: float) -> list[Event]:
-        """The events in a request body; raise EventError naming the bad field."""
+        """The events in a request body; raise EventError naming the bad field.
+
+        Runs in a worker thread, so that a big body does not hold up the event loop: read the
+        settings, build events, touch nothing the loop owns (`on_health_change` is safe)."""
 
     async def answer(self, headers: Mapping[str, str], body: bytes, received_at: float,
                      submit: Submit) -> tuple[int, dict[str, Any]] | None:

@@ -249,7 +249,7 @@ def create_app(service: Service, token: str) -> FastAPI:
             answered = await source.answer(request.headers, body, received_at, service.submit)
             if answered is not None:
                 return JSONResponse(answered[1], status_code=answered[0])
-            events = source.parse(request.headers, body, received_at)
+            events = await asyncio.to_thread(source.parse, request.headers, body, received_at)
         except AuthError as exc:
             return _error(401, str(exc))
         except EventError as exc:
