@@ -8,6 +8,7 @@ service ten minutes on in no real time, timers and deadlines alike.
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -96,3 +97,12 @@ def daemon(tmp_path: Path) -> Iterator[Callable[..., Daemon]]:
         if started.process and started.process.poll() is None:
             started.process.kill()
             started.process.wait()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """How many examples each property-based target tried (tests/test_fuzz_*.py)."""
+    fuzzing = sys.modules.get("tests.fuzzing")  # imported only when a fuzz module ran
+    if fuzzing is not None and fuzzing.TRIED:
+        terminalreporter.section("fuzz examples tried")
+        for target, count in sorted(fuzzing.TRIED.items()):
+            terminalreporter.write_line(f"{count:7d}  {target}")

@@ -1,4 +1,5 @@
-"""A service and its HTTP app served by uvicorn on a free loopback port, inside the test's event loop."""
+"""A service and its HTTP app served by uvicorn as the daemon serves it (limits included), on a free
+loopback port, inside the test's event loop."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from collections.abc import AsyncIterator
 import uvicorn
 
 from lamplighter.service import Service
-from lamplighter.web.app import create_app
+from lamplighter.web.server import uvicorn_config
 from tests.daemon import free_port
 
 
@@ -17,8 +18,9 @@ from tests.daemon import free_port
 async def serving(service: Service, token: str) -> AsyncIterator[str]:
     """Start the service and serve its app for the block; yields the base URL; stops both after."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(service, token), host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="off"))
+    config = uvicorn_config(service, token)
+    config.host, config.port = "127.0.0.1", port
+    server = uvicorn.Server(config)
     async with service.running():
         task = asyncio.create_task(server.serve())
         while not server.started:

@@ -65,7 +65,7 @@ def test_a_replayed_request_is_refused_and_forgotten_once_it_could_no_longer_pas
     clock.advance(301)
     assert refusal(verifier, headers).startswith("stale timestamp")  # the window closed the replay for good ...
     verifier.check(signed_headers(BODY, clock.now()), BODY)
-    assert len(verifier._seen) == 1  # ... so the first signature is no longer remembered
+    assert len(verifier._replays._memory()) == 1  # ... so the first signature is no longer remembered
 
 
 @pytest.fixture

@@ -93,7 +93,7 @@ async def test_a_webhook_source_checks_its_own_token_and_stores_its_events(
     assert refused.status_code == 401 and refused.json()["error"] == "X-Echo-Token is missing or wrong"
     broken = await client.post("/hooks/ci", content=b"not json", headers={"X-Echo-Token": "s3cret"})
     assert broken.status_code == 422 and broken.json()["error"].startswith("text:")
-    assert (await client.post("/hooks/nope", json={})).status_code == 404
+    assert (await client.post("/hooks/nope", json={})).status_code == 401  # as a wrong token: names stay secret
     assert service.store.count_events() == 0
 
     accepted = await client.post("/hooks/ci", json={"text": "build failed"}, headers={"X-Echo-Token": "s3cret"})

@@ -131,7 +131,7 @@ def test_a_signal_never_stays_active_after_its_hold_even_when_wake_ups_come_earl
 class DiskFull(Store):
     failing = False
 
-    def _transaction(self, statements: Any) -> list[int]:
+    def _transaction(self, statements: Any) -> None:
         if self.failing:
             raise StoreError(f"cannot write to the store at {self.path}: database or disk is full")
         return super()._transaction(statements)

@@ -84,6 +84,17 @@ class ServerConfig(_Strict, ListensOn):
     listen: ListenAddress = "127.0.0.1:8911"
     token: SecretStr | None = None
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)  # Alertmanager does not retry a 413
+    header_timeout: float = 10.0  # a request's line and headers must arrive within this
+    body_timeout: float = 30.0  # and its body within this after the headers
+    max_connections: int = Field(default=500, ge=1)  # below the usual limit of 1,024 open files
+
+    @field_validator("header_timeout", "body_timeout", mode="before")
+    @classmethod
+    def _timeout(cls, value: Any) -> float:
+        seconds = parse_duration(value)
+        if not 0 < seconds <= 3600:
+            raise ValueError("must be longer than 0s and at most 1h")
+        return seconds
 
     @field_validator("token")
     @classmethod
@@ -324,18 +335,17 @@ def parse_config(text: str, env: Mapping[str, str], name: str = "<config>") -> C
     """Validate YAML text; problems are reported as `name:LINE path`."""
     try:
         root = yaml.compose(text)
+        data = yaml.safe_load(text) if root is not None else {}  # may fail where compose did not: `key: =`
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{name}:{mark.line + 1}" if mark else name
         raise ConfigError([(where, f"not valid YAML: {getattr(exc, 'problem', exc)}")]) from None
+    except ValueError as exc:  # a number with more digits than Python converts
+        raise ConfigError([(name, f"not a usable value: {str(exc)[:200]}")]) from None
     lines = _line_numbers(root) if root is not None else {}
     duplicates = _duplicate_keys(root) if root is not None else []
     if duplicates:
         raise ConfigError([(_place(name, lines, loc), msg) for loc, msg in duplicates])
-    try:
-        data = yaml.safe_load(text) if root is not None else {}
-    except ValueError as exc:  # a number with more digits than Python converts
-        raise ConfigError([(name, f"not a usable value: {str(exc)[:200]}")]) from None
     if not isinstance(data, dict):
         raise ConfigError([(name, "the file must be a mapping of keys such as lamps:, levels:")])
     problems: list[Problem] = []

@@ -8,11 +8,11 @@ never loses an event that was answered 2xx.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import sqlite3
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -136,14 +136,16 @@ class Store:
     def close(self) -> None:
         self._db.close()
 
-    @contextmanager
-    def _writing(self) -> Iterator[None]:
-        """One write transaction: committed at the end of the block, rolled back on any exception.
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Group writes into one transaction, committed (one fsync) when the block ends.
 
-        A value SQLite cannot take (text that is not UTF-8, an integer over 64 bits) is a
-        StoreError like a failed write; whatever else goes wrong is raised as it is. Either
-        way no transaction is left open for the next writer.
+        Any error inside rolls everything back; a SQLite error is raised as StoreError. A
+        transaction inside another joins it, so a batch of `record_event` calls is atomic.
         """
+        if self._joins():
+            yield
+            return
         try:
             self._db.execute("BEGIN IMMEDIATE")
             yield
@@ -155,10 +157,18 @@ class Store:
             self._rollback()
             raise
 
-    def _transaction(self, statements: Iterable[tuple[str, tuple[Any, ...]]]) -> list[int]:
-        """Run statements in one transaction; return each statement's lastrowid."""
-        with self._writing():
-            return [self._db.execute(sql, params).lastrowid or 0 for sql, params in statements]
+    def _joins(self) -> bool:
+        """Whether a transaction is open to join (a closed store opens none: BEGIN then says why)."""
+        try:
+            return self._db.in_transaction
+        except sqlite3.Error:
+            return False
+
+    def _transaction(self, statements: Iterable[tuple[str, tuple[Any, ...]]]) -> None:
+        """Run statements in one transaction."""
+        with self.transaction():
+            for sql, params in statements:
+                self._db.execute(sql, params)
 
     def record_event(
         self,
@@ -173,7 +183,7 @@ class Store:
         end_reason: str = "",
     ) -> int:
         """Store an event with its outcome and the signal changes, atomically; return its id."""
-        with self._writing():
+        with self.transaction():
             event_id = self._insert_event(event, outcome, list(reasons), signal_id)
             if new_signal is not None:
                 self._insert_signal(new_signal, event_id)

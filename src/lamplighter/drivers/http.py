@@ -4,7 +4,8 @@ One request in flight per device, the vendor's rate limit before every request, 
 wait and retry when the device answers 429, and every failure turned into the one error
 tree, with messages that name the device as its redacted URL shows it:
 
-    DriverError          the device answered 4xx/5xx, or kept answering 429
+    DriverError          the device answered 4xx/5xx, kept answering 429, or answered too much
+                         (more than MAX_ANSWER_BYTES, or JSON nested past the parser's depth)
     └── DeviceOffline    no connection, or no answer within the timeout
 
 httpx logs every request's full URL at INFO; secrets a driver must put in a URL path (the
@@ -18,9 +19,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from abc import abstractmethod
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -34,6 +37,16 @@ RATE_LIMITED_TRIES = 3
 RETRY_AFTER_DEFAULT = 1.0  # seconds, when a 429 carries no Retry-After
 RETRY_AFTER_MAX = 5.0
 POSTS_PER_SECOND = 1  # one-way endpoints: webhooks, IFTTT
+MAX_ANSWER_BYTES = 1024 * 1024  # a lamp's state is a few KiB; a Hue bridge's whole /lights some 100 KiB
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A device's answer, its body read in full (and bounded)."""
+
+    status: int
+    headers: httpx.Headers
+    content: bytes
 
 
 class HttpDevice:
@@ -57,11 +70,11 @@ class HttpDevice:
                 await self._limit.wait()
                 if also is not None:
                     await also.wait()
-                response = await self._send(method, url, body)
-                if response.status_code != httpx.codes.TOO_MANY_REQUESTS:
-                    return self._json(response)
+                answer = await self._send(method, url, body)
+                if answer.status != httpx.codes.TOO_MANY_REQUESTS:
+                    return self._json(answer)
                 if attempt < RATE_LIMITED_TRIES:
-                    await asyncio.sleep(_retry_after(response))
+                    await asyncio.sleep(_retry_after(answer))
         raise DriverError(f"{self.name} kept answering 429 Too Many Requests")
 
     async def close(self) -> None:
@@ -69,28 +82,41 @@ class HttpDevice:
             await self._client.aclose()
             self._client = None
 
-    async def _send(self, method: str, url: str, body: object) -> httpx.Response:
+    async def _send(self, method: str, url: str, body: object) -> Answer:
         if self._client is None:
             self._client = httpx.AsyncClient(**self._client_options)
         try:
-            return await self._client.request(method, url, json=body)
+            async with self._client.stream(method, url, json=body) as response:
+                return Answer(response.status_code, response.headers, await self._read(response))
         except httpx.TimeoutException:
             raise DeviceOffline(f"{self.name} did not answer within {self.timeout:g} s") from None
         except httpx.TransportError as exc:  # the exception may hold the URL: say only what kind it is
             raise DeviceOffline(f"cannot reach {self.name} ({type(exc).__name__})") from None
 
-    def _json(self, response: httpx.Response) -> Any:
-        status = response.status_code
+    async def _read(self, response: httpx.Response) -> bytes:
+        """The body, or DriverError once it grows past MAX_ANSWER_BYTES (the rest is never read)."""
+        chunks, size = [], 0
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > MAX_ANSWER_BYTES:
+                raise DriverError(f"{self.name} answered more than {MAX_ANSWER_BYTES // 1024} KiB: not a lamp's state")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _json(self, answer: Answer) -> Any:
+        status = answer.status
         if status in (httpx.codes.UNAUTHORIZED, httpx.codes.FORBIDDEN):
             raise DriverError(f"{self.name} refused our credentials (HTTP {status})")
         if status >= httpx.codes.BAD_REQUEST:
             raise DriverError(f"{self.name} answered HTTP {status}")
-        if not response.content:
+        if not answer.content:
             return None
         try:
-            return response.json()
+            return json.loads(answer.content)
+        except RecursionError:
+            raise DriverError(f"{self.name} answered with JSON nested too deeply") from None
         except ValueError:
-            if "json" in response.headers.get("content-type", ""):
+            if "json" in answer.headers.get("content-type", ""):
                 raise DriverError(f"{self.name} answered with malformed JSON") from None
             return None
 
@@ -144,9 +170,9 @@ def answer_of(name: str, what: str) -> Iterator[None]:
         raise DriverError(f"{name} answered with something that is not {what}") from None
 
 
-def _retry_after(response: httpx.Response) -> float:
+def _retry_after(answer: Answer) -> float:
     try:
-        seconds = float(response.headers.get("retry-after", RETRY_AFTER_DEFAULT))
+        seconds = float(answer.headers.get("retry-after", RETRY_AFTER_DEFAULT))
     except ValueError:
         seconds = RETRY_AFTER_DEFAULT
     return min(max(seconds, 0.0), RETRY_AFTER_MAX)

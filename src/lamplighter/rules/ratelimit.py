@@ -1,11 +1,17 @@
-"""A token bucket per key: `burst` events at once, then one every `every` seconds."""
+"""A token bucket per key: `burst` events at once, then one every `every` seconds.
+
+A bucket is a value: asking it about a moment never changes it, and `take` returns a new
+bucket. Its clock only moves forward: a question about a moment before its last update (an
+event received before the previous one was routed, a memory prune at an older time) is
+answered at the last update, so a refill is never counted twice.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 
-@dataclass
+@dataclass(frozen=True)
 class TokenBucket:
     """Tokens refill continuously; taking one needs a whole token."""
 
@@ -18,24 +24,17 @@ class TokenBucket:
     def full(cls, every: float, burst: int, now: float) -> TokenBucket:
         return cls(every=every, burst=burst, tokens=float(burst), updated_at=now)
 
-    def _refill(self, now: float) -> None:
-        elapsed = max(0.0, now - self.updated_at)
-        self.tokens = min(float(self.burst), self.tokens + elapsed / self.every)
-        self.updated_at = now
-
     def tokens_at(self, now: float) -> float:
-        self._refill(now)
-        return self.tokens
+        elapsed = max(0.0, now - self.updated_at)
+        return min(float(self.burst), self.tokens + elapsed / self.every)
 
     def has_token(self, now: float) -> bool:
-        self._refill(now)
-        return self.tokens >= 1.0
+        return self.tokens_at(now) >= 1.0
 
-    def take(self, now: float) -> None:
-        self._refill(now)
-        self.tokens -= 1.0
+    def take(self, now: float) -> TokenBucket:
+        """The bucket after one token is taken at `now` (or at its last update, if that is later)."""
+        return TokenBucket(self.every, self.burst, self.tokens_at(now) - 1.0, max(now, self.updated_at))
 
     def retry_after(self, now: float) -> float:
         """Seconds until one whole token is back (0 when one is there now)."""
-        self._refill(now)
-        return max(0.0, (1.0 - self.tokens) * self.every)
+        return max(0.0, (1.0 - self.tokens_at(now)) * self.every)

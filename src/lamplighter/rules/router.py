@@ -75,6 +75,14 @@ class Routing:
     lamps: frozenset[str] = field(default_factory=frozenset)
 
 
+class Memory(NamedTuple):
+    """A copy of the router's memory (its values are immutable, so a shallow copy is a snapshot)."""
+
+    buckets: dict[tuple[str, ...], TokenBucket]
+    last_seen: dict[tuple[str, str], Seen]
+    prune_above: int
+
+
 Stage = Callable[["Router", Routing], Verdict | None]
 PRUNE_ABOVE = 10_000
 
@@ -121,9 +129,15 @@ class Router:
         return self.guards.keyed_dedup_window if keyed else self.guards.dedup_window
 
     def bucket(self, key: tuple[str, ...], rate: RateConfig, now: float) -> TokenBucket:
-        if key not in self.buckets:
-            self.buckets[key] = TokenBucket.full(rate.every, rate.burst, now)
-        return self.buckets[key]
+        return self.buckets.get(key) or TokenBucket.full(rate.every, rate.burst, now)
+
+    def memory(self) -> Memory:
+        """What the stages remember now, to be put back with `restore` if a batch is not stored."""
+        return Memory(dict(self.buckets), dict(self.last_seen), self.prune_above)
+
+    def restore(self, memory: Memory) -> None:
+        self.buckets, self.last_seen = dict(memory.buckets), dict(memory.last_seen)
+        self.prune_above = memory.prune_above
 
 
 def route(router: Router, r: Routing) -> Verdict | None:
@@ -179,15 +193,15 @@ def rate_limit(router: Router, r: Routing) -> Verdict | None:
         (("sender", event.source, sender), limits.per_sender, f"sender {sender}"),
         (("source", event.source, event.level), limits.per_source, f"source {event.source} for level {event.level}"),
     ]
-    buckets = [(router.bucket(key, rate, r.now), rate, who) for key, rate, who in checks if rate is not None]
-    for bucket, rate, who in buckets:
+    buckets = [(key, router.bucket(key, rate, r.now), rate, who) for key, rate, who in checks if rate is not None]
+    for _, bucket, rate, who in buckets:
         if not bucket.has_token(r.now):
             wait = bucket.retry_after(r.now)
             per, retry = format_duration(rate.every * rate.burst), format_duration(wait)
             reason = f"{who} is over {rate.burst} per {per}; try again in {retry}"
             return Verdict(Outcome.THROTTLED, (reason,), retry_after=round(wait, 1))
-    for bucket, _, _ in buckets:
-        bucket.take(r.now)
+    for key, bucket, _, _ in buckets:
+        router.buckets[key] = bucket.take(r.now)
     return None
 
 

@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import logging
 import math
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 from lamplighter.announce import Announcements
@@ -202,12 +202,20 @@ class Service:
 
     def submit(self, event: Event) -> Receipt:
         """Route, store, then show. Raises StoreError (and changes nothing) if the store fails."""
-        receipt = self.incidents.submit(event, self.clock.now())
-        if event.source in self.sources:
+        return self.submit_many([event])[0]
+
+    def submit_many(self, events: Sequence[Event]) -> list[Receipt]:
+        """Submit the events of one request as `submit` would one after another, in one journal
+        transaction. Raises StoreError and changes nothing if the store fails."""
+        receipts = self.incidents.submit_many(events, self.clock.now())
+        heard = [event for event in events if event.source in self.sources]
+        for event in heard:
             self.sources[event.source].health.last_event_at = event.received_at
+        if heard:
             self._watch_sources()
-        self.announcements.announce(event.with_id(receipt.id), receipt)  # only `shown` posts; returns at once
-        return receipt
+        for event, receipt in zip(events, receipts, strict=True):
+            self.announcements.announce(event.with_id(receipt.id), receipt)  # only `shown` posts; returns at once
+        return receipts
 
     def record_rejected(self, event: Event, reason: str) -> Receipt:
         """Store an event a source refused to route (a spoofed mail), so /api/events shows why."""

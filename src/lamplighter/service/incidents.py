@@ -1,9 +1,9 @@
 """Incidents: the router, the active signals and the journal, kept in step.
 
-Every change to what is active goes through here: an event routed and stored in one
-transaction, an acknowledgement, a snooze, a hold that ran out. Each either is written to
-the journal and then takes effect, or raises StoreError and changes nothing; the one
-exception is expiry, which is the truth whether or not the disk has room: an expired signal
+Every change to what is active goes through here: an event (or a batch of them, one
+Alertmanager notification) routed and stored in one transaction, an acknowledgement, a
+snooze, a hold that ran out. Each either is written to the journal and then takes effect,
+or raises StoreError and changes nothing; the one exception is expiry, which is the truth whether or not the disk has room: an expired signal
 leaves the active set at once and its end is written when the journal takes writes again
 (retried with backoff). `on_change(since)` tells the service that the lamps need a look.
 """
@@ -11,7 +11,7 @@ leaves the active set at once and its end is written when the journal takes writ
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from lamplighter.backoff import delay
@@ -87,8 +87,29 @@ class Incidents:
 
     # ---- events ---------------------------------------------------------------------------------
 
-    def submit(self, event: Event, now: float) -> Receipt:
-        """Route, store, then make it active. Raises StoreError (and changes nothing) if the store fails."""
+    def submit_many(self, events: Sequence[Event], now: float) -> list[Receipt]:
+        """Route and store events exactly as one after another, in one journal transaction (one fsync,
+        however big the batch). Raises StoreError and changes nothing if the store fails."""
+        # A lone event changes the memory only once it is stored (bar the rate-limit token it took, as
+        # ever); in a batch the events before a failed one already did, so a batch keeps a copy to put back.
+        before = (self.router.memory(), dict(self.signals)) if len(events) > 1 else None
+        try:
+            with self.store.transaction():
+                stored = [(event, *self._store(event, now)) for event in events]
+        except BaseException:
+            if before is not None:
+                self.router.restore(before[0])
+                self.signals.clear()
+                self.signals.update(before[1])
+            raise
+        receipts = [self._receipt(event, event_id, verdict) for event, event_id, verdict in stored]
+        changed = [event.received_at for event, _, v in stored if v.new_signal or v.ended or v.refreshed]
+        if changed:
+            self._on_change(min(changed))
+        return receipts
+
+    def _store(self, event: Event, now: float) -> tuple[int, Verdict]:
+        """Route an event against what the events before it left, write it, and remember the verdict."""
         verdict = self.router.route(event, self.signals, now)
         event_id = self.store.record_event(
             event, verdict.outcome, verdict.reasons,
@@ -97,11 +118,12 @@ class Incidents:
         )
         self.router.commit(event, verdict)
         self._apply_verdict(event_id, verdict)
+        return event_id, verdict
+
+    def _receipt(self, event: Event, event_id: int, verdict: Verdict) -> Receipt:
         self._metrics.events.labels(event.level, verdict.outcome.value).inc()
-        if verdict.new_signal or verdict.ended or verdict.refreshed:
-            self._on_change(event.received_at)
-        signal_id = event_id if verdict.new_signal else verdict.signal_id
         self._activity.publish(Activity("event", event_id))
+        signal_id = event_id if verdict.new_signal else verdict.signal_id
         return Receipt(event_id, verdict.outcome, verdict.reasons, verdict.retry_after, signal_id)
 
     def _apply_verdict(self, event_id: int, verdict: Verdict) -> None:

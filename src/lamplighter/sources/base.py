@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from lamplighter.errors import ConfigError, LamplighterError
 from lamplighter.model import Clock, Event, LampView, Receipt, SignalAction, StoredEvent, parse_duration
+from lamplighter.sources.replay import ReplayMemory
 
 log = logging.getLogger(__name__)
 
@@ -149,8 +150,18 @@ def _is_power_of_ten(count: int) -> bool:
     return text[0] == "1" and not text[1:].strip("0")
 
 
+REPLAYS_FILE = "replays"
+
+
 class WebhookSource(Source):
-    """A source that receives HTTP POSTs at /hooks/NAME."""
+    """A source that receives HTTP POSTs at /hooks/NAME; `replays` remembers the signed requests it accepted."""
+
+    def __init__(self, name: str, settings: SourceSettings, clock: Clock) -> None:
+        super().__init__(name, settings, clock)
+        self.replays = ReplayMemory(clock, self._replays_file)
+
+    def _replays_file(self) -> Path | None:
+        return None if self.state_dir is None else self.state_dir / REPLAYS_FILE
 
     @abstractmethod
     def authenticate(self, headers: Mapping[str, str], body: bytes) -> None:
@@ -158,7 +169,10 @@ class WebhookSource(Source):
 
     @abstractmethod
     def parse(self, headers: Mapping[str, str], body: bytes, received_at: float) -> list[Event]:
-        """The events in a request body; raise EventError naming the bad field."""
+        """The events in a request body; raise EventError naming the bad field.
+
+        Runs in a worker thread, so that a big body does not hold up the event loop: read the
+        settings, build events, touch nothing the loop owns (`on_health_change` is safe)."""
 
     async def answer(self, headers: Mapping[str, str], body: bytes, received_at: float,
                      submit: Submit) -> tuple[int, dict[str, Any]] | None:
@@ -167,6 +181,9 @@ class WebhookSource(Source):
         None (the default): the daemon stores what `parse` finds and answers 202 with the receipts.
         """
         return None
+
+    def accepted(self, headers: Mapping[str, str], body: bytes) -> None:
+        """The events `parse` found in this request are stored: remember it if a replay must be refused."""
 
 
 def _nothing() -> None:

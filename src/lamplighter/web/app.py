@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+import secrets
+from collections.abc import AsyncIterator, Mapping
 from importlib.resources import files
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, NoReturn, TypeVar
 
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -24,6 +25,7 @@ from lamplighter.errors import AuthError, EventError, LampBusy, PayloadError, St
 from lamplighter.model import MAX_EVENT_ID, Receipt, Status, make_event, parse_duration
 from lamplighter.service import Service, SignalAction
 from lamplighter.sources.base import WebhookSource
+from lamplighter.sources.webhooks.common import check_bearer
 from lamplighter.untrusted import load_json
 from lamplighter.web.dashboard import (
     COOKIE,
@@ -41,6 +43,13 @@ MAX_TEST_SECONDS = 300
 M = TypeVar("M", bound=BaseModel)
 KEEPALIVE_SECONDS = 15.0
 EventId = Annotated[int, Path(ge=1, le=MAX_EVENT_ID, description="the id of an event in the journal")]
+LAMP_PAGE_HEADERS = {  # inline script and style stay allowed; framing (clickjacking the ack button) does not
+    "Content-Security-Policy": "frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'",
+    "X-Frame-Options": "DENY",
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+}
 
 
 class EventIn(BaseModel):
@@ -145,6 +154,13 @@ async def _validation_failed(request: Request, exc: RequestValidationError) -> J
     return _error(422, summary, problems=problems)
 
 
+def _refuse_unknown_hook(headers: Mapping[str, str], nobodys_token: str) -> NoReturn:
+    """Refuse a request to a hook name that does not exist exactly as a token-guarded hook refuses a wrong
+    token (same status, same message, a constant-time comparison), so that hook names cannot be probed."""
+    check_bearer(headers, nobodys_token)
+    raise AuthError("wrong token")  # only if someone guessed 32 random bytes
+
+
 def create_app(service: Service, token: str) -> FastAPI:
     """The application for one service; `token` guards everything but /healthz."""
     app = FastAPI(title="Lamplighter", docs_url=None, redoc_url=None, openapi_url=None)
@@ -167,6 +183,7 @@ def create_app(service: Service, token: str) -> FastAPI:
         raise HTTPException(401, message)
 
     auth = [Depends(authorized)]
+    unknown_hook_token = secrets.token_urlsafe(32)  # nobody knows it: every request to an unknown hook fails
 
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:
@@ -242,16 +259,16 @@ def create_app(service: Service, token: str) -> FastAPI:
     async def hook(name: str, request: Request) -> JSONResponse:
         """A webhook source checks its own credentials (token, HMAC, Slack signature)."""
         source = service.sources.get(name)
-        if not isinstance(source, WebhookSource):
-            raise HTTPException(404, f"no webhook source named {name!r}")
         received_at = service.clock.now()
         body = await request.body()
         try:
+            if not isinstance(source, WebhookSource):
+                _refuse_unknown_hook(request.headers, unknown_hook_token)
             source.authenticate(request.headers, body)
             answered = await source.answer(request.headers, body, received_at, service.submit)
             if answered is not None:
                 return JSONResponse(answered[1], status_code=answered[0])
-            events = source.parse(request.headers, body, received_at)
+            events = await asyncio.to_thread(source.parse, request.headers, body, received_at)
         except AuthError as exc:
             return _error(401, str(exc))
         except EventError as exc:
@@ -259,9 +276,10 @@ def create_app(service: Service, token: str) -> FastAPI:
         except StoreError as exc:
             return _error(503, f"not accepted: {exc}")
         try:
-            receipts = [service.submit(event) for event in events]
+            receipts = service.submit_many(events)
         except StoreError as exc:
             return _error(503, f"not accepted: {exc}")
+        source.accepted(request.headers, body)
         return JSONResponse({"events": [_receipt_json(r) for r in receipts]}, status_code=202)
 
     @app.get("/api/sources", dependencies=auth)
@@ -306,7 +324,7 @@ def create_app(service: Service, token: str) -> FastAPI:
             remember_login(response, token)
             return response
         page = lamp_page.replace("{{LAMP}}", json.dumps(name)).replace("{{CSRF}}", csrf_token(token))
-        return HTMLResponse(page)
+        return HTMLResponse(page, headers=LAMP_PAGE_HEADERS)
 
     @app.get("/lamp/{name}/events", dependencies=auth)
     async def lamp_events(name: str) -> StreamingResponse:

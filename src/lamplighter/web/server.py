@@ -20,6 +20,7 @@ import uvicorn
 
 from lamplighter.service import Service
 from lamplighter.web.app import create_app
+from lamplighter.web.limits import ConnectionLimits, guarded_protocol
 
 GRACEFUL_SHUTDOWN_SECONDS = 1
 HARD_STOP_SECONDS = 1.9
@@ -49,14 +50,20 @@ class _Server(uvicorn.Server):
             self._captured_signals.clear()
 
 
+def uvicorn_config(service: Service, token: str) -> uvicorn.Config:
+    """How the daemon serves its app: on `server.listen`, with the connection limits of `server`."""
+    server_config = service.config.server
+    limits = ConnectionLimits(server_config.header_timeout, server_config.body_timeout, server_config.max_connections)
+    return uvicorn.Config(
+        create_app(service, token), host=server_config.host, port=server_config.port, log_level="warning",
+        access_log=False, lifespan="off", timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS, server_header=False,
+        http=guarded_protocol(limits),
+    )
+
+
 async def serve(service: Service, token: str) -> None:
     """Start the lamp controllers, serve HTTP, and stop both cleanly on a signal."""
-    server_config = service.config.server
-    app = create_app(service, token)
-    server = _Server(uvicorn.Config(
-        app, host=server_config.host, port=server_config.port, log_level="warning", access_log=False,
-        lifespan="off", timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS, server_header=False,
-    ), service)
+    server = _Server(uvicorn_config(service, token), service)
     async with service.running():
         await server.serve()  # logs and exits 1 if the address is taken
 

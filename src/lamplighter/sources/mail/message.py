@@ -181,8 +181,9 @@ def _children(part: Message) -> list[EmailMessage]:
 
 
 def _forwarded_text(message: EmailMessage, depth: int) -> str:
-    lines = [f"{name}: {_header_text(message, name, str(message[name]))}"
-             for name in ("From", "Date", "Subject", "To") if message[name] is not None]
+    raw = {name.lower(): value for name, value in reversed(list(message.raw_items()))}  # the first of each, unparsed
+    lines = [f"{name}: {_header_text(message, name, raw[name.lower()])}"
+             for name in ("From", "Date", "Subject", "To") if name.lower() in raw]
     return "---------- Forwarded message ----------\n" + "\n".join(lines) + "\n\n" + body_text(message, depth)
 
 

@@ -4,12 +4,12 @@ Slack signs `v0:{X-Slack-Request-Timestamp}:{raw body}` with the app's signing s
 (HMAC-SHA256, hex, `v0=` prefix, in `X-Slack-Signature`). slack_sdk's SignatureVerifier
 computes and compares it in constant time. A request older or newer than five minutes is
 refused, and so is a second request with a signature already accepted (a replay inside the
-window), so each check fails with its own message.
+window, remembered across restarts in the source's state directory), so each check fails
+with its own message.
 """
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Mapping
 
 from slack_sdk.signature import Clock as SlackClock
@@ -17,6 +17,7 @@ from slack_sdk.signature import SignatureVerifier
 
 from lamplighter.errors import AuthError
 from lamplighter.model import Clock, format_duration
+from lamplighter.sources.replay import ReplayMemory
 
 WINDOW = 300.0  # seconds a timestamp may be off, either way
 SIGNATURE = "x-slack-signature"
@@ -36,11 +37,10 @@ class _ClockForSlack(SlackClock):
 class RequestVerifier:
     """Checks Slack's request signature; raises AuthError naming the check that failed."""
 
-    def __init__(self, signing_secret: str, clock: Clock) -> None:
+    def __init__(self, signing_secret: str, clock: Clock, replays: ReplayMemory | None = None) -> None:
         self._clock = clock
         self._verifier = SignatureVerifier(signing_secret, clock=_ClockForSlack(clock))
-        self._seen: set[str] = set()
-        self._forget: list[tuple[float, str]] = []  # heap of (when a signature can no longer be replayed, it)
+        self._replays = replays or ReplayMemory(clock)
 
     def check(self, headers: Mapping[str, str], body: bytes) -> None:
         lowered = {name.lower(): value for name, value in headers.items()}
@@ -67,13 +67,9 @@ class RequestVerifier:
                             f"(at most {format_duration(WINDOW)} either way); a replay, or this machine's clock is off")
 
     def _check_fresh(self, signature: str, sent_at: int) -> None:
-        now = self._clock.now()
-        while self._forget and self._forget[0][0] < now:
-            self._seen.discard(heapq.heappop(self._forget)[1])
-        if signature in self._seen:
+        if self._replays.seen(signature):
             raise AuthError("replayed request: this X-Slack-Signature was already accepted")
-        self._seen.add(signature)
-        heapq.heappush(self._forget, (sent_at + WINDOW, signature))
+        self._replays.remember(signature, sent_at + WINDOW)
 
 
 def _epoch(timestamp: str) -> int:

@@ -44,7 +44,7 @@ class SlackSource(WebhookSource):
         assert isinstance(settings, SlackSettings)
         self.slack_settings = settings
         secret, token = settings.secret("signing_secret"), settings.secret("bot_token")
-        self._verifier = RequestVerifier(secret, clock) if secret else None
+        self._verifier = RequestVerifier(secret, clock, self.replays) if secret else None
         self.api = SlackApi(token, settings.api_url) if token else None
         self.commands = Commands(name, settings, clock, GroupMembers(self._group_members, clock), self._acknowledged)
         self._threads: OrderedDict[int, list[tuple[str, str]]] = OrderedDict()
@@ -150,5 +150,8 @@ def _json(body: bytes) -> dict[str, Any]:
 
 def _ours(payload: Mapping[str, Any], message: Mapping[str, Any]) -> bool:
     """A message our own bot posted (an announcement): never an event, or it would feed itself."""
-    bots = {a.get("user_id") for a in payload.get("authorizations") or [] if isinstance(a, dict) and a.get("is_bot")}
-    return message.get("user") in bots
+    authorizations = payload.get("authorizations")
+    bots = {a.get("user_id") for a in authorizations if isinstance(a, dict) and a.get("is_bot")
+            and isinstance(a.get("user_id"), str)} if isinstance(authorizations, list) else set()
+    user = message.get("user")
+    return isinstance(user, str) and user in bots

@@ -29,7 +29,8 @@ MESSAGE_SUBTYPES = frozenset({None, "bot_message", "thread_broadcast"})
 def message_events(rules: Iterable[WatchRule], message: Mapping[str, Any], received_at: float,
                    source: str) -> list[Event]:
     """The event of the first rule that fits a Slack `message` event, if any."""
-    if message.get("type") != "message" or message.get("subtype") not in MESSAGE_SUBTYPES:
+    subtype = message.get("subtype")
+    if message.get("type") != "message" or (subtype is not None and _text(subtype) not in MESSAGE_SUBTYPES):
         return []
     text = message_text(message)
     for rule in rules:
@@ -41,13 +42,19 @@ def message_events(rules: Iterable[WatchRule], message: Mapping[str, Any], recei
 
 def message_text(message: Mapping[str, Any]) -> str:
     """The message's text and its attachments' fallback text, as the person or bot wrote it."""
-    attachments = message.get("attachments") or []
-    parts = [message.get("text") or ""] + [a.get("fallback") or a.get("text") or "" for a in attachments]
+    attachments = message.get("attachments")
+    attached = [a for a in attachments if isinstance(a, Mapping)] if isinstance(attachments, list) else []
+    parts = [_text(message.get("text"))] + [_text(a.get("fallback")) or _text(a.get("text")) for a in attached]
     return unescape("\n".join(part for part in parts if part))
 
 
+def _text(value: Any) -> str:
+    """A field Slack sends as text; anything else (a hostile or broken request) counts as none."""
+    return value if isinstance(value, str) else ""
+
+
 def _sender(message: Mapping[str, Any]) -> str:
-    return str(message.get("user") or message.get("bot_id") or "")
+    return _text(message.get("user")) or _text(message.get("bot_id"))
 
 
 def _rule_event(rule: WatchRule, message: Mapping[str, Any], text: str, received_at: float,

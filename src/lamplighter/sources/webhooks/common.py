@@ -4,7 +4,9 @@ Credentials. A source with a `token` wants `Authorization: Bearer TOKEN`; one wi
 wants an HMAC-SHA256 of the raw body, hex, in a header (GitHub: `X-Hub-Signature-256:
 sha256=HEX`; Grafana: `X-Grafana-Alerting-Signature: HEX`, optionally over `TIMESTAMP:BODY`
 with the timestamp in a header of its own). When both are set, both are checked. Every
-comparison is constant-time.
+comparison is constant-time. A signed request is accepted once: its signature is remembered
+(sources/replay.py) until its timestamp is stale, or for `replay_window` (1 day) when the
+sender signs no timestamp, and a replay within that time is refused with 401.
 
 Field paths and templates. A field path names a value in a JSON document by keys and list
 positions joined with dots: `alerts.0.labels.severity` (`-1` is the last item). A template is
@@ -237,7 +239,7 @@ class Signature:
             skew = abs(now - float(stamp))
         except ValueError:
             raise AuthError(f"missing timestamp: send {self.timestamp_header} (Unix seconds)") from None
-        if skew > self.max_age:
+        if not skew <= self.max_age:  # also refuses a timestamp of nan
             raise AuthError(f"stale timestamp in {self.timestamp_header}: {format_duration(skew)} away from now "
                             f"(at most {format_duration(self.max_age)})")
         return stamp.encode()
@@ -248,6 +250,10 @@ class HookSettings(SourceSettings):
 
     @abstractmethod
     def check(self, headers: Mapping[str, str], body: bytes, now: float) -> None: ...
+
+    def replay(self, headers: Mapping[str, str], now: float) -> tuple[str, float] | None:
+        """A checked request's identity and until when a replay of it must be refused; None: not signed."""
+        return None
 
 
 class TokenSettings(HookSettings):
@@ -268,8 +274,9 @@ class SignedSettings(HookSettings):
     signature_prefix: str = ""
     timestamp_header: str | None = None
     max_age: float = 300.0
+    replay_window: float = 86400.0  # without a timestamp: how long an accepted signature stays refused
 
-    @field_validator("max_age", mode="before")
+    @field_validator("max_age", "replay_window", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> float:
         return parse_duration(value)
@@ -287,6 +294,15 @@ class SignedSettings(HookSettings):
             signature = Signature(self.signature_header, self.signature_prefix, self.timestamp_header, self.max_age)
             signature.check(headers, body, self.secret, now)
 
+    def replay(self, headers: Mapping[str, str], now: float) -> tuple[str, float] | None:
+        """The signature identifies the request: until its timestamp is stale, else for `replay_window`."""
+        if self.secret is None:
+            return None
+        identity = headers.get(self.signature_header, "").strip().lower()
+        if self.timestamp_header is None:
+            return identity, now + self.replay_window
+        return identity, float(headers.get(self.timestamp_header, "").strip()) + self.max_age
+
 
 # ---- the source ------------------------------------------------------------------------------
 
@@ -297,7 +313,16 @@ class HookSource(WebhookSource):
     settings: HookSettings
 
     def authenticate(self, headers: Mapping[str, str], body: bytes) -> None:
-        self.settings.check(headers, body, self.clock.now())
+        now = self.clock.now()
+        self.settings.check(headers, body, now)
+        replay = self.settings.replay(headers, now)
+        if replay is not None and self.replays.seen(replay[0]):
+            raise AuthError("replayed request: a request with this signature was already accepted")
+
+    def accepted(self, headers: Mapping[str, str], body: bytes) -> None:
+        replay = self.settings.replay(headers, self.clock.now())
+        if replay is not None:
+            self.replays.remember(*replay)
 
     def parse(self, headers: Mapping[str, str], body: bytes, received_at: float) -> list[Event]:
         events = self.events(load_json(body), received_at)
