@@ -5,7 +5,8 @@ Alertmanager notification) routed and stored in one transaction, an acknowledgem
 snooze, a hold that ran out. Each either is written to the journal and then takes effect,
 or raises StoreError and changes nothing; the one exception is expiry, which is the truth
 whether or not the disk has room: an expired signal leaves the active set at once and its
-end is written when the journal takes writes again (retried with backoff). `on_change(since)` tells the service that the lamps need a look.
+end is written when the journal takes writes again (retried with backoff).
+`on_change(since)` tells the service that the lamps need a look.
 """
 
 from __future__ import annotations
