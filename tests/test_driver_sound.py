@@ -132,7 +132,7 @@ def signal(title: str = "payments down") -> Signal:
 
 
 def siren_config(url: str) -> str:
-    return f"sirens: {{{SIREN}: '{url}'}}\nlevels: {{'911': {{escalate_after: 1s}}}}\n"
+    return f"sirens: {{{SIREN}: '{url}'}}\nlevels: {{'911': {{escalate_after: 3s}}}}\n"
 
 
 async def test_an_escalated_911_sounds_the_siren_and_speaks_its_title_until_it_is_acknowledged(

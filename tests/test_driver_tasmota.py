@@ -116,7 +116,7 @@ async def test_an_unacknowledged_911_switches_on_the_siren_relay_and_the_ack_swi
         clock: SystemClock) -> None:
     service = service_factory(f"lamps: {{{LAMP}: '{url(broker)}'}}\n"
                               f"sirens: {{hall: '{url(broker, 'hall_plug', '&relay=2')}'}}\n"
-                              "levels:\n  911: {escalate_after: 1s}\n")
+                              "levels:\n  911: {escalate_after: 3s}\n")
     async with service.running():
         alarm = send_911(service)
         await eventually(lambda: shows(bulb.firmware) == (True, RED_CHANNELS))

@@ -204,7 +204,7 @@ async def test_an_unacknowledged_911_sounds_the_zigbee_siren_and_the_ack_silence
     z2m.add_siren(SIREN)
     service = service_factory(f"lamps: {{{LAMP}: '{url(broker)}'}}\n"
                               f"sirens: {{hall: '{url(broker, SIREN, warning='emergency', duration='600')}'}}\n"
-                              "levels:\n  911: {escalate_after: 1s}\n")
+                              "levels:\n  911: {escalate_after: 3s}\n")
     async with service.running():
         alarm = send_911(service)
         await eventually(lambda: shows_red(z2m))

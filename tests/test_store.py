@@ -29,4 +29,4 @@ def test_a_journal_from_before_snooze_is_migrated_and_keeps_its_signals(tmp_path
     store.close()
     reopened = Store(path)  # opening the migrated journal again changes nothing
     assert reopened.active_signals()[0].snoozed_until == 500.0
-    assert reopened.recent_events(5)[0]["title"] == "db down"
+    assert reopened.recent_events(5)[0].title == "db down"
