@@ -89,6 +89,7 @@ class Source(ABC):
         self.on_health_change: Callable[[], None] = _nothing  # the service's watchdog listens here
         self.facade: Facade | None = None  # set by the service before `run`
         self.state_dir: Path | None = None  # this source's own directory, set by the service before `run`
+        self._loss_logged = False  # "connected again" only after a loss was logged, never for the first connection
 
     @classmethod
     def from_config(cls, entry: Mapping[str, Any], clock: Clock, place: str) -> Source:
@@ -106,8 +107,9 @@ class Source(ABC):
 
     def mark_connected(self) -> None:
         """Call when the connection works (again); logs only the change. Safe from any thread."""
-        if not self.health.connected:
+        if not self.health.connected and self._loss_logged:
             log.warning("source %s is connected again", self.name)
+        self._loss_logged = False
         self.health.connected, self.health.error, self.health.disconnected_since = True, "", None
         self.on_health_change()
 
@@ -115,6 +117,7 @@ class Source(ABC):
         """Call when the connection broke; logs only the change. Safe from any thread."""
         if self.health.connected:
             log.warning("source %s lost its connection: %s", self.name, error)
+            self._loss_logged = True
             self.health.disconnected_since = self.clock.now()
         self.health.connected, self.health.error = False, error
         self.on_health_change()
