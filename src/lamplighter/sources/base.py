@@ -21,10 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationError
 
+from lamplighter.config import Duration
 from lamplighter.errors import ConfigError
-from lamplighter.model import Clock, Event, LampView, Receipt, SignalAction, parse_duration
+from lamplighter.model import Clock, Event, LampView, Receipt, SignalAction
 
 log = logging.getLogger(__name__)
 
@@ -57,12 +58,7 @@ class SourceSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     type: str
     name: str | None = None
-    expect_every: float | None = None  # dead-man's switch: silence longer than this is reported
-
-    @field_validator("expect_every", mode="before")
-    @classmethod
-    def _duration(cls, value: Any) -> float | None:
-        return None if value is None else parse_duration(value)
+    expect_every: Duration | None = None  # dead-man's switch: silence longer than this is reported
 
 
 @dataclass

@@ -32,8 +32,9 @@ from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationError, field_validator, model_validator
 
+from lamplighter.config import Duration
 from lamplighter.errors import AuthError, EventError
-from lamplighter.model import Event, format_duration, parse_duration
+from lamplighter.model import Event, format_duration
 from lamplighter.sources.base import SourceSettings, WebhookSource
 
 M = TypeVar("M", bound=BaseModel)
@@ -272,12 +273,7 @@ class SignedSettings(HookSettings):
     signature_header: str
     signature_prefix: str = ""
     timestamp_header: str | None = None
-    max_age: float = 300.0
-
-    @field_validator("max_age", mode="before")
-    @classmethod
-    def _duration(cls, value: Any) -> float:
-        return parse_duration(value)
+    max_age: Duration = 300.0
 
     @model_validator(mode="after")
     def _some_credential(self) -> SignedSettings:
