@@ -81,6 +81,7 @@ class MqttLink:
         self._on_connected = on_connected
         self._on_lost = on_lost
         self._backoff = backoff
+        self._up = asyncio.Event()  # set while connected with every topic subscribed; cleared with `client`
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._last_unexpected = ""  # the unexpected error last logged with its traceback
@@ -94,6 +95,12 @@ class MqttLink:
                 await self._pause(self._backoff.next())
         if not self._stop.is_set():  # cancelled, and something on the way swallowed it
             raise asyncio.CancelledError
+
+    async def connection(self) -> aiomqtt.Client:
+        """The client, once connected with every topic subscribed; waits as long as that takes."""
+        while not self._up.is_set() or self.client is None:
+            await self._up.wait()
+        return self.client
 
     async def stop(self) -> None:
         """End the loop; returns within STOP_WITHIN seconds even if the loop's task swallows cancellations."""
@@ -118,6 +125,7 @@ class MqttLink:
                 for topic in list(self._topics()):  # ... and these are renewed
                     await client.subscribe(topic, qos=self._qos)
                 self._backoff.reset()
+                self._up.set()
                 self._on_connected(client)
                 await self._dispatch(client)
         except aiomqtt.MqttError as exc:
@@ -126,6 +134,7 @@ class MqttLink:
             self._log_unexpected(exc)
             self._lost(type(exc).__name__, refused=False)
         finally:
+            self._up.clear()
             self.client = None
 
     async def _dispatch(self, client: aiomqtt.Client) -> None:

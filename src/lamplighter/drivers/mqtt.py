@@ -126,7 +126,6 @@ class Broker:
         self.users = 0
         self._inboxes: dict[str, Inbox] = {}
         self._subscribers: Counter[str] = Counter()
-        self._up = asyncio.Event()
         self._down_logged = False
         self._link = MqttLink(address, lambda: self._subscribers, ANSWERS_QOS, self._dispatch, self._connected,
                               self._lost, Backoff())
@@ -141,9 +140,7 @@ class Broker:
 
     async def connection(self) -> aiomqtt.Client:
         """The client, once connected with every subscription renewed; waits as long as that takes."""
-        while not self._up.is_set() or self._link.client is None:
-            await self._up.wait()
-        return self._link.client
+        return await self._link.connection()
 
     async def subscribe(self, topic: str) -> Inbox:
         """The inbox of `topic`, subscribed now if connected, else at the next connect."""
@@ -167,14 +164,12 @@ class Broker:
 
     def _connected(self, client: aiomqtt.Client) -> None:
         self.error, self.refused = "", False
-        self._up.set()
         if self._down_logged:
             log.warning("MQTT broker %s: connected again", self.address)
         self._down_logged = False
 
     def _lost(self, error: str, refused: bool) -> None:
         self.error, self.refused = error, refused
-        self._up.clear()
         if not self._down_logged:
             log.warning("MQTT broker %s: %s (reconnecting with backoff)", self.address, self.error)
         self._down_logged = True
