@@ -33,6 +33,14 @@ def test_check_lists_every_problem_with_line_and_exits_2(runner: CliRunner, tmp_
     assert "s3cret" not in result.output
 
 
+def test_check_names_a_bad_duration_with_its_line_and_the_way_to_write_one(runner: CliRunner, tmp_path: Path) -> None:
+    config = tmp_path / "bad.yaml"
+    config.write_text("guards:\n  dedup_window: 2 minutes\n")
+    result = runner.invoke(cli, ["check", "-c", str(config)])
+    assert result.exit_code == 2
+    assert f"{config}:2 guards.dedup_window: not a duration: '2 minutes' (use e.g. 10s, 2m, 1h)" in result.output
+
+
 def test_check_summarizes_a_good_config_with_secrets_hidden(runner: CliRunner, tmp_path: Path) -> None:
     config = tmp_path / "good.yaml"
     config.write_text("server: {token: '${T}'}\nlamps: {desk: 'virtual://desk', log: 'console://log'}\n"

@@ -84,6 +84,20 @@ def test_every_problem_is_reported_with_line_and_path() -> None:
     assert "unknown key" in found["ll.yaml:9 guards.dedup_windw"]
 
 
+def test_every_duration_is_one_type_reported_with_line_and_path() -> None:
+    text = ("levels:\n"
+            "  911: {hold: forever, escalate_after: 2 min}\n"
+            "guards:\n"
+            "  dedup_window: soon\n"
+            "  rate_limit:\n"
+            "    per_sender: {every: 0s, burst: 2}\n")
+    hint = "(use e.g. 10s, 2m, 1h)"
+    assert problems_of(text) == [("ll.yaml:2 levels.911.hold", f"not a duration: 'forever' {hint}"),
+                                 ("ll.yaml:2 levels.911.escalate_after", f"not a duration: '2 min' {hint}"),
+                                 ("ll.yaml:4 guards.dedup_window", f"not a duration: 'soon' {hint}"),
+                                 ("ll.yaml:6 guards.rate_limit.per_sender.every", "must be longer than 0s")]
+
+
 def test_new_level_needs_colour_and_priority() -> None:
     [(place, message)] = problems_of("levels:\n  custom: {hold: 5s}\n")
     assert place == "ll.yaml:2 levels.custom" and "needs color and priority" in message

@@ -261,11 +261,13 @@ async def test_frigate_going_offline_makes_the_source_blind_and_ends_the_visit(
         await eventually(lambda: source.health.connected)
 
 
-async def test_the_source_reconnects_after_the_broker_restarts(frigate_service: Service, broker: Mosquitto) -> None:
+async def test_the_source_reconnects_after_the_broker_restarts(frigate_service: Service, broker: Mosquitto,
+                                                              caplog: pytest.LogCaptureFixture) -> None:
     service = frigate_service
     source = service.sources["frigate"]
     async with service.running():
         await eventually(lambda: source.health.connected)
+        assert "connected again" not in caplog.text  # the first connection is no reconnection
         broker.stop()
         await eventually(lambda: not source.health.connected)
         assert source.health.error.startswith(f"MQTT broker 127.0.0.1:{broker.port}")
@@ -273,6 +275,7 @@ async def test_the_source_reconnects_after_the_broker_restarts(frigate_service: 
         await eventually(lambda: source.health.connected)
         publish(broker, "frigate/events", message("new", zones=("porch",)))
         await eventually(lambda: door_events(service) == [("firing", Outcome.SHOWN)])
+    assert caplog.text.count("source frigate lost its connection") == caplog.text.count("connected again") == 1
 
 
 async def test_a_retained_offline_at_connect_keeps_the_source_blind(frigate_service: Service,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -177,3 +178,32 @@ async def test_publishers_on_a_real_broker(service_factory: Callable[..., Servic
         await eventually(lambda: source.health.connected)
         broker.publish("zigbee2mqtt/back_door", json.dumps({"contact": False}))
         await eventually(lambda: len(outcomes(service)) == 4)
+
+
+async def test_the_source_outlives_an_unexpected_error_in_a_handler(broker: Mosquitto, monkeypatch: pytest.MonkeyPatch,
+                                                                     caplog: pytest.LogCaptureFixture) -> None:
+    [src] = build_sources([{"type": "mqtt", "name": "home", "broker": broker.address, "topics": [DOORBELL]}],
+                          FakeClock()).values()
+    assert isinstance(src, MqttSource)
+    src.backoff = Backoff(first=0.05, most=0.2)
+    handle = src.on_message
+
+    def buggy(topic: str, payload: bytes, retained: bool, submit: Any) -> None:
+        if payload == b"BUG":
+            raise RuntimeError("a bug in a handler")
+        handle(topic, payload, retained, submit)
+
+    monkeypatch.setattr(src, "on_message", buggy)
+    sent: list[Event] = []
+    task = asyncio.create_task(src.run(sent.append))  # type: ignore[arg-type]
+    try:
+        await eventually(lambda: src.health.connected)
+        broker.publish("home/doorbell", "BUG")
+        await eventually(lambda: "a bug in a handler" in caplog.text and src.health.refused == 1)
+        assert src.health.connected  # refused and counted; the source goes on
+        broker.publish("home/doorbell", "ON")
+        await eventually(lambda: [event.title for event in sent] == ["Doorbell"])
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert caplog.text.count("Traceback") == 1

@@ -17,7 +17,16 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 
 from lamplighter.errors import ConfigError
 from lamplighter.model import (
@@ -105,8 +114,31 @@ class ServerConfig(_Strict, ListensOn):
         return value
 
 
-def _duration(value: Any) -> float:
-    return parse_duration(value)
+def _longer_than_zero(seconds: float) -> float:
+    if seconds <= 0:
+        raise ValueError("must be longer than 0s")
+    return seconds
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+"""Seconds, written `10s`, `2m`, `1.5h`, `250ms` or as a plain number; the one duration type of
+every setting (the file's and the sources', and the API's bodies). A bad one says
+"not a duration: 'soon' (use e.g. 10s, 2m, 1h)" under the setting's path."""
+
+PositiveDuration = Annotated[Duration, AfterValidator(_longer_than_zero)]
+"""A Duration that must be longer than 0s (an interval, a timeout)."""
+
+
+def at_most(limit: str) -> AfterValidator:
+    """An upper bound for a Duration, written as the error shows it: `Annotated[PositiveDuration, at_most("7d")]`."""
+    seconds = parse_duration(limit)
+
+    def check(value: float) -> float:
+        if value > seconds:
+            raise ValueError(f"must be at most {limit}")
+        return value
+
+    return AfterValidator(check)
 
 
 class LevelConfig(_Strict):
@@ -115,19 +147,14 @@ class LevelConfig(_Strict):
     color: str | None = None
     effect: Effect | None = None
     brightness: int | None = Field(default=None, ge=0, le=100)
-    hold: float | None = None
+    hold: Duration | None = None  # or until_ack
     priority: int | None = None
     lamps: list[str] | None = None
     quiet_hours_bypass: bool | None = None
     sirens: list[str] | None = None
-    escalate_after: float | None = None
+    escalate_after: Duration | None = None
     announce: list[str] | None = None
     fallback: list[str] | None = None
-
-    @field_validator("escalate_after", mode="before")
-    @classmethod
-    def _check_escalate_after(cls, value: Any) -> float | None:
-        return None if value is None else _duration(value)
 
     @field_validator("color")
     @classmethod
@@ -136,25 +163,17 @@ class LevelConfig(_Strict):
 
     @field_validator("hold", mode="before")
     @classmethod
-    def _check_hold(cls, value: Any) -> float | None:
+    def _until_ack(cls, value: Any) -> Any:
         if isinstance(value, str) and value.strip().lower() in UNTIL_ACK_WORDS:
             return UNTIL_ACK
-        return None if value is None else _duration(value)
+        return value
 
 
 class RateConfig(_Strict):
     """A token bucket: `burst` events at once, then one more every `every`."""
 
-    every: float
+    every: PositiveDuration
     burst: int = Field(ge=1)
-
-    @field_validator("every", mode="before")
-    @classmethod
-    def _check_every(cls, value: Any) -> float:
-        seconds = _duration(value)
-        if seconds <= 0:
-            raise ValueError("must be longer than 0s")
-        return seconds
 
 
 class RateLimitConfig(_Strict):
@@ -190,15 +209,10 @@ class QuietHoursConfig(_Strict):
 
 
 class GuardsConfig(_Strict):
-    dedup_window: float = 120.0  # the same level and title again within this: one incident
-    keyed_dedup_window: float = 86400.0  # an explicit key (an alert fingerprint): until resolved, at most this
+    dedup_window: Duration = 120.0  # the same level and title again within this: one incident
+    keyed_dedup_window: Duration = 86400.0  # an explicit key (an alert fingerprint): until resolved, at most this
     rate_limit: RateLimitConfig = RateLimitConfig()
     quiet_hours: list[QuietHoursConfig] = []
-
-    @field_validator("dedup_window", "keyed_dedup_window", mode="before")
-    @classmethod
-    def _check_window(cls, value: Any) -> float:
-        return _duration(value)
 
     @field_validator("quiet_hours", mode="before")
     @classmethod

@@ -1,14 +1,14 @@
 """MQTT plumbing the MQTT-reached drivers share (Zigbee2MQTT, Tasmota): one connection per broker.
 
-Every lamp on the same broker (same address, login and TLS) shares one aiomqtt client,
-opened when the first of them needs it and closed with the last. The connection keeps
-itself up: when the broker goes away it reconnects with backoff (1 s, doubling to 60 s,
-back to 1 s after a good connection) and renews every subscription, so retained messages
-(a device's availability, its last state) arrive again.
+Every lamp on the same broker (same address, login and TLS) shares one connection, opened
+when the first of them needs it and closed with the last. The connection keeps itself up
+(lamplighter.mqtt's `MqttLink`, the loop the MQTT sources use too): when the broker goes
+away it reconnects with backoff and renews every subscription, so retained messages (a
+device's availability, its last state) arrive again.
 
 A driver talks to its device through an `MqttDevice`, the MQTT twin of `HttpDevice`:
 
-    device = MqttDevice(BrokerAddress.of(url), driver.url(), timeout=5.0, limit=RateLimit(2))
+    device = MqttDevice(broker_address(url), driver.url(), timeout=5.0, limit=RateLimit(2))
     state = await device.inbox("zigbee2mqtt/desk")              # subscribed; retained messages arrive
     reply = await device.request("zigbee2mqtt/desk/get", '{"state": ""}', state)  # the next message
     await device.publish("zigbee2mqtt/hall/set", '{"warning": {"mode": "stop"}}')
@@ -33,57 +33,36 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import ssl
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TypeVar
 from urllib.parse import unquote
 from weakref import WeakKeyDictionary
 
 import aiomqtt
-from paho.mqtt.reasoncodes import ReasonCode
 
+from lamplighter.backoff import Backoff
 from lamplighter.drivers.base import LampUrl
 from lamplighter.drivers.pacing import RateLimit
 from lamplighter.errors import DeviceOffline, DriverError, LampUrlError
+from lamplighter.mqtt import MQTT_PORT, MQTTS_PORT, BrokerAddress, MqttLink
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-MQTT_PORT = 1883
-MQTTS_PORT = 8883
 TLS = "tls"
-KEEPALIVE_SECONDS = 30
-BACKOFF_FIRST = 1.0
-BACKOFF_MAX = 60.0
 RECENT = 16  # messages an inbox keeps for a waiter that looks for a particular one
 COMMANDS_QOS = 1  # the broker acknowledges every command (a siren's only acknowledgement)
 ANSWERS_QOS = 0  # a lost answer is a timeout anyway; QoS 1 cost every answer ~45 ms on a default Mosquitto
-REFUSED_LOGIN = frozenset({4, 5, 134, 135})  # CONNACK codes: bad user name or password, not authorised
 WILDCARDS = ("+", "#")
 
 
-@dataclass(frozen=True)
-class BrokerAddress:
-    """Where a broker is and how we log in: lamps with equal addresses share one connection."""
-
-    host: str
-    port: int
-    user: str = ""
-    password: str = field(default="", repr=False)
-    tls: bool = False
-
-    @classmethod
-    def of(cls, url: LampUrl) -> BrokerAddress:
-        """The broker of an MQTT lamp URL: its host, port, login and `tls` option."""
-        tls = tls_option(url)
-        return cls(url.host.strip("[]"), url.port or (MQTTS_PORT if tls else MQTT_PORT), unquote(url.user),
-                   unquote(url.password), tls)
-
-    def __str__(self) -> str:
-        return f"{self.host}:{self.port}"
+def broker_address(url: LampUrl) -> BrokerAddress:
+    """The broker of an MQTT lamp URL: its host, port, login and `tls` option (lamps with equal ones share it)."""
+    tls = tls_option(url)
+    return BrokerAddress(url.host.strip("[]"), url.port or (MQTTS_PORT if tls else MQTT_PORT), unquote(url.user),
+                         unquote(url.password), tls)
 
 
 def tls_option(url: LampUrl) -> bool:
@@ -147,35 +126,30 @@ class Broker:
         self.users = 0
         self._inboxes: dict[str, Inbox] = {}
         self._subscribers: Counter[str] = Counter()
-        self._client: aiomqtt.Client | None = None
-        self._up = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
         self._down_logged = False
+        self._link = MqttLink(address, lambda: self._subscribers, ANSWERS_QOS, self._dispatch, self._connected,
+                              self._lost, Backoff())
+        self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         if self._task is None:
-            self._task = asyncio.create_task(self._run(), name=f"MQTT broker {self.address}")
+            self._task = asyncio.create_task(self._link.run(), name=f"MQTT broker {self.address}")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._link.stop()
 
     async def connection(self) -> aiomqtt.Client:
         """The client, once connected with every subscription renewed; waits as long as that takes."""
-        while not self._up.is_set() or self._client is None:
-            await self._up.wait()
-        return self._client
+        return await self._link.connection()
 
     async def subscribe(self, topic: str) -> Inbox:
         """The inbox of `topic`, subscribed now if connected, else at the next connect."""
         self._subscribers[topic] += 1
         inbox = self._inboxes.setdefault(topic, Inbox())
-        if self._client is not None and self._subscribers[topic] == 1:
+        client = self._link.client
+        if client is not None and self._subscribers[topic] == 1:
             with contextlib.suppress(aiomqtt.MqttError):  # lost meanwhile: the reconnect subscribes it
-                await self._client.subscribe(topic, qos=ANSWERS_QOS)
+                await client.subscribe(topic, qos=ANSWERS_QOS)
         return inbox
 
     async def unsubscribe(self, topic: str) -> None:
@@ -183,41 +157,13 @@ class Broker:
         if self._subscribers[topic] > 0:
             return
         del self._subscribers[topic], self._inboxes[topic]
-        if self._client is not None:
+        client = self._link.client
+        if client is not None:
             with contextlib.suppress(aiomqtt.MqttError):
-                await self._client.unsubscribe(topic)
+                await client.unsubscribe(topic)
 
-    async def _run(self) -> None:
-        pause = BACKOFF_FIRST
-        while True:
-            try:
-                async with aiomqtt.Client(self.address.host, self.address.port, **self._options()) as client:
-                    self._client = client  # from now on a new subscription is made at once ...
-                    for topic in list(self._subscribers):  # ... and these are renewed
-                        await client.subscribe(topic, qos=ANSWERS_QOS)
-                    self._connected()
-                    pause = BACKOFF_FIRST
-                    async for message in client.messages:
-                        self._dispatch(message)
-            except aiomqtt.MqttError as exc:
-                self._lost(str(exc) or type(exc).__name__, _refused(exc))
-            except Exception as exc:  # a bug must not end the connection every lamp on this broker needs
-                log.exception("MQTT broker %s: unexpected error", self.address)
-                self._lost(type(exc).__name__, refused=False)
-            finally:
-                self._client = None
-                self._up.clear()
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, BACKOFF_MAX)
-
-    def _options(self) -> dict[str, Any]:
-        address = self.address
-        return {"username": address.user or None, "password": address.password or None,
-                "keepalive": KEEPALIVE_SECONDS, "tls_context": ssl.create_default_context() if address.tls else None}
-
-    def _connected(self) -> None:
+    def _connected(self, client: aiomqtt.Client) -> None:
         self.error, self.refused = "", False
-        self._up.set()
         if self._down_logged:
             log.warning("MQTT broker %s: connected again", self.address)
         self._down_logged = False
@@ -233,14 +179,6 @@ class Broker:
         if inbox is not None:
             payload = message.payload
             inbox.deliver(payload if isinstance(payload, bytes) else str(payload).encode(), message.retain)
-
-
-def _refused(exc: aiomqtt.MqttError) -> bool:
-    """Whether the broker refused our login (rather than being unreachable)."""
-    if not isinstance(exc, aiomqtt.MqttCodeError):
-        return False
-    code = exc.rc.value if isinstance(exc.rc, ReasonCode) else exc.rc
-    return code in REFUSED_LOGIN
 
 
 # The connections of each event loop (tests run many loops; a daemon has one).

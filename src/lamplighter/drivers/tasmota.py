@@ -51,7 +51,7 @@ from urllib.parse import quote, unquote, urlencode
 from lamplighter.drivers.base import Driver, LampUrl
 from lamplighter.drivers.color import from_hsv, to_hex, to_hsv, to_rgb, value_of
 from lamplighter.drivers.http import HttpDevice, answer_of
-from lamplighter.drivers.mqtt import TLS, BrokerAddress, Inbox, MqttDevice, topic_name
+from lamplighter.drivers.mqtt import TLS, Inbox, MqttDevice, broker_address, topic_name
 from lamplighter.drivers.native import Readings
 from lamplighter.drivers.options import TIMEOUT, check_options, require, timeout_option
 from lamplighter.drivers.pacing import RateLimit
@@ -163,7 +163,7 @@ class TasmotaDriver(TasmotaBase):
 
     def __init__(self, url: LampUrl, output: Output, fulltopic: str, timeout: float) -> None:
         super().__init__(url, output)
-        self._device = MqttDevice(BrokerAddress.of(url), self.url(), timeout, RateLimit(COMMANDS_PER_SECOND))
+        self._device = MqttDevice(broker_address(url), self.url(), timeout, RateLimit(COMMANDS_PER_SECOND))
         self._cmnd, self._stat, self._tele = (fulltopic.replace("%prefix%", p) for p in ("cmnd", "stat", "tele"))
 
     @classmethod
@@ -173,7 +173,7 @@ class TasmotaDriver(TasmotaBase):
         check_options(url, {RELAY, FULLTOPIC, TIMEOUT, TLS})
         topic = topic_name(url, "the topic", unquote(url.path.removeprefix("/")))
         require(url, "the device's Topic as the path", topic, example)
-        BrokerAddress.of(url)  # checks the tls option now, not at the first alert
+        broker_address(url)  # checks the tls option now, not at the first alert
         return cls(url, _output(url), _fulltopic(url, topic), timeout_option(url, DEFAULT_TIMEOUT))
 
     async def command(self, backlog: str) -> Any:

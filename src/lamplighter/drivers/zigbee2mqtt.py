@@ -59,7 +59,7 @@ from urllib.parse import unquote
 from lamplighter.drivers.base import Driver, LampUrl
 from lamplighter.drivers.color import from_hsv, from_xy, to_hsv, value_of
 from lamplighter.drivers.http import answer_of
-from lamplighter.drivers.mqtt import TLS, BrokerAddress, Inbox, MqttDevice, topic_name
+from lamplighter.drivers.mqtt import TLS, Inbox, MqttDevice, broker_address, topic_name
 from lamplighter.drivers.native import Readings
 from lamplighter.drivers.options import TIMEOUT, check_options, require, timeout_option
 from lamplighter.drivers.pacing import RateLimit
@@ -95,7 +95,7 @@ class Zigbee2MqttDriver(Driver):
         super().__init__(url)
         self._topic = f"{base_topic}/{name}"
         self._bridge_topic = f"{base_topic}/bridge/state"
-        self._device = MqttDevice(BrokerAddress.of(url), self.url(), timeout, RateLimit(MESSAGES_PER_SECOND))
+        self._device = MqttDevice(broker_address(url), self.url(), timeout, RateLimit(MESSAGES_PER_SECOND))
         self._readings: Readings[Body] = Readings()
 
     @classmethod
@@ -106,7 +106,7 @@ class Zigbee2MqttDriver(Driver):
         require(url, "the device's friendly name as the path", name, EXAMPLE)
         base = topic_name(url, BASE_TOPIC, url.param(BASE_TOPIC, DEFAULT_BASE_TOPIC))
         require(url, "a base_topic", base, f"{EXAMPLE}?base_topic=zigbee2mqtt")
-        BrokerAddress.of(url)  # checks the tls option now, not at the first alert
+        broker_address(url)  # checks the tls option now, not at the first alert
         timeout = timeout_option(url, DEFAULT_TIMEOUT)
         if url.param(WARNING):
             return Zigbee2MqttSirenDriver(url, name, base, timeout, _warning_mode(url), _duration(url))

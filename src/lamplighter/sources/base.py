@@ -22,10 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationError
 
+from lamplighter.config import Duration
 from lamplighter.errors import ConfigError, LamplighterError
-from lamplighter.model import Clock, Event, LampView, Receipt, SignalAction, StoredEvent, parse_duration
+from lamplighter.model import Clock, Event, LampView, Receipt, SignalAction, StoredEvent
 from lamplighter.sources.replay import ReplayMemory
 
 log = logging.getLogger(__name__)
@@ -61,12 +62,7 @@ class SourceSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     type: str
     name: str | None = None
-    expect_every: float | None = None  # dead-man's switch: silence longer than this is reported
-
-    @field_validator("expect_every", mode="before")
-    @classmethod
-    def _duration(cls, value: Any) -> float | None:
-        return None if value is None else parse_duration(value)
+    expect_every: Duration | None = None  # dead-man's switch: silence longer than this is reported
 
 
 @dataclass
@@ -96,6 +92,7 @@ class Source(ABC):
         self.facade: Facade | None = None  # set by the service before `run`
         self.state_dir: Path | None = None  # this source's own directory, set by the service before `run`
         self._refusals: Counter[str] = Counter()  # by kind of problem, for logging each kind once
+        self._loss_logged = False  # "connected again" only after a loss was logged, never for the first connection
 
     @classmethod
     def from_config(cls, entry: Mapping[str, Any], clock: Clock, place: str) -> Source:
@@ -113,8 +110,9 @@ class Source(ABC):
 
     def mark_connected(self) -> None:
         """Call when the connection works (again); logs only the change. Safe from any thread."""
-        if not self.health.connected:
+        if not self.health.connected and self._loss_logged:
             log.warning("source %s is connected again", self.name)
+        self._loss_logged = False
         self.health.connected, self.health.error, self.health.disconnected_since = True, "", None
         self.on_health_change()
 
@@ -122,6 +120,7 @@ class Source(ABC):
         """Call when the connection broke; logs only the change. Safe from any thread."""
         if self.health.connected:
             log.warning("source %s lost its connection: %s", self.name, error)
+            self._loss_logged = True
             self.health.disconnected_since = self.clock.now()
         self.health.connected, self.health.error = False, error
         self.on_health_change()

@@ -21,9 +21,10 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from lamplighter.model import Clock, Event, make_event, parse_duration
+from lamplighter.config import Duration
+from lamplighter.model import Clock, Event, make_event
 from lamplighter.sources.base import SourceSettings, Submit
 from lamplighter.sources.mqtt_client import BrokerSettings, BrokerSource
 from lamplighter.untrusted import MAX_MESSAGE_BYTES, load_json
@@ -57,13 +58,8 @@ class FrigateSettings(BrokerSettings):
     min_score: float = Field(default=0.0, ge=0.0, le=1.0)
     approach: ApproachSettings | None = None
     level: str = "door"
-    visit_timeout: float = 600.0
+    visit_timeout: Duration = 600.0
     frigate_url: str | None = None  # e.g. http://frigate:5000: events link their snapshot
-
-    @field_validator("visit_timeout", mode="before")
-    @classmethod
-    def _duration(cls, value: Any) -> float:
-        return parse_duration(value)
 
 
 @dataclass(frozen=True)

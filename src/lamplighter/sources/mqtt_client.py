@@ -1,23 +1,23 @@
 """The MQTT connection shared by the sources that subscribe to a broker (Frigate, generic MQTT).
 
-A `BrokerSource` connects with aiomqtt, subscribes to its topics, hands every message to
-`on_message`, and on any broker error reports itself disconnected and reconnects with
-exponential backoff (1 s doubling to 60 s, back to 1 s after a good connection). A bad
-message is logged and skipped; it never stops the source.
+A `BrokerSource` keeps one connection (lamplighter.mqtt's `MqttLink`, the loop the MQTT lamp
+drivers use too): it subscribes to the source's topics after every connect, hands every
+message to `on_message`, and when the connection fails, for whatever reason, reports the
+source disconnected and reconnects with backoff. A bad message is logged and skipped; it
+never stops the source.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import ssl
 from abc import abstractmethod
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pydantic import SecretStr, field_validator
 
 from lamplighter.backoff import Backoff
 from lamplighter.model import Clock
+from lamplighter.mqtt import MQTT_PORT, MQTTS_PORT, BrokerAddress, MqttLink
 from lamplighter.sources.base import Source, SourceHealth, SourceSettings, Submit
 
 if TYPE_CHECKING:
@@ -25,9 +25,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-MQTT_PORT = 1883
-MQTTS_PORT = 8883
-KEEPALIVE_SECONDS = 30
+SUBSCRIPTIONS_QOS = 1
 
 
 class BrokerSettings(SourceSettings):
@@ -46,8 +44,10 @@ class BrokerSettings(SourceSettings):
             raise ValueError(f"must be HOST or HOST:PORT, not {value!r}")
         return value
 
-    def address(self) -> tuple[str, int]:
-        return split_broker(self.broker, MQTTS_PORT if self.tls else MQTT_PORT)
+    def address(self) -> BrokerAddress:
+        host, port = split_broker(self.broker, MQTTS_PORT if self.tls else MQTT_PORT)
+        password = self.password.get_secret_value() if self.password else ""
+        return BrokerAddress(host, port, self.username or "", password, self.tls)
 
 
 def split_broker(value: str, default_port: int) -> tuple[str, int]:
@@ -95,33 +95,17 @@ class BrokerSource(Source):
         self.mark_disconnected(error)
 
     async def run(self, submit: Submit) -> None:
-        import aiomqtt  # here, not at the top: a daemon without MQTT sources does not pay for it
-
-        settings = self.broker_settings
-        host, port = settings.address()
-        while True:
-            try:
-                async with aiomqtt.Client(host, port, **self._client_options()) as client:
-                    for topic in self.topics():
-                        await client.subscribe(topic, qos=1)
-                    self.backoff.reset()
-                    self.on_connected(submit)
-                    async for message in client.messages:
-                        self._dispatch(message, submit)
-            except aiomqtt.MqttError as exc:
-                self.on_disconnected(f"MQTT broker {host}:{port}: {exc}", submit)
-            await asyncio.sleep(self.backoff.next())
+        address = self.broker_settings.address()
+        link = MqttLink(address, self.topics, SUBSCRIPTIONS_QOS, lambda message: self._dispatch(message, submit),
+                        lambda _client: self.on_connected(submit),
+                        lambda error, _refused: self.on_disconnected(f"MQTT broker {address}: {error}", submit),
+                        self.backoff)
+        await link.run()
 
     @property
     def broker_settings(self) -> BrokerSettings:
         assert isinstance(self.settings, BrokerSettings)
         return self.settings
-
-    def _client_options(self) -> dict[str, Any]:
-        settings = self.broker_settings
-        password = settings.password.get_secret_value() if settings.password else None
-        return {"username": settings.username, "password": password, "keepalive": KEEPALIVE_SECONDS,
-                "tls_context": ssl.create_default_context() if settings.tls else None}
 
     def _dispatch(self, message: aiomqtt.Message, submit: Submit) -> None:
         payload = message.payload if isinstance(message.payload, bytes) else str(message.payload).encode()

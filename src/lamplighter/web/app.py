@@ -19,10 +19,11 @@ from typing import Annotated, Any, NoReturn, TypeVar
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from lamplighter.config import PositiveDuration, at_most
 from lamplighter.errors import AuthError, EventError, LampBusy, PayloadError, StoreError
-from lamplighter.model import MAX_EVENT_ID, Receipt, Status, make_event, parse_duration
+from lamplighter.model import MAX_EVENT_ID, Receipt, Status, make_event
 from lamplighter.service import Service, SignalAction
 from lamplighter.sources.base import WebhookSource
 from lamplighter.sources.webhooks.common import check_bearer
@@ -38,8 +39,8 @@ from lamplighter.web.dashboard import (
 from lamplighter.web.limits import BodySizeLimit
 from lamplighter.web.views import lamp_json
 
-MAX_SNOOZE_SECONDS = 7 * 86400
-MAX_TEST_SECONDS = 300
+MAX_SNOOZE = "7d"
+MAX_TEST = "5m"
 M = TypeVar("M", bound=BaseModel)
 KEEPALIVE_SECONDS = 15.0
 EventId = Annotated[int, Path(ge=1, le=MAX_EVENT_ID, description="the id of an event in the journal")]
@@ -74,15 +75,7 @@ class AckIn(BaseModel):
 class SnoozeIn(AckIn):
     """`for`: how long, e.g. "30m" (at most a week)."""
 
-    duration: float = Field(alias="for")
-
-    @field_validator("duration", mode="before")
-    @classmethod
-    def _duration(cls, value: Any) -> float:
-        seconds = parse_duration(value)
-        if not 0 < seconds <= MAX_SNOOZE_SECONDS:
-            raise ValueError("must be longer than 0s and at most 7d")
-        return seconds
+    duration: Annotated[PositiveDuration, at_most(MAX_SNOOZE)] = Field(alias="for")
 
 
 class LampTestIn(BaseModel):
@@ -90,15 +83,7 @@ class LampTestIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
     level: str = Field(default="911", min_length=1, max_length=64)
-    duration: float = Field(default=5.0, alias="for")
-
-    @field_validator("duration", mode="before")
-    @classmethod
-    def _duration(cls, value: Any) -> float:
-        seconds = parse_duration(value)
-        if not 0 < seconds <= MAX_TEST_SECONDS:
-            raise ValueError("must be longer than 0s and at most 5m")
-        return seconds
+    duration: Annotated[PositiveDuration, at_most(MAX_TEST)] = Field(default=5.0, alias="for")
 
 
 async def _parse_json(request: Request, model: type[M], empty: str = "") -> M:

@@ -17,12 +17,11 @@ from __future__ import annotations
 
 from importlib.util import find_spec
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, field_validator
 
-from lamplighter.model import parse_duration
+from lamplighter.config import Duration
 from lamplighter.sources.base import SourceSettings
 
 HOG_MIN_SCORE = 1.0  # HOG's SVM weight: non-people reach 0.6-0.7, people usually 1.5 and more
@@ -40,15 +39,10 @@ class CameraSettings(SourceSettings):
     min_motion: float = Field(default=0.002, ge=0, le=1)  # share of the picture that must change
     zones: dict[str, list[Point]] = Field(default_factory=dict)  # name -> polygon in frame pixels; none: anywhere
     min_frames: int = Field(default=3, ge=1)
-    visit_gap: float = 30.0
+    visit_gap: Duration = 30.0
     level: str = "door"
     snapshot_dir: Path | None = None
     snapshot_keep: int = Field(default=200, ge=1)  # older snapshots of this source are deleted
-
-    @field_validator("visit_gap", mode="before")
-    @classmethod
-    def _duration(cls, value: Any) -> float:
-        return parse_duration(value)
 
     @field_validator("zones")
     @classmethod

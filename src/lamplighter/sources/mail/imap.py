@@ -43,9 +43,9 @@ from imapclient.exceptions import IMAPClientError
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from lamplighter.backoff import Backoff
-from lamplighter.config import default_state_dir
+from lamplighter.config import PositiveDuration, default_state_dir
 from lamplighter.errors import StoreError
-from lamplighter.model import Clock, parse_duration
+from lamplighter.model import Clock
 from lamplighter.sources.base import SourceSettings, Submit
 from lamplighter.sources.mail.authentication import Evidence, evidence_from_headers
 from lamplighter.sources.mail.message import parse_mail
@@ -82,20 +82,12 @@ class ImapSettings(MailSettings):
     authserv_id: str | None = None  # the name your mail server writes first in Authentication-Results
     require: Requirement = default_requirement("dkim", "dmarc")
     idle: bool = True  # use IDLE when the server offers it; else poll
-    idle_refresh: float = 600.0
-    poll_interval: float = 15.0
-    timeout: float = 30.0
+    idle_refresh: PositiveDuration = 600.0
+    poll_interval: PositiveDuration = 15.0
+    timeout: PositiveDuration = 30.0
     mark_seen: bool = False  # flag handled mail \\Seen
     move_to: str | None = None  # move handled mail to this folder
     state_file: Path | None = None  # where positions are saved; unset: positions.json in the source's state directory
-
-    @field_validator("idle_refresh", "poll_interval", "timeout", mode="before")
-    @classmethod
-    def _durations(cls, value: Any) -> float:
-        seconds = parse_duration(value)
-        if seconds <= 0:
-            raise ValueError("must be longer than 0s")
-        return seconds
 
     @field_validator("idle_refresh")
     @classmethod

@@ -34,8 +34,9 @@ from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationError, field_validator, model_validator
 
+from lamplighter.config import Duration
 from lamplighter.errors import AuthError, EventError
-from lamplighter.model import Event, format_duration, parse_duration
+from lamplighter.model import Event, format_duration
 from lamplighter.sources.base import SourceSettings, WebhookSource
 from lamplighter.untrusted import load_json
 
@@ -273,13 +274,8 @@ class SignedSettings(HookSettings):
     signature_header: str
     signature_prefix: str = ""
     timestamp_header: str | None = None
-    max_age: float = 300.0
-    replay_window: float = 86400.0  # without a timestamp: how long an accepted signature stays refused
-
-    @field_validator("max_age", "replay_window", mode="before")
-    @classmethod
-    def _duration(cls, value: Any) -> float:
-        return parse_duration(value)
+    max_age: Duration = 300.0
+    replay_window: Duration = 86400.0  # without a timestamp: how long an accepted signature stays refused
 
     @model_validator(mode="after")
     def _some_credential(self) -> SignedSettings:

@@ -1,0 +1,181 @@
+"""One MQTT connection that keeps itself up: the reconnect loop of the MQTT sources and lamp drivers.
+
+`MqttLink` connects to a broker with aiomqtt, subscribes to the current topics after every
+connect (so retained messages arrive again) and hands every message to a callback. When
+the connection fails it reports why (`refused` when the broker turned down our login),
+waits with the shared backoff and connects again. Any other exception (a bug in a callback,
+a surprise in the library) is logged with its traceback (the same one again is not) and
+handled the same way: nothing that happens on the connection ends it.
+
+    link = MqttLink(BrokerAddress("127.0.0.1", 1883), topics=lambda: ["frigate/events"], qos=1,
+                    on_message=handle, on_connected=up, on_lost=down, backoff=Backoff())
+    task = asyncio.create_task(link.run())
+    ...
+    await link.stop()
+
+Stopping does not depend on a cancellation being delivered: aiomqtt waits with
+`asyncio.wait_for`, which on Python 3.11 can swallow one. `stop()` sets a flag that the
+wait for messages and the backoff pause watch and the loop checks at every turn, cancels
+the loop's task again until it ends, and gives up waiting after `STOP_WITHIN` seconds. A
+loop whose task someone else cancels (the service) ends at its next turn too, even if the
+cancellation was swallowed on the way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import aiomqtt
+
+from lamplighter.backoff import Backoff
+
+log = logging.getLogger(__name__)
+
+MQTT_PORT = 1883
+MQTTS_PORT = 8883
+KEEPALIVE_SECONDS = 30
+REFUSED_LOGIN = frozenset({4, 5, 134, 135})  # CONNACK codes: bad user name or password, not authorised
+STOP_WITHIN = 2.0  # seconds stop() waits for the loop at most
+CANCEL_AGAIN = 0.1  # seconds between cancellations while stop() waits
+
+OnMessage = Callable[[aiomqtt.Message], None]
+OnConnected = Callable[[aiomqtt.Client], None]
+OnLost = Callable[[str, bool], None]  # (what went wrong, whether the broker refused our login)
+
+
+@dataclass(frozen=True)
+class BrokerAddress:
+    """Where a broker is and how we log in (no user: anonymous)."""
+
+    host: str
+    port: int
+    user: str = ""
+    password: str = field(default="", repr=False)
+    tls: bool = False
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def client(self) -> aiomqtt.Client:
+        """A new client for this broker; TLS verifies its certificate against the system's authorities."""
+        return aiomqtt.Client(self.host, self.port, username=self.user or None, password=self.password or None,
+                              keepalive=KEEPALIVE_SECONDS,
+                              tls_context=ssl.create_default_context() if self.tls else None)
+
+
+class MqttLink:
+    """A connection to one broker that reconnects by itself until stopped."""
+
+    def __init__(self, address: BrokerAddress, topics: Callable[[], Iterable[str]], qos: int,
+                 on_message: OnMessage, on_connected: OnConnected, on_lost: OnLost, backoff: Backoff) -> None:
+        self.address = address
+        self.client: aiomqtt.Client | None = None  # set as soon as connected, before the topics are subscribed
+        self._topics = topics
+        self._qos = qos
+        self._on_message = on_message
+        self._on_connected = on_connected
+        self._on_lost = on_lost
+        self._backoff = backoff
+        self._up = asyncio.Event()  # set while connected with every topic subscribed; cleared with `client`
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._last_unexpected = ""  # the unexpected error last logged with its traceback
+
+    async def run(self) -> None:
+        """Stay connected until stopped: connect, subscribe, dispatch; after any failure wait and retry."""
+        self._task = asyncio.current_task()
+        while not self._stopping():
+            await self._session()
+            if not self._stopping():
+                await self._pause(self._backoff.next())
+        if not self._stop.is_set():  # cancelled, and something on the way swallowed it
+            raise asyncio.CancelledError
+
+    async def connection(self) -> aiomqtt.Client:
+        """The client, once connected with every topic subscribed; waits as long as that takes."""
+        while not self._up.is_set() or self.client is None:
+            await self._up.wait()
+        return self.client
+
+    async def stop(self) -> None:
+        """End the loop; returns within STOP_WITHIN seconds even if the loop's task swallows cancellations."""
+        self._stop.set()
+        task = self._task
+        if task is None or task is asyncio.current_task():
+            return
+        try:
+            async with asyncio.timeout(STOP_WITHIN):
+                while not task.done():
+                    task.cancel()
+                    await asyncio.wait({task}, timeout=CANCEL_AGAIN)
+        except TimeoutError:
+            log.error("MQTT broker %s: the connection did not stop within %g s; left behind", self.address,
+                      STOP_WITHIN)
+
+    async def _session(self) -> None:
+        """One connection, from connect to loss; every failure but a cancellation is reported, not raised."""
+        try:
+            async with self.address.client() as client:
+                self.client = client  # from now on a new topic is subscribed by its owner at once ...
+                for topic in list(self._topics()):  # ... and these are renewed
+                    await client.subscribe(topic, qos=self._qos)
+                self._backoff.reset()
+                self._up.set()
+                self._on_connected(client)
+                await self._dispatch(client)
+        except aiomqtt.MqttError as exc:
+            self._lost(str(exc) or type(exc).__name__, _refused(exc))
+        except Exception as exc:  # a bug must not end a connection that sources and lamps depend on
+            self._log_unexpected(exc)
+            self._lost(type(exc).__name__, refused=False)
+        finally:
+            self._up.clear()
+            self.client = None
+
+    async def _dispatch(self, client: aiomqtt.Client) -> None:
+        """Hand every message to the callback until the connection breaks (MqttError) or the link stops."""
+        stopped = asyncio.ensure_future(self._stop.wait())
+        try:
+            while not self._stopping():
+                message = asyncio.ensure_future(anext(client.messages))
+                try:
+                    await asyncio.wait({message, stopped}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    message.cancel()  # still waiting: stopped or cancelled (done already: no effect)
+                if message.done():
+                    self._on_message(message.result())
+        finally:
+            stopped.cancel()
+
+    def _lost(self, error: str, refused: bool) -> None:
+        if not self._stopping():
+            self._on_lost(error, refused)
+
+    def _log_unexpected(self, exc: Exception) -> None:
+        kind = f"{type(exc).__name__}: {exc}"
+        if kind != self._last_unexpected:
+            self._last_unexpected = kind
+            log.error("MQTT broker %s: unexpected error (reconnecting with backoff)", self.address, exc_info=exc)
+
+    async def _pause(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._stop.wait()
+
+    def _stopping(self) -> bool:
+        """Stopped by stop(), or cancelled (a cancellation swallowed on the way still counts)."""
+        task = asyncio.current_task()
+        return self._stop.is_set() or (task is not None and task.cancelling() > 0)
+
+
+def _refused(exc: aiomqtt.MqttError) -> bool:
+    """Whether the broker refused our login (rather than being unreachable)."""
+    if not isinstance(exc, aiomqtt.MqttCodeError):
+        return False
+    code = getattr(exc.rc, "value", exc.rc)  # a paho ReasonCode (MQTT 5) or a plain MQTT 3 number
+    return code in REFUSED_LOGIN
