@@ -32,6 +32,7 @@ from lamplighter.web.dashboard import (
     COOKIE,
     csrf_token,
     dashboard_router,
+    on_the_loop,
     passes_csrf_check,
     remember_login,
     same_secret,
@@ -167,7 +168,7 @@ def create_app(service: Service, token: str) -> FastAPI:
         message = "missing token: send Authorization: Bearer TOKEN" if not header else "wrong token"
         raise HTTPException(401, message)
 
-    auth = [Depends(authorized)]
+    auth = [Depends(on_the_loop(authorized))]
     unknown_hook_token = secrets.token_urlsafe(32)  # nobody knows it: every request to an unknown hook fails
 
     @app.get("/healthz")

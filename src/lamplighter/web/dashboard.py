@@ -21,7 +21,7 @@ import hashlib
 import hmac
 import json
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from html import escape
 from importlib.resources import files
 from pathlib import PurePath
@@ -108,13 +108,23 @@ def _safe_next(path: str) -> str:
 
 # ---- routes --------------------------------------------------------------------------------------
 
+def on_the_loop(check: Authorize) -> Callable[[Request], Awaitable[None]]:
+    """`check` as a FastAPI dependency that runs on the event loop: a plain `def` dependency would be
+    sent to a worker thread for every request, for a check that does no I/O."""
+
+    async def dependency(request: Request) -> None:
+        check(request)
+
+    return dependency
+
+
 def dashboard_router(service: Service, token: str, authorized: Authorize) -> APIRouter:
     """The dashboard's pages, login, static files and data, guarded by `authorized` like the API."""
     router = APIRouter()
     _add_login(router, token, authorized)
     _add_pages(router, token, authorized)
-    _add_live(router, service, [Depends(authorized)])
-    _add_data(router, service, token, [Depends(authorized)])
+    _add_live(router, service, [Depends(on_the_loop(authorized))])
+    _add_data(router, service, token, [Depends(on_the_loop(authorized))])
     return router
 
 
@@ -150,7 +160,7 @@ def _add_login(router: APIRouter, token: str, authorized: Authorize) -> None:
         remember_login(response, token)
         return response
 
-    @router.post("/logout", dependencies=[Depends(authorized)])
+    @router.post("/logout", dependencies=[Depends(on_the_loop(authorized))])
     async def sign_out() -> Response:
         response = Response(status_code=204)
         response.delete_cookie(COOKIE, httponly=True, samesite="strict")
