@@ -4,9 +4,10 @@
 waiting: instead of blocking until the next timer, it jumps its time to that timer. Work in
 threads started through the loop (`asyncio.to_thread`) takes no virtual time: while any runs,
 the loop waits for it in real time. Threads it cannot see (anyio's, which FastAPI uses for a
-plain `def` route or dependency) would let time jump: the app keeps its routes `async`. Real sockets still work (they are polled without waiting), but nothing that needs
-real time to pass should run on it.
-Runs on it are deterministic: the same program and seed give the same interleaving.
+plain `def` route or dependency) would let time jump: the app keeps its routes `async`. Real
+sockets still work (they are polled without waiting), but nothing that needs real time to
+pass should run on it. Runs on it are deterministic: the same program and seed give the
+same interleaving.
 
 `LoopClock` is the service clock on such a loop (epoch seconds = loop time), so the
 service's deadlines and the loop's timers are one clock, as in the daemon.
