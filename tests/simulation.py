@@ -34,7 +34,7 @@ from lamplighter.rules.reconcile import reconcile
 from lamplighter.service import Service
 from lamplighter.service.core import STOP_BOUND
 from lamplighter.service.fleet import CLOSE_BOUND
-from lamplighter.service.lamp import DEVICE_DEADLINE
+from lamplighter.service.lamp import DEVICE_DEADLINE, SNAPSHOT_RETRY
 from lamplighter.store import Store
 from tests.conftest import make_config
 from tests.virtual_time import LoopClock
@@ -250,6 +250,9 @@ class Simulation:
         return store
 
     async def _restart(self) -> None:
+        if self._now() < self.store_fails_until + SNAPSHOT_RETRY * 2:
+            return  # a restart while the disk is full loses what could not be written (a lamp's snapshot):
+            # no daemon can keep that, so the simulation restarts only once the journal takes writes again
         await self._stop()
         self.figures.restarts += 1
         await self._start()

@@ -301,3 +301,30 @@ async def test_an_idle_lamp_that_stops_answering_is_offline_within_15_s(tmp_path
         finally:
             await asyncio.to_thread(daemon.stop)
 
+
+
+@pytest.mark.virtual_time
+async def test_a_snapshot_the_journal_refused_is_written_once_it_can_so_a_restart_restores_exactly(
+        tmp_path: Path) -> None:
+    """Found by the simulation (seed 0, 1,000 hours): the disk was full when a signal took the lamp, the
+    snapshot was never written, and after a restart the lamp 'restored' to the alert's colour."""
+    config = make_config(tmp_path, SHELF + "levels: {911: {hold: until_ack}}\n")
+    desk = VirtualDriver(LampUrl.parse("virtual://desk"), WARM)  # the same bulb before and after the restart
+    first = Service(config, clock=LoopClock(), drivers={"desk": desk}, store=DiskFull)
+    async with first.running():
+        store = first.store
+        assert isinstance(store, DiskFull)
+        await asyncio.sleep(1)
+        store.failing = True  # the event itself is recorded (one transaction of its own); the snapshot is not
+        alarm = first.submit(make_event("911", "payments down", received_at=first.clock.now()))
+        await asyncio.sleep(1)
+        assert first.lamps["desk"].actual == RED
+        store.failing = False
+        await asyncio.sleep(6)  # the next retry
+    second = Service(config, clock=LoopClock(), drivers={"desk": desk})
+    async with second.running():
+        await asyncio.sleep(1)
+        assert second.lamps["desk"].snapshot == WARM
+        second.acknowledge(alarm.id, by="alice")
+        await asyncio.sleep(2)
+        assert desk.state == WARM

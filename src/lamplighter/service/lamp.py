@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 DEVICE_DEADLINE = 10.0  # one command to a device, however slowly it answers
 LONGEST_WAIT = 60.0  # look again at least this often, so a jump of the wall clock is noticed
+SNAPSHOT_RETRY = 5.0  # a restore snapshot the journal could not take is written again this often
 
 
 def traits_of(driver: Driver, siren: bool) -> Traits:
@@ -66,6 +67,7 @@ class LampController:
         self._wake = asyncio.Event()
         self._stopping = False
         self._started = False
+        self._snapshot_unsaved = False  # the journal refused the snapshot: try again until it takes it
         self._published: LampView | None = None
 
     # ---- what the rest of the service reads ---------------------------------------------------
@@ -136,7 +138,8 @@ class LampController:
                 report = await self._run_command(step.command)
                 continue
             report = None
-            wake_at = min((t for t in (step.wake_at, next_deadline(self._signals, now)) if t is not None),
+            retry = now + SNAPSHOT_RETRY if self._snapshot_unsaved else None
+            wake_at = min((t for t in (step.wake_at, next_deadline(self._signals, now), retry) if t is not None),
                           default=now + LONGEST_WAIT)
             await self._wait(min(wake_at - now, LONGEST_WAIT))
 
@@ -180,7 +183,7 @@ class LampController:
     def _remember(self, memory: Memory) -> None:
         """Take the planner's new memory: keep the snapshot in the journal, log and publish changes."""
         before, self.memory = self.memory, memory
-        if memory.snapshot != before.snapshot:
+        if memory.snapshot != before.snapshot or self._snapshot_unsaved:
             self._store_snapshot(memory.snapshot)
         if memory.online != before.online:
             if memory.online:
@@ -197,11 +200,16 @@ class LampController:
             self._on_change(view)
 
     def _store_snapshot(self, snapshot: LampState | None) -> None:
-        """The journal keeps the snapshot across restarts; a failed write is logged, the lamp goes on."""
+        """The journal keeps the snapshot across restarts. A failed write is logged once and tried again
+        every SNAPSHOT_RETRY seconds; the lamp goes on meanwhile (a restart before it is written loses it)."""
         try:
             if snapshot is None:
                 self._store.delete_snapshot(self.name)
             else:
                 self._store.save_snapshot(self.name, snapshot)
         except StoreError as exc:
-            log.warning("lamp %s: %s", self.name, exc)
+            if not self._snapshot_unsaved:
+                log.warning("lamp %s: %s; its restore snapshot will be written when it works again", self.name, exc)
+            self._snapshot_unsaved = True
+            return
+        self._snapshot_unsaved = False
