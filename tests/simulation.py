@@ -40,6 +40,7 @@ from tests.conftest import make_config
 from tests.virtual_time import LoopClock
 
 SETTLE = 4.0  # seconds a lamp gets to show a change: pacing, calm interval, read-back, a resend
+RESTART_SECONDS = 0.4  # `lamplighter run` from start to ready (bench/footprint.py)
 FAULT_CALM = 70.0  # after a device fault ends: a health check, a backoff retry and SETTLE
 LEVELS = ("911", "912", "door", "low")
 KEYS = ("db", "api", "disk", "door")
@@ -254,6 +255,7 @@ class Simulation:
             return  # a restart while the disk is full loses what could not be written (a lamp's snapshot):
             # no daemon can keep that, so the simulation restarts only once the journal takes writes again
         await self._stop()
+        await asyncio.sleep(RESTART_SECONDS)  # a process takes this long to start again: pacing holds across
         self.figures.restarts += 1
         await self._start()
 
