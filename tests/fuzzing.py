@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
@@ -96,6 +97,13 @@ class Daemon:
 
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=10)
+
+
+@pytest.fixture(name="daemon")
+def fresh_daemon(shared_daemon: Daemon) -> Daemon:
+    """A fuzz module's daemon (its own `shared_daemon` fixture), with what it logged before this test forgotten."""
+    shared_daemon.tracebacks.clear()
+    return shared_daemon
 
 
 @contextlib.contextmanager

@@ -19,16 +19,19 @@ from hypothesis import strategies as st
 from schemathesis import Case, GenerationMode
 from schemathesis.openapi import from_url
 
-from tests.fuzzing import AUTH, KEYS, TEXT, TRIED, Daemon, budget, daemon_in_thread, json_values
+from tests.fuzzing import (
+    AUTH,
+    KEYS,
+    TEXT,
+    TRIED,
+    Daemon,
+    budget,
+    daemon_in_thread,
+    fresh_daemon,  # noqa: F401  (the `daemon` fixture)
+    json_values,
+)
 
 STREAMS = r"^/(lamp/\{name\}/events|dashboard/live)$"  # endless event streams: a request never ends by design
-
-
-@pytest.fixture
-def daemon(shared_daemon: Daemon) -> Daemon:
-    """The module's daemon, with what it logged before this test forgotten."""
-    shared_daemon.tracebacks.clear()
-    return shared_daemon
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,17 @@ from lamplighter.sources import build_sources
 from lamplighter.sources.base import WebhookSource
 from lamplighter.sources.webhooks.common import Template, Value
 from tests.conftest import START, FakeClock
-from tests.fuzzing import AUTH, TEXT, TRIED, Daemon, budget, daemon_in_thread, json_values, mutated
+from tests.fuzzing import (
+    AUTH,
+    TEXT,
+    TRIED,
+    Daemon,
+    budget,
+    daemon_in_thread,
+    fresh_daemon,  # noqa: F401  (the `daemon` fixture)
+    json_values,
+    mutated,
+)
 from tests.test_hooks_common import hmac_hex, sample
 
 GRAFANA_SECRET = "grafana-fuzz-secret"
@@ -97,13 +107,6 @@ def test_a_template_parses_or_says_why_and_renders_any_document(text: str, data:
 
 
 # ---- through the daemon ---------------------------------------------------------------------------
-
-@pytest.fixture
-def daemon(shared_daemon: Daemon) -> Daemon:
-    """The module's daemon, with what it logged before this test forgotten."""
-    shared_daemon.tracebacks.clear()
-    return shared_daemon
-
 
 @pytest.fixture(scope="module")
 def shared_daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:

@@ -20,7 +20,18 @@ from hypothesis import strategies as st
 from lamplighter.errors import EventError
 from lamplighter.sources.slack.commands import SlashCommand, parse_form
 from tests.conftest import START
-from tests.fuzzing import AUTH, KEYS, TEXT, TRIED, Daemon, budget, daemon_in_thread, json_values, mutated
+from tests.fuzzing import (
+    AUTH,
+    KEYS,
+    TEXT,
+    TRIED,
+    Daemon,
+    budget,
+    daemon_in_thread,
+    fresh_daemon,  # noqa: F401  (the `daemon` fixture)
+    json_values,
+    mutated,
+)
 from tests.peers.fake_slack import SIGNING_SECRET, sample_fields, signed_headers
 
 WORDS = st.sampled_from(["ack", "snooze", "status", "why", "help", "30m", "1", "-1", "all", "off", "99999999999"])
@@ -33,12 +44,6 @@ MESSAGE = {"type": "message", "channel": "C0OPS", "user": "U0ANA", "text": "site
 CALLBACKS = st.fixed_dictionaries({"type": st.sampled_from(["event_callback", "url_verification"]) | TEXT,
                                    "event": mutated(MESSAGE), "challenge": TEXT,
                                    "authorizations": st.lists(st.dictionaries(KEYS, json_values()), max_size=2)})
-
-
-@pytest.fixture
-def daemon(shared_daemon: Daemon) -> Daemon:
-    shared_daemon.tracebacks.clear()
-    return shared_daemon
 
 
 @pytest.fixture(scope="module")
