@@ -16,7 +16,7 @@ from typing import Any
 import aiomqtt
 import pytest
 
-from lamplighter import mqtt
+from lamplighter import reconnect
 from lamplighter.backoff import Backoff
 from lamplighter.mqtt import BrokerAddress, MqttLink
 from tests.peers.mosquitto import Mosquitto
@@ -75,7 +75,7 @@ async def test_stop_ends_the_link_when_the_library_swallows_the_first_cancellati
 
 async def test_stop_returns_within_its_bound_when_every_cancellation_is_swallowed(
         broker: Mosquitto, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
-    monkeypatch.setattr(mqtt, "STOP_WITHIN", 0.3)
+    monkeypatch.setattr(reconnect, "STOP_WITHIN", 0.3)
     subscribing, released = asyncio.Event(), asyncio.Event()
 
     async def stubborn_subscribe(self: aiomqtt.Client, *args: Any, **kwargs: Any) -> None:

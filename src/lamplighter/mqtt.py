@@ -13,18 +13,14 @@ handled the same way: nothing that happens on the connection ends it.
     ...
     await link.stop()
 
-Stopping does not depend on a cancellation being delivered: aiomqtt waits with
-`asyncio.wait_for`, which on Python 3.11 can swallow one. `stop()` sets a flag that the
-wait for messages and the backoff pause watch and the loop checks at every turn, cancels
-the loop's task again until it ends, and gives up waiting after `STOP_WITHIN` seconds. A
-loop whose task someone else cancels (the service) ends at its next turn too, even if the
-cancellation was swallowed on the way.
+The loop itself, and how it stops without depending on a cancellation being delivered
+(aiomqtt waits with `asyncio.wait_for`, which on Python 3.11 can swallow one), is the one
+reconnect loop of lamplighter/reconnect.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import ssl
 from collections.abc import Callable, Iterable
@@ -33,6 +29,7 @@ from dataclasses import dataclass, field
 import aiomqtt
 
 from lamplighter.backoff import Backoff
+from lamplighter.reconnect import Reconnecting
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +37,6 @@ MQTT_PORT = 1883
 MQTTS_PORT = 8883
 KEEPALIVE_SECONDS = 30
 REFUSED_LOGIN = frozenset({4, 5, 134, 135})  # CONNACK codes: bad user name or password, not authorised
-STOP_WITHIN = 2.0  # seconds stop() waits for the loop at most
-CANCEL_AGAIN = 0.1  # seconds between cancellations while stop() waits
 
 OnMessage = Callable[[aiomqtt.Message], None]
 OnConnected = Callable[[aiomqtt.Client], None]
@@ -68,11 +63,12 @@ class BrokerAddress:
                               tls_context=ssl.create_default_context() if self.tls else None)
 
 
-class MqttLink:
+class MqttLink(Reconnecting):
     """A connection to one broker that reconnects by itself until stopped."""
 
     def __init__(self, address: BrokerAddress, topics: Callable[[], Iterable[str]], qos: int,
                  on_message: OnMessage, on_connected: OnConnected, on_lost: OnLost, backoff: Backoff) -> None:
+        super().__init__(f"MQTT broker {address}", backoff)
         self.address = address
         self.client: aiomqtt.Client | None = None  # set as soon as connected, before the topics are subscribed
         self._topics = topics
@@ -80,42 +76,14 @@ class MqttLink:
         self._on_message = on_message
         self._on_connected = on_connected
         self._on_lost = on_lost
-        self._backoff = backoff
         self._up = asyncio.Event()  # set while connected with every topic subscribed; cleared with `client`
-        self._stop = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
         self._last_unexpected = ""  # the unexpected error last logged with its traceback
-
-    async def run(self) -> None:
-        """Stay connected until stopped: connect, subscribe, dispatch; after any failure wait and retry."""
-        self._task = asyncio.current_task()
-        while not self._stopping():
-            await self._session()
-            if not self._stopping():
-                await self._pause(self._backoff.next())
-        if not self._stop.is_set():  # cancelled, and something on the way swallowed it
-            raise asyncio.CancelledError
 
     async def connection(self) -> aiomqtt.Client:
         """The client, once connected with every topic subscribed; waits as long as that takes."""
         while not self._up.is_set() or self.client is None:
             await self._up.wait()
         return self.client
-
-    async def stop(self) -> None:
-        """End the loop; returns within STOP_WITHIN seconds even if the loop's task swallows cancellations."""
-        self._stop.set()
-        task = self._task
-        if task is None or task is asyncio.current_task():
-            return
-        try:
-            async with asyncio.timeout(STOP_WITHIN):
-                while not task.done():
-                    task.cancel()
-                    await asyncio.wait({task}, timeout=CANCEL_AGAIN)
-        except TimeoutError:
-            log.error("MQTT broker %s: the connection did not stop within %g s; left behind", self.address,
-                      STOP_WITHIN)
 
     async def _session(self) -> None:
         """One connection, from connect to loss; every failure but a cancellation is reported, not raised."""
@@ -161,16 +129,6 @@ class MqttLink:
         if kind != self._last_unexpected:
             self._last_unexpected = kind
             log.error("MQTT broker %s: unexpected error (reconnecting with backoff)", self.address, exc_info=exc)
-
-    async def _pause(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(seconds):
-                await self._stop.wait()
-
-    def _stopping(self) -> bool:
-        """Stopped by stop(), or cancelled (a cancellation swallowed on the way still counts)."""
-        task = asyncio.current_task()
-        return self._stop.is_set() or (task is not None and task.cancelling() > 0)
 
 
 def _refused(exc: aiomqtt.MqttError) -> bool:

@@ -8,6 +8,7 @@ prints it with secrets hidden for logs, the API and `lamplighter check`.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -111,6 +112,8 @@ class Driver(ABC):
     health_interval: ClassVar[float] = 10.0  # an idle device is read this often, to notice it is gone
     tells_signal: ClassVar[bool] = False  # it says the title too: applied again when another signal takes over
     effects: ClassVar[frozenset[Effect]] = frozenset({Effect.SOLID})
+    pushes_state: ClassVar[bool] = False  # it tells its state by itself: no read before the first alert
+    _state_listener: Callable[[LampState | None], None] | None = None
 
     def __init__(self, url: LampUrl) -> None:
         self.lamp_url = url
@@ -128,6 +131,16 @@ class Driver(ABC):
 
     async def close(self) -> None:
         """Release connections; the default driver holds none."""
+
+    def watch(self, listener: Callable[[LampState | None], None]) -> None:
+        """Have a pushing driver call `listener` with the device's whole state whenever the device tells it
+        (from `start` on), and with None whenever it can no longer tell (its stream broke)."""
+        self._state_listener = listener
+
+    def tell(self, state: LampState | None) -> None:
+        """For pushing drivers: pass what the device told (or None: it can no longer tell) to the listener."""
+        if self._state_listener is not None:
+            self._state_listener(state)
 
     @abstractmethod
     async def apply(self, state: LampState, showing: Signal | None = None) -> None:

@@ -18,6 +18,12 @@ a table under any clock:
 - effects a device lacks are drawn as solid frames (rules/effects.py); sirens never blink;
 - read-back: where the device can say (`verify_after`), a new look is read back once and
   sent once more if the device shows something else;
+- push: a device that tells its state by itself (`pushes_state`: WLED's websocket, the Hue
+  event stream, Home Assistant's websocket, Zigbee2MQTT's state topic) keeps `known`
+  current, and the snapshot is taken from it, so no read stands in front of the first
+  alert; a push that may predate the last command (it does not match what was sent and
+  comes within `push_settle` of it) is not believed, and without a fresh one the snapshot
+  is read as for any device;
 - health: an idle lamp is read every `health_interval`; a failure marks it offline and it is
   retried with exponential backoff (lamplighter.backoff) until a read succeeds, then put in
   the state it should show.
@@ -90,6 +96,8 @@ class Traits:
     tells_signal: bool = False
     siren: bool = False
     backoff_first: float = 1.0
+    pushes_state: bool = False
+    push_settle: float = 0.5  # a push this soon after a command may describe the state before it
 
 
 @dataclass(frozen=True)
@@ -115,6 +123,8 @@ class Memory:
     verify_at: float | None = None  # read the new look back then
     corrected: bool = False  # the look was sent again once after a read-back
     check_at: float = float("-inf")  # read the idle lamp then
+    known: LampState | None = None  # what a pushing device last told by itself, while that is current
+    settled_at: float = float("-inf")  # pushes before this may predate the last command
 
 
 @dataclass(frozen=True)
@@ -144,12 +154,21 @@ def observe(memory: Memory, report: Report, now: float, traits: Traits) -> Memor
     if isinstance(command, Apply):
         return _applied(memory, command, now, traits)
     assert report.state is not None, "a successful read returns a state"
+    if traits.pushes_state:
+        memory = replace(memory, known=report.state)
     if command.why is Why.VERIFY:
         return _verified(memory, report.state, traits)
     if command.why is Why.CHECK and memory.sent is not None and _shows(memory.sent, report.state, traits):
         return memory  # still showing what it was told (give or take the device's rounding)
     memory = replace(memory, contacted=True, sent=report.state, actual=report.state)
     return replace(memory, snapshot=report.state) if command.why is Why.SNAPSHOT else memory
+
+
+def heard(memory: Memory, state: LampState | None, now: float, traits: Traits) -> Memory:
+    """The memory after a pushing device told its state (None: it can no longer tell, e.g. its stream broke)."""
+    if state is not None and now < memory.settled_at and not (memory.sent and _shows(memory.sent, state, traits)):
+        return memory  # may describe the state before our last command
+    return replace(memory, known=state)
 
 
 def _shows(sent: LampState, shown: LampState, traits: Traits) -> bool:
@@ -160,7 +179,7 @@ def _shows(sent: LampState, shown: LampState, traits: Traits) -> bool:
 def _failed(memory: Memory, error: str, now: float, traits: Traits) -> Memory:
     failures = memory.failures + 1
     return replace(memory, online=False, error=error, failures=failures, actual=None, sent=None, sent_for=None,
-                   verify_at=None, retry_at=now + delay(failures, traits.backoff_first))
+                   verify_at=None, known=None, retry_at=now + delay(failures, traits.backoff_first))
 
 
 def _applied(memory: Memory, command: Apply, now: float, traits: Traits) -> Memory:
@@ -169,7 +188,7 @@ def _applied(memory: Memory, command: Apply, now: float, traits: Traits) -> Memo
         verify_at = now + traits.verify_after
     return replace(memory, sent=command.frame, sent_for=command.showing.event_id if command.showing else None,
                    actual=memory.look, showing=command.showing, send_at=now + traits.min_interval,
-                   verify_at=verify_at)
+                   verify_at=verify_at, known=None, settled_at=now + traits.push_settle)
 
 
 def _verified(memory: Memory, shown: LampState, traits: Traits) -> Memory:
@@ -195,7 +214,10 @@ def plan(memory: Memory, desired: Desired, now: float, traits: Traits) -> Step:
             return Step(None, memory, memory.retry_at)
         return Step(Read(Why.CHECK if memory.contacted else Why.CONNECT), memory, None)
     if desired.showing is not None and memory.snapshot is None:
-        return Step(Read(Why.SNAPSHOT), memory, None)
+        if memory.known is None:
+            return Step(Read(Why.SNAPSHOT), memory, None)
+        known = memory.known  # the device told it by itself: no read before the alert
+        memory = replace(memory, snapshot=known, sent=known, actual=known)
     if memory.verify_at is not None and now >= memory.verify_at:
         return Step(Read(Why.VERIFY), memory, None)
     memory, held_until = _choose_look(memory, desired, now, traits)

@@ -37,7 +37,8 @@ def traits_of(driver: Driver, siren: bool) -> Traits:
     """What the planner needs to know about a driver's device."""
     return Traits(min_interval=driver.min_interval, calm_interval=driver.calm_interval,
                   verify_after=driver.verify_after, health_interval=driver.health_interval,
-                  native_effects=driver.effects, tells_signal=driver.tells_signal, siren=siren)
+                  native_effects=driver.effects, tells_signal=driver.tells_signal, siren=siren,
+                  pushes_state=driver.pushes_state)
 
 
 class LampController:
@@ -69,6 +70,7 @@ class LampController:
         self._started = False
         self._snapshot_unsaved = False  # the journal refused the snapshot: try again until it takes it
         self._published: LampView | None = None
+        driver.watch(self._heard)
 
     # ---- what the rest of the service reads ---------------------------------------------------
 
@@ -179,6 +181,10 @@ class LampController:
             self._started = True
             await self.driver.start()
         return Done(command, await self.driver.read_state())
+
+    def _heard(self, state: LampState | None) -> None:
+        """The device told its state by itself (None: it can no longer tell)."""
+        self._remember(planner.heard(self.memory, state, self._clock.now(), self.traits))
 
     def _remember(self, memory: Memory) -> None:
         """Take the planner's new memory: keep the snapshot in the journal, log and publish changes."""
