@@ -10,7 +10,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from lamplighter.config import parse_config
-from lamplighter.model import Event, Outcome, Signal, make_event
+from lamplighter.model import Event, Outcome, make_event
+from lamplighter.rules.active import ActiveSignals
 from lamplighter.rules.router import Router, Verdict
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -22,7 +23,7 @@ class Harness:
     def __init__(self, yaml_text: str = "") -> None:
         config = parse_config("lamps: {desk: virtual://desk, hall: virtual://hall}\n" + yaml_text, env={})
         self.router = Router(config.resolved_levels(), frozenset(config.lamps), config.guards)
-        self.active: dict[int, Signal] = {}
+        self.active = ActiveSignals()
         self.next_id = 1
 
     def send(self, now: float, level: str = "912", title: str = "hello", **fields: Any) -> Verdict:
@@ -105,7 +106,7 @@ def test_resolved_ends_the_matching_signal_and_a_new_firing_shows_again() -> Non
     h.send(now=0, level="911", title="api down", key="api")
     resolved = h.send(now=3, level="911", title="api up", key="api", status="resolved")
     assert resolved.outcome is Outcome.RESOLVED and [s.event_id for s in resolved.ended] == [1]
-    assert h.active == {}
+    assert not h.active
     assert h.send(now=4, level="911", title="api down", key="api").outcome is Outcome.SHOWN
 
 

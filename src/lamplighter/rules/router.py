@@ -24,6 +24,7 @@ from typing import NamedTuple
 
 from lamplighter.config import GuardsConfig, RateConfig
 from lamplighter.model import Event, Level, Outcome, Signal, Status, format_duration
+from lamplighter.rules.active import ActiveSignals
 from lamplighter.rules.quiet import in_quiet_hours
 from lamplighter.rules.ratelimit import TokenBucket
 
@@ -71,7 +72,7 @@ class Routing:
     event: Event
     now: float
     level: Level | None
-    active: Mapping[int, Signal]
+    active: ActiveSignals
     lamps: frozenset[str] = field(default_factory=frozenset)
 
 
@@ -99,7 +100,7 @@ class Router:
     prune_above: int = PRUNE_ABOVE  # doubles when pruning frees little, so pruning stays amortized O(1)
     snooze: Snooze | None = None
 
-    def route(self, event: Event, active: Mapping[int, Signal], now: float) -> Verdict:
+    def route(self, event: Event, active: ActiveSignals, now: float) -> Verdict:
         routing = Routing(event=event, now=now, level=self.levels.get(event.level), active=active)
         for stage in STAGES:
             verdict = stage(self, routing)
@@ -153,7 +154,7 @@ def route(router: Router, r: Routing) -> Verdict | None:
 def resolve(router: Router, r: Routing) -> Verdict | None:
     if r.event.status is not Status.RESOLVED:
         return None
-    ended = tuple(s for s in r.active.values() if s.key == r.event.dedup_key)
+    ended = tuple(r.active.with_key(r.event.dedup_key))
     if not ended:
         return Verdict(Outcome.RESOLVED, ("nothing active with this key",))
     ids = ", ".join(str(s.event_id) for s in ended)
@@ -162,7 +163,7 @@ def resolve(router: Router, r: Routing) -> Verdict | None:
 
 def deduplicate(router: Router, r: Routing) -> Verdict | None:
     key = r.event.dedup_key
-    same = [s for s in r.active.values() if s.key == key and s.level == r.event.level]
+    same = [s for s in r.active.with_key(key) if s.level == r.event.level]
     if same:
         refreshed = same[0].refreshed(r.now, r.level.hold if r.level else None)
         reason = f"same key as active event {same[0].event_id}; hold refreshed"
@@ -207,7 +208,7 @@ def rate_limit(router: Router, r: Routing) -> Verdict | None:
 
 def show(router: Router, r: Routing) -> Verdict | None:
     assert r.level is not None, "route() stops events without a level"
-    superseded = tuple(s for s in r.active.values() if s.key == r.event.dedup_key)
+    superseded = tuple(r.active.with_key(r.event.dedup_key))
     signal = Signal(
         event_id=0,
         level=r.level.name,

@@ -31,12 +31,14 @@ from lamplighter.drivers.base import Driver
 from lamplighter.drivers.registry import build_driver
 from lamplighter.errors import ConfigError, LampUrlError
 from lamplighter.model import Clock, Event, LampView, Level, Receipt, Signal, SignalAction, StoredEvent, SystemClock
+from lamplighter.rules.active import ActiveSignals
 from lamplighter.rules.router import Router, Snooze
 from lamplighter.service.activity import Activity
 from lamplighter.service.broadcast import Broadcast
 from lamplighter.service.fallback import Fallback
 from lamplighter.service.fleet import LampFleet
 from lamplighter.service.incidents import Incidents
+from lamplighter.service.intake import Intake
 from lamplighter.service.lamp import LampController
 from lamplighter.service.metrics import Metrics
 from lamplighter.service.tasks import end_tasks
@@ -130,12 +132,13 @@ class Service:
         self.fallback = Fallback(self.levels, Announcements.build(_fallback_specs(self.levels), self.sources,
                                                                   field="fallback"), self.activity)
         self._deadlines_changed = asyncio.Event()
+        self.intake = Intake(self.submit_many)
         self._stopping = False
         self._tasks: list[asyncio.Task[None]] = []
 
     # what tests and the CLI look at directly
     @property
-    def signals(self) -> dict[int, Signal]:
+    def signals(self) -> ActiveSignals:
         return self.incidents.signals
 
     @property
@@ -216,6 +219,11 @@ class Service:
         for event, receipt in zip(events, receipts, strict=True):
             self.announcements.announce(event.with_id(receipt.id), receipt)  # only `shown` posts; returns at once
         return receipts
+
+    async def accept(self, events: Sequence[Event]) -> list[Receipt]:
+        """`submit_many` for the async faces: requests that arrive together share one commit (one fsync),
+        a big batch goes in slices that never hold the loop long (service/intake.py). Raises StoreError."""
+        return await self.intake.accept(events)
 
     def record_rejected(self, event: Event, reason: str) -> Receipt:
         """Store an event a source refused to route (a spoofed mail), so /api/events shows why."""

@@ -8,7 +8,7 @@ notifications (Apprise URLs, slack-app:#channel) are posted once, saying why.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from dataclasses import replace
 
 from lamplighter.announce import Announcements
@@ -27,7 +27,7 @@ class Fallback:
         self._activity = activity
         self._used: set[int] = set()  # signals that used their level's fallback
 
-    def apply(self, signals: dict[int, Signal], now: float, outputs: frozenset[str],
+    def apply(self, signals: MutableMapping[int, Signal], now: float, outputs: frozenset[str],
               reachable: Callable[[str], bool], problem: Callable[[str], str]) -> bool:
         """Give each newly stranded signal its fallback outputs (in `signals`); True when one changed."""
         self._used &= signals.keys()

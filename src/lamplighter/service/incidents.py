@@ -19,6 +19,7 @@ from lamplighter.backoff import delay
 from lamplighter.config import GuardsConfig
 from lamplighter.errors import StoreError
 from lamplighter.model import Event, Level, Outcome, Receipt, Signal, SignalAction, StoredEvent
+from lamplighter.rules.active import ActiveSignals
 from lamplighter.rules.reconcile import expired, next_deadline
 from lamplighter.rules.router import Router, Seen, Snooze, Verdict
 from lamplighter.service.activity import Activity
@@ -41,7 +42,7 @@ class Incidents:
         self.store = store
         self.levels = levels
         self.router = Router(levels, lamps, guards)
-        self.signals: dict[int, Signal] = {}
+        self.signals = ActiveSignals()
         self._lamps = lamps
         self._guards = guards
         self._activity = activity

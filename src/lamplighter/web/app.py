@@ -200,7 +200,10 @@ def create_app(service: Service, token: str) -> FastAPI:
             event = make_event(body.level, body.title, received_at=received_at, body=body.body, sender=body.sender,
                                source="api", key=body.key, status=body.status.value, labels=body.labels,
                                lamps=tuple(body.lamps))
-            receipt = service.submit(event)
+        except EventError as exc:
+            return _event_refused(exc)
+        try:
+            receipt, = await service.accept([event])
         except EventError as exc:
             return _event_refused(exc)
         except StoreError as exc:
@@ -262,7 +265,7 @@ def create_app(service: Service, token: str) -> FastAPI:
         except StoreError as exc:
             return _error(503, f"not accepted: {exc}")
         try:
-            receipts = service.submit_many(events)
+            receipts = await service.accept(events)
         except StoreError as exc:
             return _error(503, f"not accepted: {exc}")
         source.accepted(request.headers, body)

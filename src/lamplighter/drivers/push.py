@@ -1,0 +1,78 @@
+"""A device's own stream of state reports, kept open by the one reconnect loop (lamplighter/reconnect.py).
+
+Devices that push their state (WLED's websocket, the Hue bridge's event stream, Home
+Assistant's websocket API) tell a driver every change as it happens, so the lamp planner
+knows what the lamp shows before an alert takes it and needs no read first. A driver gives
+`PushStream` a `listen(up)` coroutine that opens the stream, calls `up()` once it is open
+(the backoff starts again from the beginning), and hands every report to the driver until
+the stream ends. Whenever the stream is not open the driver is told so (`on_lost`), so the
+planner stops believing the last report and reads the device as before.
+
+Messages are untrusted: each is bounded in size (`MAX_PUSH_BYTES`) and JSON depth
+(lamplighter/untrusted.py) before it is parsed; a malformed one is skipped, not fatal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from lamplighter.backoff import Backoff
+from lamplighter.errors import PayloadError
+from lamplighter.reconnect import Reconnecting
+from lamplighter.untrusted import load_json
+
+log = logging.getLogger(__name__)
+
+MAX_PUSH_BYTES = 256 * 1024  # a WLED state with many segments is some KiB; a Hue event a few hundred bytes
+PUSH_BACKOFF_FIRST = 1.0
+
+Listen = Callable[[Callable[[], None]], Awaitable[None]]
+
+
+class PushStream(Reconnecting):
+    """One device's push stream: `listen` runs one connection; `on_lost` hears every loss (and why)."""
+
+    def __init__(self, name: str, listen: Listen, on_lost: Callable[[str], None]) -> None:
+        super().__init__(f"{name} (state stream)", Backoff(first=PUSH_BACKOFF_FIRST))
+        self._listen = listen
+        self._on_lost = on_lost
+        self.connected = False
+
+    def start(self) -> None:
+        """Run the stream in the background until `stop()`."""
+        if self._task is None:
+            self._task = asyncio.create_task(self.run(), name=self.name)
+
+    async def _session(self) -> None:
+        try:
+            await self._listen(self._up)
+            error = "the device closed the stream"
+        except (asyncio.CancelledError, KeyboardInterrupt, SystemExit):
+            self._down("stopped")
+            raise
+        except Exception as exc:  # any failure of the stream only means: read the device until it is back
+            error = str(exc) or type(exc).__name__
+        self._down(error)
+
+    def _up(self) -> None:
+        self.connected = True
+        self._backoff.reset()
+
+    def _down(self, error: str) -> None:
+        was_connected, self.connected = self.connected, False
+        if not self._stopping():
+            if was_connected:
+                log.info("%s: lost (%s); reading the device until it is back", self.name, error)
+            self._on_lost(error)
+
+
+def parse_report(data: bytes | str, name: str) -> Any:
+    """A pushed message as JSON within the bounds, or None (logged at debug) if it is not."""
+    try:
+        return load_json(data, max_bytes=MAX_PUSH_BYTES)
+    except PayloadError as exc:
+        log.debug("%s: skipped a pushed message that %s", name, exc)
+        return None
