@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -111,3 +112,43 @@ async def test_a_strip_answering_something_else_is_a_driver_error(strip: FakeWle
             await driver.read_state()
     finally:
         await driver.close()
+
+
+def state_reads(strip: FakeWled, after: float) -> int:
+    return sum(1 for r in strip.received if r.method == "GET" and r.path == "/json/state" and r.arrived > after)
+
+
+async def test_the_websocket_keeps_the_state_so_the_first_alert_is_sent_without_a_read_and_restores_exactly(
+        strip: FakeWled, service_factory: Callable[..., Service]) -> None:
+    """Issue 13: WLED pushes its whole state over /ws; the snapshot comes from it, not from a GET in front."""
+    service = service_factory(f"lamps: {{{LAMP}: '{url(strip)}'}}\n")
+    async with service.running():
+        await eventually(lambda: service.lamps[LAMP].online and strip.sockets)
+        # someone changes the strip in the WLED app: the change arrives by push only
+        strip._change(time.perf_counter(), {"bri": 77, "seg": [{"id": 0, "col": [[1, 2, 3]], "fx": 4}]})
+        before = restorable(copy.deepcopy(strip.state))
+        await eventually(lambda: service.lamps[LAMP].memory.known is not None
+                         and service.lamps[LAMP].memory.known.brightness == round(77 * 100 / 255))
+        sent_at = time.perf_counter()
+        alarm = send_911(service)
+        await eventually(lambda: strip.color() == [255, 0, 0])
+        assert state_reads(strip, sent_at) == 0  # no read in front of the alert
+        service.acknowledge(alarm, by="alice")
+        await eventually(lambda: restorable(strip.state) == before)  # back to what the app had set
+
+
+async def test_while_the_websocket_is_down_the_snapshot_is_read_first(
+        strip: FakeWled, service_factory: Callable[..., Service]) -> None:
+    service = service_factory(f"lamps: {{{LAMP}: '{url(strip)}'}}\n")
+    async with service.running():
+        await eventually(lambda: service.lamps[LAMP].online and service.lamps[LAMP].memory.known is not None)
+        driver = service.lamps[LAMP].driver
+        await driver._stream.stop()  # the stream is gone (as when the strip's websocket is disabled)
+        await eventually(lambda: service.lamps[LAMP].memory.known is None)
+        before = restorable(copy.deepcopy(strip.state))
+        sent_at = time.perf_counter()
+        alarm = send_911(service)
+        await eventually(lambda: strip.color() == [255, 0, 0])
+        assert state_reads(strip, sent_at) == 1  # read once, for the snapshot
+        service.acknowledge(alarm, by="alice")
+        await eventually(lambda: restorable(strip.state) == before)

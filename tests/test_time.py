@@ -24,7 +24,7 @@ from lamplighter.drivers.base import LampUrl
 from lamplighter.drivers.virtual import VirtualDriver
 from lamplighter.errors import StoreError
 from lamplighter.model import LAMP_OFF, Effect, LampState, Signal, make_event
-from lamplighter.rules.planner import Apply, Done, Failed, Memory, Read, Traits, Why, step
+from lamplighter.rules.planner import Apply, Done, Failed, Memory, Read, Traits, Why, heard, step
 from lamplighter.rules.reconcile import Desired
 from lamplighter.service import Service
 from lamplighter.service.core import STOP_BOUND
@@ -83,6 +83,38 @@ def test_the_planner(name: str, memory: Memory, desired: Desired, report: Any, n
                      wake_at: float | None) -> None:
     planned = step(memory, desired, report, now, TRAITS)
     assert (planned.command, None if planned.command else planned.wake_at) == (command, wake_at), name
+
+
+PUSHES = replace(TRAITS, pushes_state=True)
+BLUE = LampState(on=True, color="#0000ff")
+
+
+@pytest.mark.parametrize(("name", "memory", "pushes", "command"), [
+    ("a pushed state is the snapshot: no read first", IDLE, [WARM], Apply(RED, alarm(), new_look=True)),
+    ("the latest push wins", IDLE, [WARM, BLUE], Apply(RED, alarm(), new_look=True)),
+    ("a broken stream means read first", IDLE, [WARM, None], Read(Why.SNAPSHOT)),
+    ("a push that may predate our last command is not believed", replace(IDLE, settled_at=T + 0.5), [BLUE],
+     Read(Why.SNAPSHOT)),
+    ("one that shows what we sent is", replace(IDLE, settled_at=T + 0.5), [WARM], Apply(RED, alarm(), new_look=True)),
+])
+def test_a_pushing_device_needs_no_read_before_the_first_alert(name: str, memory: Memory,
+                                                               pushes: list[LampState | None], command: Any) -> None:
+    for pushed in pushes:
+        memory = heard(memory, pushed, T, PUSHES)
+    planned = step(memory, Desired(RED, alarm()), None, T, PUSHES)
+    assert planned.command == command, name
+    if isinstance(command, Apply):
+        assert planned.memory.snapshot == pushes[-1]  # and the restore goes back to what the device said
+
+
+def test_after_a_command_the_pushed_state_is_unknown_until_the_device_confirms_it() -> None:
+    sent = step(replace(IDLE, snapshot=WARM, known=WARM), Desired(RED, alarm()), None, T, PUSHES)
+    assert sent.command == Apply(RED, alarm(), new_look=True)
+    after = step(sent.memory, Desired(RED, alarm()), Done(sent.command), T, PUSHES).memory
+    assert after.known is None
+    assert heard(after, WARM, T + 0.1, PUSHES).known is None  # the old state, still in flight: not believed
+    assert heard(after, RED, T + 0.1, PUSHES).known == RED
+    assert heard(after, BLUE, T + 1, PUSHES).known == BLUE  # someone changed it later, in the app
 
 
 def test_an_emulated_blink_is_frames_half_a_second_apart_and_ends_on_the_restore() -> None:

@@ -62,11 +62,11 @@ class PushStream(Reconnecting):
         self._backoff.reset()
 
     def _down(self, error: str) -> None:
+        """The stream is not open (lost, refused, or stopped): what it said last is no longer current."""
         was_connected, self.connected = self.connected, False
-        if not self._stopping():
-            if was_connected:
-                log.info("%s: lost (%s); reading the device until it is back", self.name, error)
-            self._on_lost(error)
+        if was_connected and not self._stopping():
+            log.info("%s: lost (%s); reading the device until it is back", self.name, error)
+        self._on_lost(error)
 
 
 def parse_report(data: bytes | str, name: str) -> Any:
