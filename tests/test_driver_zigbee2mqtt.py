@@ -262,3 +262,32 @@ def test_a_bad_z2m_url_is_reported_without_the_broker_password() -> None:
     with pytest.raises(LampUrlError) as caught:
         build_driver(f"z2m://user:{SECRET}@broker/desk?colour=red")
     assert SECRET not in str(caught.value) and "****" in str(caught.value)
+
+
+async def test_the_state_topic_keeps_the_state_so_the_first_alert_is_sent_without_a_get_and_restores_exactly(
+        z2m: FakeZigbee2Mqtt, broker: Mosquitto, service_factory: Callable[..., Service]) -> None:
+    """Issue 13: Zigbee2MQTT publishes every change; the snapshot comes from that, not from a /get in front."""
+    z2m.add_light(LIGHT)
+    service = service_factory(f"lamps: {{{LAMP}: '{url(broker)}'}}\n")
+    async with service.running():
+        await eventually(lambda: service.lamps[LAMP].online)
+        z2m.set(LIGHT, state="ON", brightness=60, color_mode="color_temp", color_temp=370)  # the wall remote
+        restored = look(z2m.state(LIGHT))
+        await eventually(lambda: service.lamps[LAMP].memory.known is not None
+                         and service.lamps[LAMP].memory.known.brightness == round(60 * 100 / 254))
+        gets_before = sum(1 for c in z2m.commands if c.device == LIGHT and c.kind == "get")
+        alarm = send_911(service)
+        await eventually(lambda: shows_red(z2m))
+        assert sum(1 for c in z2m.commands if c.device == LIGHT and c.kind == "get") == gets_before  # no read first
+        service.acknowledge(alarm, by="alice")
+        await eventually(lambda: look(z2m.state(LIGHT)) == restored)
+
+
+async def test_a_device_zigbee2mqtt_calls_offline_is_read_before_the_next_alert(
+        z2m: FakeZigbee2Mqtt, broker: Mosquitto, service_factory: Callable[..., Service]) -> None:
+    z2m.add_light(LIGHT)
+    service = service_factory(f"lamps: {{{LAMP}: '{url(broker)}'}}\n")
+    async with service.running():
+        await eventually(lambda: service.lamps[LAMP].memory.known is not None)
+        z2m.unplug(LIGHT)
+        await eventually(lambda: service.lamps[LAMP].memory.known is None)  # its last state is not believed

@@ -87,6 +87,18 @@ class Inbox:
         self.count = 0
         self._recent: deque[tuple[int, bytes, bool]] = deque(maxlen=RECENT)
         self._waiters: list[asyncio.Future[None]] = []
+        self._listeners: list[Callable[[bytes | None], None]] = []
+
+    def listen(self, listener: Callable[[bytes | None], None]) -> None:
+        """Call `listener` with every message from now on (the latest one at once), and None whenever the
+        broker connection is lost (what the topic said may have changed meanwhile)."""
+        self._listeners.append(listener)
+        if self.latest is not None:
+            listener(self.latest)
+
+    def lost(self) -> None:
+        for listener in self._listeners:
+            listener(None)
 
     @property
     def latest(self) -> bytes | None:
@@ -95,6 +107,8 @@ class Inbox:
     def deliver(self, payload: bytes, retained: bool = False) -> None:
         self.count += 1
         self._recent.append((self.count, payload, retained))
+        for listener in self._listeners:
+            listener(payload)
         waiters, self._waiters = self._waiters, []
         for waiter in waiters:
             if not waiter.done():
@@ -170,6 +184,8 @@ class Broker:
 
     def _lost(self, error: str, refused: bool) -> None:
         self.error, self.refused = error, refused
+        for inbox in self._inboxes.values():
+            inbox.lost()
         if not self._down_logged:
             log.warning("MQTT broker %s: %s (reconnecting with backoff)", self.address, self.error)
         self._down_logged = True
@@ -230,6 +246,7 @@ class MqttDevice:
     async def publish(self, topic: str, payload: str) -> None:
         """Publish to the device; DeviceOffline when the broker cannot take it in time."""
         async with self._lock:
+            await self._timed(self._use().connection())  # first: the rate limit counts sends, not waits
             await self._limit.wait()
             await self._timed(self._send(topic, payload))
 
@@ -237,6 +254,7 @@ class MqttDevice:
                       accept: Callable[[bytes], bool] = lambda _: True) -> bytes:
         """Publish, then wait for the device's next message on `reply` that `accept` takes."""
         async with self._lock:
+            await self._timed(self._use().connection())
             await self._limit.wait()
             after = reply.count
             return await self._timed(self._exchange(topic, payload, reply, after, accept))

@@ -25,6 +25,11 @@ brightness (`#800000` is red at half brightness). Turning off names the colour t
 the lamp keeps it for the next time someone switches it on (Zigbee2MQTT sends the colour
 before the off; a lamp that was on shows it for a moment).
 
+Zigbee2MQTT publishes the device's whole state on `zigbee2mqtt/NAME` after every change,
+whoever made it (the app, a remote, us), so the driver keeps the state from those
+publishes and the first alert is sent without a `/get` in front of it; while the broker
+connection is down, or Zigbee2MQTT or the device is offline, it reads first instead.
+
 Restore is exact in Zigbee2MQTT's own terms: power, brightness and the colour in the
 mode the lamp was in (`color_temp` mireds, `xy` or `hs`) are sent back as read. A lamp
 that was off gets its colour back, but its next switch-on has the alert's brightness:
@@ -63,7 +68,8 @@ from lamplighter.drivers.mqtt import TLS, Inbox, MqttDevice, broker_address, top
 from lamplighter.drivers.native import Readings
 from lamplighter.drivers.options import TIMEOUT, check_options, require, timeout_option
 from lamplighter.drivers.pacing import RateLimit
-from lamplighter.errors import DeviceOffline, LampUrlError
+from lamplighter.drivers.push import parse_report
+from lamplighter.errors import DeviceOffline, DriverError, LampUrlError
 from lamplighter.model import LAMP_OFF, LampState, Signal
 
 DEFAULT_TIMEOUT = 5.0
@@ -90,6 +96,7 @@ class Zigbee2MqttDriver(Driver):
 
     scheme = "z2m"
     min_interval = 1.0
+    pushes_state = True
 
     def __init__(self, url: LampUrl, name: str, base_topic: str, timeout: float) -> None:
         super().__init__(url)
@@ -127,8 +134,29 @@ class Zigbee2MqttDriver(Driver):
             shown = _lamp_state(data)
             return self._readings.remember(shown, _restorable(data))
 
+    async def start(self) -> None:
+        (await self._device.inbox(self._topic)).listen(self._pushed)
+        for offline_topic in (self._bridge_topic, f"{self._topic}/availability"):
+            (await self._device.inbox(offline_topic)).listen(self._offline_said)
+
     async def close(self) -> None:
         await self._device.close()
+
+    def _pushed(self, payload: bytes | None) -> None:
+        """Zigbee2MQTT published the device's state (None: the broker connection broke)."""
+        if payload is None:
+            self.tell(None)
+            return
+        data = parse_report(payload, self.url())
+        try:
+            with answer_of(self.url(), STATE_WORDS):
+                self.tell(self._readings.remember(_lamp_state(data), _restorable(data)))
+        except DriverError:
+            self.tell(None)  # not a state after all: read the device before the next alert
+
+    def _offline_said(self, payload: bytes | None) -> None:
+        if payload is None or _says_offline(payload):
+            self.tell(None)
 
     async def _reachable(self) -> Inbox:
         """The device's state reports, once Zigbee2MQTT and the device are not known to be offline."""
@@ -144,6 +172,8 @@ class Zigbee2MqttDriver(Driver):
 
 class Zigbee2MqttSirenDriver(Zigbee2MqttDriver):
     """A Zigbee warning device: it sounds while the state is on."""
+
+    pushes_state = False  # Zigbee2MQTT publishes no state for a warning
 
     def __init__(self, url: LampUrl, name: str, base_topic: str, timeout: float, mode: str, duration: int) -> None:
         super().__init__(url, name, base_topic, timeout)

@@ -166,6 +166,8 @@ def observe(memory: Memory, report: Report, now: float, traits: Traits) -> Memor
 
 def heard(memory: Memory, state: LampState | None, now: float, traits: Traits) -> Memory:
     """The memory after a pushing device told its state (None: it can no longer tell, e.g. its stream broke)."""
+    if not traits.pushes_state:
+        return memory
     if state is not None and now < memory.settled_at and not (memory.sent and _shows(memory.sent, state, traits)):
         return memory  # may describe the state before our last command
     return replace(memory, known=state)
