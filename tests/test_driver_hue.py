@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import logging
 import time
@@ -189,3 +190,43 @@ async def test_home_assistants_aiohue_reads_and_drives_the_fake_bridge(bridge: F
         assert bridge.light(light)["on"]["on"] and bridge.light(light)["color"]["xy"] == RED_XY
     finally:
         await client.close()
+
+
+def light_reads(bridge: FakeHueBridge, after: float) -> int:
+    return sum(1 for r in bridge.received if r.method == "GET" and "/clip/v2/resource/light" in r.path
+               and r.arrived > after)
+
+
+async def test_the_event_stream_keeps_the_state_so_the_first_alert_is_sent_without_a_read_and_restores_exactly(
+        bridge: FakeHueBridge, service_factory: Callable[..., Service]) -> None:
+    """Issue 13: the bridge tells every change on its event stream; the snapshot comes from it."""
+    light = bridge.add_light("Desk", brightness=80.0, xy=(0.4, 0.4))
+    service = service_factory(f"lamps: {{{LAMP}: '{url(bridge)}'}}\n")
+    async with service.running():
+        await eventually(lambda: service.lamps[LAMP].online and bridge.listeners)
+        bridge.set_light(light, {"dimming": {"brightness": 23.5}, "color_temperature": {"mirek": 400}})  # the app
+        before = look(bridge.light(light))
+        await eventually(lambda: service.lamps[LAMP].memory.known is not None
+                         and service.lamps[LAMP].memory.known.brightness == 24)
+        sent_at = time.perf_counter()
+        alarm = send_911(service)
+        await eventually(lambda: bridge.light(light)["color"]["xy"] == RED_XY)
+        assert light_reads(bridge, sent_at) == 0  # no read in front of the alert
+        service.acknowledge(alarm, by="alice")
+        await eventually(lambda: look(bridge.light(light)) == before)  # the app's warm white, exactly
+
+
+async def test_lamps_on_one_bridge_share_one_stream_and_one_pacing(
+        bridge: FakeHueBridge, service_factory: Callable[..., Service]) -> None:
+    lights = [bridge.add_light(f"Desk {i}") for i in range(3)]
+    lamps = {f"lamp{i}": url(bridge, f"/lights/{i + 1}") for i in range(3)}
+    service = service_factory("lamps: {" + ", ".join(f"{n}: '{u}'" for n, u in lamps.items()) + "}\n")
+    async with service.running():
+        await eventually(lambda: all(service.lamps[n].online for n in lamps) and bridge.listeners)
+        assert len(bridge.listeners) == 1  # one event stream for the bridge, not one per lamp
+        for i in range(30):  # a storm of different alerts for all three lamps at once
+            service.submit(make_event("911", f"storm {i}", received_at=service.clock.now()))
+            await asyncio.sleep(0.02)
+        await eventually(lambda: all(bridge.light(rid)["color"]["xy"] == RED_XY for rid in lights))
+    assert most_in_any_window([c.at for c in bridge.commands]) <= 10  # the bridge's limit, all lamps together
+    assert all(c.status == 200 for c in bridge.commands)

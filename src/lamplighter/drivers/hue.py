@@ -10,12 +10,21 @@ is the bridge's own `signaling` (`on_off_color`) where the light or group lists 
 blink we started is stopped (`no_signal`) before anything else is shown. Pulse has no
 bridge equivalent and shows as the steady colour.
 
-At most 10 requests a second go to the bridge for one lamp and at most one group command
-a second, Hue's guidance; beyond it the bridge answers 429, which is waited out a few
-times before the change is reported as failed. Restore is exact: each light's power,
-brightness and colour (xy, or colour temperature in mirek) read back are sent back; a
-group is read and restored light by light. The bridge's certificate is signed by
-Signify's own authority, so it is not verified (as Home Assistant's aiohue does not).
+Every lamp on one bridge (same address and application key) shares one connection and one
+pacing: at most 10 requests a second go to the bridge, one at a time, and at most one group
+command a second, Hue's guidance, however many lamps it drives; beyond it the bridge answers
+429, which is waited out a few times before the change is reported as failed. (The first
+lamp's `timeout` is the bridge's.)
+
+A light keeps its state from the bridge's event stream (`/eventstream/clip/v2`), one per
+bridge, which tells every change whoever made it (the Hue app, a dimmer, us), so the first
+alert is sent without a read in front of it. While the stream is down the light is read
+first instead. A group (room, zone) is always read first: its state is its lights'.
+
+Restore is exact: each light's power, brightness and colour (xy, or colour temperature in
+mirek) read back are sent back; a group is read and restored light by light. The bridge's
+certificate is signed by Signify's own authority, so it is not verified (as Home
+Assistant's aiohue does not).
 
     hue://APPKEY@192.168.1.2/lights/3     hue://APPKEY@192.168.1.2/groups/1?timeout=5
 """
@@ -23,7 +32,10 @@ Signify's own authority, so it is not verified (as Home Assistant's aiohue does 
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
+
+import httpx
 
 from lamplighter.drivers.base import Driver, LampUrl
 from lamplighter.drivers.color import from_xy, to_xy, value_of
@@ -31,6 +43,8 @@ from lamplighter.drivers.http import HttpDevice, answer_of
 from lamplighter.drivers.native import Readings
 from lamplighter.drivers.options import TIMEOUT, check_options, require, timeout_option
 from lamplighter.drivers.pacing import RateLimit
+from lamplighter.drivers.push import PushStream, parse_report, server_sent_data
+from lamplighter.drivers.shared import SharedHosts
 from lamplighter.errors import DriverError, LampUrlError
 from lamplighter.model import Effect, LampState, Signal
 
@@ -38,6 +52,7 @@ DEFAULT_TIMEOUT = 5.0
 LIGHT_REQUESTS_PER_SECOND = 10
 GROUP_COMMANDS_PER_SECOND = 1
 API = "/clip/v2/resource"
+EVENT_STREAM = "/eventstream/clip/v2"
 LIGHT, GROUP = "light", "grouped_light"
 BLINK_SIGNAL = "on_off_color"
 SIGNAL_LONGEST_MS = 65_534_000  # the bridge's maximum; the next state stops it sooner
@@ -50,24 +65,31 @@ V2_API = "the Hue v2 API"
 
 Resource = dict[str, Any]
 Body = dict[str, Any]
+Watcher = Callable[[Resource | None], None]
 
 
 class HueBridge:
-    """The bridge's v2 resources, for one lamp."""
+    """One bridge's v2 resources and event stream, shared by every lamp on it (drivers/shared.py)."""
 
     def __init__(self, url: LampUrl, timeout: float) -> None:
         port = f":{url.port}" if url.port else ""
         self.name = url.text()
-        self._base = f"https://{url.host}{port}{API}"
+        self.group_limit = RateLimit(GROUP_COMMANDS_PER_SECOND)
+        self._base = f"https://{url.host}{port}"
+        self._key = url.user
+        self._timeout = timeout
         self._device = HttpDevice(self.name, RateLimit(LIGHT_REQUESTS_PER_SECOND), timeout, verify=False,
                                   headers={"hue-application-key": url.user})
+        self._lights: dict[str, Resource] = {}  # light id -> the light as the event stream left it
+        self._watchers: dict[str, list[Watcher]] = {}
+        self._stream = PushStream(self.name, self._listen, self._lost)
 
     async def get(self, rtype: str, rid: str = "") -> list[Resource]:
-        path = f"{self._base}/{rtype}/{rid}" if rid else f"{self._base}/{rtype}"
+        path = f"{self._base}{API}/{rtype}/{rid}" if rid else f"{self._base}{API}/{rtype}"
         return self._data(await self._device.request("GET", path))
 
     async def put(self, rtype: str, rid: str, body: Body, also: RateLimit | None = None) -> None:
-        self._data(await self._device.request("PUT", f"{self._base}/{rtype}/{rid}", body, also))
+        self._data(await self._device.request("PUT", f"{self._base}{API}/{rtype}/{rid}", body, also))
 
     async def find(self, rtype: str, ident: str) -> Resource:
         """A light or grouped light by its v2 id or by the number the old API gave it."""
@@ -80,8 +102,53 @@ class HueBridge:
             raise DriverError(f"{self.name}: the bridge has no {path}")
         return found[0]
 
+    def watch(self, light_id: str, watcher: Watcher) -> None:
+        """Call `watcher` with the whole light whenever the bridge tells a change, None while it cannot."""
+        self._watchers.setdefault(light_id, []).append(watcher)
+        self._stream.start()
+        if light_id in self._lights:
+            watcher(self._lights[light_id])
+
     async def close(self) -> None:
+        await self._stream.stop()
         await self._device.close()
+
+    async def _listen(self, up: Callable[[], None]) -> None:
+        """One event stream session: the lights as they are now, then every change the bridge tells."""
+        timeout = httpx.Timeout(self._timeout, read=None)  # the stream is quiet while nothing changes
+        headers = {"hue-application-key": self._key, "accept": "text/event-stream"}
+        async with httpx.AsyncClient(verify=False, timeout=timeout) as client, \
+                client.stream("GET", f"{self._base}{EVENT_STREAM}", headers=headers) as response:
+            if response.status_code != httpx.codes.OK:
+                raise DriverError(f"{self.name}: the event stream answered HTTP {response.status_code}")
+            up()
+            self._lights = {light["id"]: light for light in await self.get(LIGHT)}
+            for light_id in self._watchers:
+                self._tell(light_id)
+            async for data in server_sent_data(response.aiter_bytes(), self.name):
+                self._take(parse_report(data, self.name))
+
+    def _take(self, events: Any) -> None:
+        """Merge the lights' changes the bridge told into what it told before."""
+        for event in events if isinstance(events, list) else ():
+            for resource in event.get("data", ()) if isinstance(event, dict) else ():
+                if not isinstance(resource, dict) or resource.get("type") != LIGHT:
+                    continue
+                light_id = str(resource.get("id"))
+                if event.get("type") == "delete":
+                    self._lights.pop(light_id, None)
+                elif light_id in self._lights or event.get("type") == "add":
+                    self._lights[light_id] = _merged(self._lights.get(light_id, {}), resource)
+                self._tell(light_id)
+
+    def _tell(self, light_id: str) -> None:
+        for watcher in self._watchers.get(light_id, ()):
+            watcher(self._lights.get(light_id))
+
+    def _lost(self, error: str) -> None:
+        self._lights = {}
+        for light_id in self._watchers:
+            self._tell(light_id)
 
     def _data(self, answer: Any) -> list[Resource]:
         if not isinstance(answer, dict) or not isinstance(answer.get("data"), list):
@@ -92,22 +159,50 @@ class HueBridge:
         return data
 
 
+def _close_bridge(bridge: HueBridge) -> Awaitable[None]:
+    return bridge.close()
+
+
+BRIDGES: SharedHosts[tuple[str, int | None, str], HueBridge] = SharedHosts(_close_bridge)
+
+
+def _merged(old: Resource, change: Resource) -> Resource:
+    """`old` with `change` laid over it, nested objects merged key by key (an event says only what changed)."""
+    merged = dict(old)
+    for key, value in change.items():
+        merged[key] = _merged(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) \
+            else value
+    return merged
+
+
 class HueDriver(Driver):
     """A Hue light; `from_url` gives a HueGroupDriver for `/groups/ID`."""
 
     scheme = "hue"
     min_interval = 1 / LIGHT_REQUESTS_PER_SECOND
     effects = frozenset({Effect.SOLID, Effect.BLINK})
+    pushes_state = True
     target_type: ClassVar[str] = LIGHT
 
     def __init__(self, url: LampUrl, ident: str, timeout: float) -> None:
         super().__init__(url)
         self._ident = ident
-        self._bridge = HueBridge(url, timeout)
+        self._timeout = timeout
+        self._host = (url.host, url.port, url.user)
+        self._held: HueBridge | None = None  # taken from BRIDGES on first use: a driver built to check holds none
         self._readings: Readings[dict[str, Body]] = Readings()  # light id -> its restoring PUT
         self._target: Resource | None = None
-        self._command_limit: RateLimit | None = None
         self._signaling = False  # a blink we started may still run
+
+    @property
+    def _bridge(self) -> HueBridge:
+        if self._held is None:
+            self._held = BRIDGES.acquire(self._host, lambda: HueBridge(self.lamp_url, self._timeout))
+        return self._held
+
+    @property
+    def _command_limit(self) -> RateLimit | None:
+        return None
 
     @classmethod
     def from_url(cls, url: LampUrl) -> HueDriver:
@@ -133,7 +228,9 @@ class HueDriver(Driver):
             return self._readings.remember(shown, {light["id"]: _restorable(light) for light in lights})
 
     async def close(self) -> None:
-        await self._bridge.close()
+        if self._held is not None:
+            self._held = None
+            await BRIDGES.release(self._host)
 
     async def _apply(self, state: LampState) -> None:
         target = await self._resolve()
@@ -150,7 +247,22 @@ class HueDriver(Driver):
     async def _resolve(self) -> Resource:
         if self._target is None:
             self._target = await self._bridge.find(self.target_type, self._ident)
+            self._watch(self._target)
         return self._target
+
+    def _watch(self, light: Resource) -> None:
+        """From now on, keep the light's state from the bridge's event stream."""
+        self._bridge.watch(light["id"], self._pushed)
+
+    def _pushed(self, light: Resource | None) -> None:
+        if light is None:
+            self.tell(None)
+            return
+        try:
+            with answer_of(self.url(), V2_API):
+                self.tell(self._readings.remember(_lamp_state(light), {light["id"]: _restorable(light)}))
+        except DriverError:
+            self.tell(None)  # not a light as we know them: read it before the next alert
 
     async def _command(self, target: Resource, body: Body) -> None:
         await self._bridge.put(self.target_type, target["id"], body, self._command_limit)
@@ -165,10 +277,14 @@ class HueGroupDriver(HueDriver):
 
     min_interval = 1 / GROUP_COMMANDS_PER_SECOND
     target_type = GROUP
+    pushes_state = False  # its state is its lights': read before the first alert
 
-    def __init__(self, url: LampUrl, ident: str, timeout: float) -> None:
-        super().__init__(url, ident, timeout)
-        self._command_limit = RateLimit(GROUP_COMMANDS_PER_SECOND)
+    @property
+    def _command_limit(self) -> RateLimit | None:
+        return self._bridge.group_limit
+
+    def _watch(self, light: Resource) -> None:
+        """A group is read, not watched."""
 
     async def _lights(self) -> list[Resource]:
         members = set(await self._members(await self._resolve()))

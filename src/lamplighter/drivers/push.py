@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from lamplighter.backoff import Backoff
-from lamplighter.errors import PayloadError
+from lamplighter.errors import DriverError, PayloadError
 from lamplighter.reconnect import Reconnecting
 from lamplighter.untrusted import load_json
 
@@ -76,3 +76,20 @@ def parse_report(data: bytes | str, name: str) -> Any:
     except PayloadError as exc:
         log.debug("%s: skipped a pushed message that %s", name, exc)
         return None
+
+
+async def server_sent_data(chunks: AsyncIterator[bytes], name: str) -> AsyncIterator[str]:
+    """The `data:` of each server-sent event in a byte stream, each line bounded by MAX_PUSH_BYTES."""
+    buffer, data = b"", []
+    async for chunk in chunks:
+        buffer += chunk
+        *lines, buffer = buffer.split(b"\n")
+        if len(buffer) > MAX_PUSH_BYTES:
+            raise DriverError(f"{name} sent an event line longer than {MAX_PUSH_BYTES // 1024} KiB")
+        for line in lines:
+            text = line.rstrip(b"\r").decode(errors="replace")
+            if text.startswith("data:"):
+                data.append(text[5:].lstrip(" "))
+            elif not text and data:
+                yield "\n".join(data)
+                data = []
