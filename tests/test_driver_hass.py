@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from lamplighter.drivers.base import Driver
 from lamplighter.drivers.color import from_hsv, to_rgb
 from lamplighter.drivers.hass import HassDriver, HassLightDriver, HassSirenDriver
 from lamplighter.drivers.registry import build_driver
@@ -267,3 +268,36 @@ def test_a_bad_hass_url_names_the_problem_without_the_token(url: str, needle: st
         build_driver(url)
     assert needle in str(caught.value)
     assert "s3cret" not in str(caught.value) and "pa55" not in str(caught.value)
+
+
+async def test_the_websocket_keeps_the_state_so_the_first_alert_is_sent_without_a_read_and_restores_exactly(
+        ha: HomeAssistant, service_factory: Callable[..., Service]) -> None:
+    """Issue 13: HA's websocket tells every change of the lamp's entity; the snapshot comes from it."""
+    ha.call("light", "turn_on", entity_id=BED_LIGHT, color_temp_kelvin=2700, brightness=90)
+    service = service_with(service_factory, ha.lamp_url(BED_LIGHT))
+    async with service.running():
+        await eventually(lambda: service.lamps[LAMP].memory.contacted)  # the first read is done
+        requests = spy_requests(service.lamps[LAMP].driver)
+        ha.call("light", "turn_on", entity_id=BED_LIGHT, hs_color=[200, 70], brightness=33)  # someone, in HA
+        before = shown(ha, BED_LIGHT)
+        await eventually(lambda: service.lamps[LAMP].memory.known is not None
+                         and service.lamps[LAMP].memory.known.brightness == round(33 * 100 / 255))
+        alarm = send_911(service)
+        await eventually(lambda: is_red(ha))
+        assert [method for method, _ in requests][:1] == ["POST"], requests  # the alert first: no read in front
+        service.acknowledge(alarm, by="alice")
+        await eventually(lambda: shown(ha, BED_LIGHT) == before)
+
+
+def spy_requests(driver: Driver) -> list[tuple[str, str]]:
+    """The REST requests the driver sends to HA from now on (method, URL); they still go to HA."""
+    device = driver._ha.device  # type: ignore[attr-defined]
+    sent: list[tuple[str, str]] = []
+    request = device.request
+
+    async def spied(method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        sent.append((method, url))
+        return await request(method, url, *args, **kwargs)
+
+    device.request = spied
+    return sent

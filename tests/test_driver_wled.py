@@ -143,8 +143,10 @@ async def test_while_the_websocket_is_down_the_snapshot_is_read_first(
     async with service.running():
         await eventually(lambda: service.lamps[LAMP].online and service.lamps[LAMP].memory.known is not None)
         driver = service.lamps[LAMP].driver
+        stopped_at = time.perf_counter()
         await driver._stream.stop()  # the stream is gone (as when the strip's websocket is disabled)
         await eventually(lambda: service.lamps[LAMP].memory.known is None)
+        await eventually(lambda: state_reads(strip, stopped_at) == 1)  # is it still there? looked at once
         before = restorable(copy.deepcopy(strip.state))
         sent_at = time.perf_counter()
         alarm = send_911(service)

@@ -25,9 +25,15 @@ sounds. The alert's colour means nothing to a siren: only on and off matter. A s
 stopped by itself (its duration ran out) while its signal is still active sounds again at
 the lamp controller's next look.
 
-HA is local: at most 10 requests a second go to it for one entity, one at a time. An
+Every entity on one Home Assistant (same address, token and transport) shares one HTTP
+connection and one pacing: at most 10 requests a second go to HA, one at a time. An
 entity HA does not know is a DriverError (HTTP 404, the URL names the entity); one HA
 reports `unavailable`, and HA itself not answering, are DeviceOffline.
+
+A light keeps its state from HA's websocket API (`/api/websocket`, one per HA, its
+`subscribe_entities` for exactly the entities that are lamps here), which tells every
+change whoever made it, so the first alert is sent without a read in front of it. While
+the websocket is down the light is read first instead. A siren is always read.
 
     hass://TOKEN@homeassistant.local:8123/light.office
     hass+https://TOKEN@ha.example.org/siren.hall?tone=alarm&duration=30&volume=0.8&timeout=5
@@ -35,10 +41,15 @@ reports `unavailable`, and HA itself not answering, are DeviceOffline.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import unquote
+
+import aiohttp
 
 from lamplighter.drivers.base import Driver, LampUrl
 from lamplighter.drivers.color import percent, scale, to_hex, to_rgb, value_of
@@ -46,7 +57,9 @@ from lamplighter.drivers.http import HttpDevice, answer_of
 from lamplighter.drivers.native import Readings
 from lamplighter.drivers.options import TIMEOUT, check_options, require, timeout_option
 from lamplighter.drivers.pacing import RateLimit
-from lamplighter.errors import DeviceOffline, LampUrlError
+from lamplighter.drivers.push import MAX_PUSH_BYTES, PushStream, parse_report
+from lamplighter.drivers.shared import SharedHosts
+from lamplighter.errors import DeviceOffline, DriverError, LampUrlError
 from lamplighter.model import LAMP_OFF, LampState, Signal
 
 log = logging.getLogger(__name__)
@@ -58,6 +71,7 @@ TLS_SUFFIX = "+https"
 EXAMPLE = "hass://TOKEN@homeassistant.local:8123/light.office"
 ENTITY = re.compile(r"/((light|siren)\.[a-z0-9_]+)")
 ON, UNAVAILABLE = "on", "unavailable"
+HEARTBEAT = 10.0  # seconds between websocket pings: an HA that went away is noticed within two
 FULL = 255
 INSTANT = {"transition": 0}
 NO_EFFECT = ("off", "none", "None", "Solid")  # HA's EFFECT_OFF, then what integrations call it
@@ -71,6 +85,122 @@ Attributes = dict[str, Any]
 ServiceData = dict[str, Any]
 
 
+class HassInstance:
+    """One Home Assistant: its REST API (one client, one pacing) and its websocket, shared by its entities."""
+
+    def __init__(self, url: LampUrl, timeout: float) -> None:
+        secure = url.scheme.endswith(TLS_SUFFIX)
+        address = f"{url.host}:{url.port or (TLS_PORT if secure else HA_PORT)}"
+        self.api = f"{'https' if secure else 'http'}://{address}/api"
+        self.name = url.text()
+        self._socket_url = f"{'wss' if secure else 'ws'}://{address}/api/websocket"
+        self._token = unquote(url.user)
+        self._timeout = timeout
+        self.device = HttpDevice(self.name, RateLimit(REQUESTS_PER_SECOND), timeout,
+                                 headers={"Authorization": f"Bearer {self._token}"})
+        self._entities: dict[str, Entity] = {}  # entity id -> what the websocket last told of it
+        self._watchers: dict[str, list[EntityWatcher]] = {}
+        self._socket: aiohttp.ClientWebSocketResponse | None = None
+        self._next_id = 1
+        self._stream = PushStream(self.name, self._listen, self._lost)
+
+    def watch(self, entity_id: str, watcher: EntityWatcher) -> None:
+        """Call `watcher` with the entity's state and attributes on every change, None while HA cannot tell."""
+        first = entity_id not in self._watchers
+        self._watchers.setdefault(entity_id, []).append(watcher)
+        self._stream.start()
+        if entity_id in self._entities:
+            watcher(self._entities[entity_id])
+        elif first and self._socket is not None:
+            task = asyncio.create_task(self._subscribe([entity_id]))
+            task.add_done_callback(lambda done: done.cancelled() or done.exception())  # a lost socket reconnects
+
+    async def close(self) -> None:
+        await self._stream.stop()
+        await self.device.close()
+
+    async def _listen(self, up: Callable[[], None]) -> None:
+        """One websocket session: log in, subscribe to the lamps' entities, take every change."""
+        timeout = aiohttp.ClientTimeout(sock_connect=self._timeout)
+        async with aiohttp.ClientSession(timeout=timeout) as session, session.ws_connect(
+                self._socket_url, heartbeat=HEARTBEAT, max_msg_size=MAX_PUSH_BYTES) as socket:
+            await self._log_in(socket)
+            self._socket = socket
+            try:
+                up()
+                await self._subscribe(list(self._watchers))
+                async for message in socket:
+                    if message.type is aiohttp.WSMsgType.TEXT:
+                        self._take(parse_report(message.data, self.name))
+            finally:
+                self._socket = None
+
+    async def _log_in(self, socket: aiohttp.ClientWebSocketResponse) -> None:
+        async with asyncio.timeout(self._timeout):
+            await socket.receive()  # auth_required
+            await socket.send_json({"type": "auth", "access_token": self._token})
+            answer = parse_report((await socket.receive()).data, self.name)
+        if not isinstance(answer, dict) or answer.get("type") != "auth_ok":
+            raise DriverError(f"{self.name}: Home Assistant refused the token on its websocket")
+
+    async def _subscribe(self, entity_ids: list[str]) -> None:
+        if self._socket is None or not entity_ids:
+            return
+        self._next_id += 1
+        await self._socket.send_json({"id": self._next_id, "type": "subscribe_entities", "entity_ids": entity_ids})
+
+    def _take(self, message: Any) -> None:
+        """An entities event: `a` the whole state of entities, `c` what changed (`+` set, `-` removed)."""
+        event = message.get("event") if isinstance(message, dict) and message.get("type") == "event" else None
+        if not isinstance(event, dict) or not all(isinstance(event.get(k) or {}, dict) for k in "ac"):
+            return
+        for entity_id, whole in (event.get("a") or {}).items():
+            if isinstance(whole, dict):
+                self._entities[entity_id] = Entity(str(whole.get("s")), dict(whole.get("a") or {}))
+                self._tell(entity_id)
+        for entity_id, change in (event.get("c") or {}).items():
+            if entity_id in self._entities and isinstance(change, dict):
+                self._entities[entity_id] = self._entities[entity_id].changed(change)
+                self._tell(entity_id)
+        for entity_id in event.get("r") or ():
+            self._entities.pop(entity_id, None)
+            self._tell(entity_id)
+
+    def _tell(self, entity_id: str) -> None:
+        for watcher in self._watchers.get(entity_id, ()):
+            watcher(self._entities.get(entity_id))
+
+    def _lost(self, error: str) -> None:
+        self._entities = {}
+        for entity_id in self._watchers:
+            self._tell(entity_id)
+
+
+@dataclass(frozen=True)
+class Entity:
+    """An entity as HA's websocket told it: its state word and its attributes."""
+
+    state: str
+    attributes: Attributes
+
+    def changed(self, change: dict[str, Any]) -> Entity:
+        added, removed = change.get("+") or {}, change.get("-") or {}
+        attributes = {**self.attributes, **(added.get("a") or {})}
+        for name in removed.get("a") or ():
+            attributes.pop(name, None)
+        return Entity(str(added.get("s", self.state)), attributes)
+
+
+EntityWatcher = Callable[[Entity | None], None]
+
+
+def _close_instance(instance: HassInstance) -> Awaitable[None]:
+    return instance.close()
+
+
+INSTANCES: SharedHosts[tuple[str, str, int | None, str], HassInstance] = SharedHosts(_close_instance)
+
+
 class HassDriver(Driver):
     """One Home Assistant entity; `from_url` gives a HassLightDriver or a HassSirenDriver."""
 
@@ -82,11 +212,16 @@ class HassDriver(Driver):
         super().__init__(url)
         self.entity_id = entity_id
         self._domain = entity_id.partition(".")[0]
-        transport, default_port = ("https", TLS_PORT) if url.scheme.endswith(TLS_SUFFIX) else ("http", HA_PORT)
-        self._api = f"{transport}://{url.host}:{url.port or default_port}/api"
-        self._device = HttpDevice(self.url(), RateLimit(REQUESTS_PER_SECOND), timeout,
-                                  headers={"Authorization": f"Bearer {unquote(url.user)}"})
+        self._timeout = timeout
+        self._host = (url.scheme, url.host, url.port, url.user)
+        self._held: HassInstance | None = None  # taken from INSTANCES on first use
         self._attributes: Attributes | None = None
+
+    @property
+    def _ha(self) -> HassInstance:
+        if self._held is None:
+            self._held = INSTANCES.acquire(self._host, lambda: HassInstance(self.lamp_url, self._timeout))
+        return self._held
 
     @classmethod
     def from_url(cls, url: LampUrl) -> HassDriver:
@@ -103,11 +238,13 @@ class HassDriver(Driver):
         return driver(url, match[1], timeout_option(url, DEFAULT_TIMEOUT))
 
     async def close(self) -> None:
-        await self._device.close()
+        if self._held is not None:
+            self._held = None
+            await INSTANCES.release(self._host)
 
     async def _read(self) -> tuple[bool, Attributes]:
         """Whether the entity is on, and its attributes, as HA reports them now."""
-        answer = await self._device.request("GET", f"{self._api}/states/{self.entity_id}")
+        answer = await self._ha.device.request("GET", f"{self._ha.api}/states/{self.entity_id}")
         with answer_of(self.url(), "a Home Assistant entity state"):
             state, attributes = str(answer["state"]), dict(answer["attributes"])
         if state == UNAVAILABLE:
@@ -121,15 +258,35 @@ class HassDriver(Driver):
 
     async def _call(self, service: str, data: ServiceData) -> None:
         body = {"entity_id": self.entity_id, **data}
-        await self._device.request("POST", f"{self._api}/services/{self._domain}/{service}", body)
+        await self._ha.device.request("POST", f"{self._ha.api}/services/{self._domain}/{service}", body)
 
 
 class HassLightDriver(HassDriver):
     """A `light.*` entity."""
 
+    pushes_state = True
+
     def __init__(self, url: LampUrl, entity_id: str, timeout: float) -> None:
         super().__init__(url, entity_id, timeout)
         self._readings: Readings[ServiceData] = Readings()  # LampState read -> the turn_on that restores it
+
+    async def start(self) -> None:
+        self._ha.watch(self.entity_id, self._pushed)
+
+    def _pushed(self, entity: Entity | None) -> None:
+        """HA told the light's state (None: its websocket is down, or it forgot the entity)."""
+        if entity is None or entity.state == UNAVAILABLE:
+            self.tell(None)
+            return
+        self._attributes = entity.attributes
+        if entity.state != ON:
+            self.tell(LAMP_OFF)
+            return
+        try:
+            with answer_of(self.url(), "a Home Assistant light's state"):
+                self.tell(self._readings.remember(_lamp_state(entity.attributes), _restorable(entity.attributes)))
+        except DriverError:
+            self.tell(None)
 
     async def apply(self, state: LampState, showing: Signal | None = None) -> None:
         if not state.on:

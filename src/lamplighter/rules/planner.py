@@ -154,8 +154,6 @@ def observe(memory: Memory, report: Report, now: float, traits: Traits) -> Memor
     if isinstance(command, Apply):
         return _applied(memory, command, now, traits)
     assert report.state is not None, "a successful read returns a state"
-    if traits.pushes_state:
-        memory = replace(memory, known=report.state)
     if command.why is Why.VERIFY:
         return _verified(memory, report.state, traits)
     if command.why is Why.CHECK and memory.sent is not None and _shows(memory.sent, report.state, traits):
@@ -168,7 +166,9 @@ def heard(memory: Memory, state: LampState | None, now: float, traits: Traits) -
     """The memory after a pushing device told its state (None: it can no longer tell, e.g. its stream broke)."""
     if not traits.pushes_state:
         return memory
-    if state is not None and now < memory.settled_at and not (memory.sent and _shows(memory.sent, state, traits)):
+    if state is None:  # the stream broke: is the device still there? Look now rather than at the next check
+        return replace(memory, known=None, check_at=min(memory.check_at, now))
+    if now < memory.settled_at and not (memory.sent and _shows(memory.sent, state, traits)):
         return memory  # may describe the state before our last command
     return replace(memory, known=state)
 

@@ -185,6 +185,8 @@ class LampController:
     def _heard(self, state: LampState | None) -> None:
         """The device told its state by itself (None: it can no longer tell)."""
         self._remember(planner.heard(self.memory, state, self._clock.now(), self.traits))
+        if state is None:
+            self._wake.set()  # the planner looks at the device at once
 
     def _remember(self, memory: Memory) -> None:
         """Take the planner's new memory: keep the snapshot in the journal, log and publish changes."""
