@@ -63,6 +63,7 @@ def changed(edit: tuple[str, str]) -> Changes:
     (("lamps:", "server: {body_timeout: 5s}\nstate_dir: /srv/lamps\nlamps:"),
      Changes(needs_restart=("server.body_timeout", "state_dir"))),
     ((HOOK + MQTT, MQTT + HOOK), Changes()),  # sources are known by name, not by place
+    (("broker: 10.0.0.2", "broker: 10.0.0.2, tls: false"), Changes()),  # a default written out
     (("door/#", "door/+"), Changes(sources_restarted=("home",))),
     (("broker: 10.0.0.2", "broker: '10.0.0.2:1883'"), Changes(sources_restarted=("home",))),
     (("t0123456789abcdef", "t0123456789abcdeX"), Changes(sources_restarted=("kuma",))),
