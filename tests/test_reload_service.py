@@ -150,3 +150,17 @@ async def test_a_daemon_started_without_a_file_says_there_is_nothing_to_reload(c
         with pytest.raises(ConfigError) as refused:
             await service.reload()
     assert refused.value.problems == [("", NO_FILE)]
+
+
+async def test_a_removed_source_is_no_longer_blind(start: Start, files: Files) -> None:
+    hook = "sources:\n  - {type: webhook, name: cron, token: t0123456789abcdef, level: '912', title: '{msg}', " \
+           "expect_every: 1m}\n"
+    service = await start(f"lamps: {{desk: {SHELF}}}\n{hook}")
+    await asyncio.sleep(61)
+    [blind] = service.signals.values()
+    assert (blind.level, blind.key) == ("blind", "blind:cron")
+    files.write(f"lamps: {{desk: {SHELF}}}\n")
+    assert (await service.reload()).sources_removed == ("cron",)
+    assert service.signals == {}
+    assert service.recent_events(1)[0].title == "cron is no longer configured"
+    await eventually(lambda: state(service) == WARM)

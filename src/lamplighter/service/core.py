@@ -389,6 +389,7 @@ class Service:
                        {name: snapshots[name] for name in late if name in snapshots})
         for name in (*new.changes.sources_added, *new.changes.sources_restarted):
             self._start_source(self.sources[name])
+        self.watchdog.release(new.changes.sources_removed, self.clock.now(), list(self.signals.values()), self.submit)
         self._changed(since=None)
         self._watch_sources()
         self.activity.publish(Activity("reloaded"))
