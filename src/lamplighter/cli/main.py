@@ -305,6 +305,7 @@ def _summarize(config: Config) -> None:
 def reload_config(config_path: Path | None) -> None:
     """Make the running daemon read its configuration file again, without a restart (as SIGHUP does).
 
+    The daemon reads the file it was started with (-c here only helps find the daemon and its token).
     Every problem in the file is printed as FILE:LINE path: message (exit 2), and the daemon keeps
     running with its configuration unchanged."""
     client = Client(_load_for_client(config_path), os.environ)

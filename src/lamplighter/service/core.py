@@ -9,6 +9,11 @@ whatever has expired by then, and always schedules the next wake-up, so a wake-u
 comes early or late changes nothing. An end the journal could not write is retried with
 backoff; the lamps and views follow the truth meanwhile.
 
+Reload (`reload`, on SIGHUP or POST /api/reload): the file is checked first, the new parts are
+built, then swapped in at once on the loop (no await between, so every event is routed by the
+old or the new configuration); removed lamps are put back to their snapshot afterwards and
+replaced sources restart (what changes how: reload.py).
+
 The parts, each in its own module: incidents.py (router, active signals, journal),
 fleet.py (lamp controllers, lamp tests, watches), watchdog.py (the dead-man's switch),
 fallback.py. Stopping is bounded: every task is asked to stop by a flag and a cancel, and
@@ -339,6 +344,9 @@ class Service:
                 raise
             await self._settle(new, retired, stopping, closing)
             log.info("configuration reloaded from %s: %s", self.config_path, new.changes.summary())
+            if new.changes.needs_restart:
+                log.warning("restart the daemon to apply %s: they keep their running values until then",
+                            ", ".join(new.changes.needs_restart))
             return new.changes
 
     def _build(self, config: Config) -> _NewParts:

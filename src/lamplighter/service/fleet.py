@@ -5,6 +5,8 @@ that name it); the controllers do the device work in their own tasks. A lamp tes
 level shown on one lamp for a while without an event. Listeners (lamp pages, the
 dashboard) get each lamp's view on every change; `stop_tasks` and `close` end the tasks and
 close the drivers within bounds, whatever a device library does with the cancellation.
+A reload `add`s lamps to the running fleet and `retire`s others, which `put_back` restores
+to their snapshot before it closes them.
 """
 
 from __future__ import annotations
