@@ -38,7 +38,7 @@ BROKEN = ("levels:\n"
           "  dedup_window: soon\n")  # line 7: not a duration
 BROKEN_LINES = ("lamplighter.yaml:5 levels.911.colour: unknown key (check the spelling)",
                 "lamplighter.yaml:7 guards.dedup_window: not a duration: 'soon' (use e.g. 10s, 2m, 1h)")
-WAIT = 5.0
+WAIT = 10.0  # a bound for what normally takes milliseconds, on a busy machine
 PUBLISHER = "test-publisher-"
 
 StartDaemon = Callable[..., Daemon]

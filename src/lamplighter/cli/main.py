@@ -32,6 +32,7 @@ from lamplighter.service.tokens import Token, ensure_token, find_token, token_pa
 
 TEST_TIMEOUT = 15.0  # seconds a lamp test waits for the lamp to show the level, and to go back
 POLL_SECONDS = 0.05
+RELOAD_TIMEOUT = 30.0  # a reload answers after removed lamps are back (5 s each at most, in parallel) and sources stop
 EVENT_ID = click.IntRange(1, MAX_EVENT_ID)
 
 config_option = click.option("-c", "--config", "config_path", type=click.Path(path_type=Path),
@@ -309,7 +310,7 @@ def reload_config(config_path: Path | None) -> None:
     Every problem in the file is printed as FILE:LINE path: message (exit 2), and the daemon keeps
     running with its configuration unchanged."""
     client = Client(_load_for_client(config_path), os.environ)
-    answer = client.request("POST", "/api/reload", refusals=(422,))
+    answer = client.request("POST", "/api/reload", refusals=(422,), timeout=RELOAD_TIMEOUT)
     if not answer.get("reloaded"):
         click.echo(answer["error"], err=True)
         _exit_on([(problem["place"], problem["message"]) for problem in answer["problems"]])

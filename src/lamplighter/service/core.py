@@ -58,7 +58,7 @@ log = logging.getLogger(__name__)
 DATABASE_NAME = "lamplighter.db"
 STOP_BOUND = 1.0  # seconds the lamp and source tasks get to end after a stop, then they are left behind
 LONGEST_WAIT = 60.0  # look at the deadlines at least this often, so a jump of the wall clock is noticed
-RESTORE_BOUND = 3.0  # seconds a lamp removed by a reload gets to go back to its snapshot before it is closed
+RESTORE_BOUND = 5.0  # seconds a removed lamp gets to go back to its snapshot (calm interval, pacing, read-back)
 NO_FILE = "running on the embedded default configuration: there is no file to reload (start with -c FILE)"
 
 
