@@ -188,6 +188,29 @@ async def test_a_removed_lamp_is_put_back_to_its_snapshot_before_the_reload_answ
             assert (await lamp(client, "desk"))["showing"]["event_id"] == alarm  # type: ignore[index]
 
 
+async def test_an_unreachable_removed_lamp_keeps_its_snapshot_and_is_restored_when_it_comes_back(
+        daemon: StartDaemon) -> None:
+    async with FakeWled() as strip:
+        before = restorable(copy.deepcopy(strip.state))
+        with_strip = f"lamps: {{desk: virtual://desk, {strip_lamp(strip)}}}\n{LEVELS}"
+        started = await asyncio.to_thread(daemon, with_strip)
+        async with api(started) as client:
+            alarm = (await client.post("/api/events", json={"level": "911", "title": "payments down"})).json()["id"]
+            await until(lambda: strip.state["on"] and strip.color() == [255, 0, 0], "the strip turns red")
+            strip.unplug()
+            started.write_config(f"lamps: {{desk: virtual://desk}}\n{LEVELS}")
+            answer = await client.post("/api/reload")
+            assert answer.json()["lamps_removed"] == ["strip"]
+            assert log_count(started, "lamp strip left the configuration before it was back to its snapshot") == 1
+            assert (await client.post(f"/api/events/{alarm}/ack", json={"by": "alice"})).status_code == 200
+
+            strip.plug()
+            assert strip.color() == [255, 0, 0]  # still showing the alert it was left with
+            started.write_config(with_strip)
+            assert (await client.post("/api/reload")).json()["lamps_added"] == ["strip"]
+            await until(lambda: restorable(strip.state) == before, "the strip is back as it was before the 911")
+
+
 def test_events_posted_during_repeated_reloads_are_all_stored_and_routed(daemon: StartDaemon) -> None:
     started = daemon(f"lamps: {{desk: virtual://desk}}\n{LEVELS}")
     accepted: list[int] = []
