@@ -14,8 +14,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +88,8 @@ async def hang_up(daemon: Daemon, outcome: str) -> None:
 
 async def test_sighup_adds_a_lamp_while_a_911_stays_red_and_the_ack_restores_the_strip_exactly(
         daemon: StartDaemon) -> None:
-    async with FakeWled() as strip:
+    strip = FakeWled()
+    async with strip:
         before = restorable(copy.deepcopy(strip.state))
         started = await asyncio.to_thread(daemon, f"lamps: {{{strip_lamp(strip)}}}\n{LEVELS}")
         async with api(started) as client:
@@ -172,7 +172,8 @@ def reload_command(daemon: Daemon) -> subprocess.CompletedProcess[str]:
 
 
 async def test_a_removed_lamp_is_put_back_to_its_snapshot_before_the_reload_answers(daemon: StartDaemon) -> None:
-    async with FakeWled() as strip:
+    strip = FakeWled()
+    async with strip:
         strip.state["on"] = False
         before = restorable(copy.deepcopy(strip.state))
         started = await asyncio.to_thread(daemon, f"lamps: {{desk: virtual://desk, {strip_lamp(strip)}}}\n{LEVELS}")
@@ -190,7 +191,8 @@ async def test_a_removed_lamp_is_put_back_to_its_snapshot_before_the_reload_answ
 
 async def test_an_unreachable_removed_lamp_keeps_its_snapshot_and_is_restored_when_it_comes_back(
         daemon: StartDaemon) -> None:
-    async with FakeWled() as strip:
+    strip = FakeWled()
+    async with strip:
         before = restorable(copy.deepcopy(strip.state))
         with_strip = f"lamps: {{desk: virtual://desk, {strip_lamp(strip)}}}\n{LEVELS}"
         started = await asyncio.to_thread(daemon, with_strip)
@@ -258,7 +260,7 @@ def _post_until(daemon: Daemon, prefix: str, accepted: list[int], stop: threadin
 
 async def test_a_source_whose_settings_did_not_change_keeps_its_connection(daemon: StartDaemon,
                                                                           tmp_path: Path) -> None:
-    with running_broker(tmp_path) as broker:
+    with Mosquitto(tmp_path / "mqtt").start() as broker:
         source = ("sources:\n  - {type: mqtt, name: home, broker: '%s', topics: [{topic: 'door/%s', level: door,"
                   " title: '{payload}'}]}\n")
         started = await asyncio.to_thread(daemon, f"lamps: {{desk: virtual://desk}}\n{LEVELS}"
@@ -280,12 +282,6 @@ async def test_a_source_whose_settings_did_not_change_keeps_its_connection(daemo
             assert answer["sources_restarted"] == ["home"]
             await until(lambda: _daemon_sessions(broker) == (2, 1), "the source reconnects")
             await until(lambda: _publish_and_see(broker, client, "dong"), "the restarted source delivers")
-
-
-@contextmanager
-def running_broker(tmp_path: Path) -> Iterator[Mosquitto]:
-    with Mosquitto(tmp_path / "mqtt").start() as broker:
-        yield broker
 
 
 def _daemon_sessions(broker: Mosquitto) -> tuple[int, int]:
