@@ -52,10 +52,14 @@ class Daemon(PeerProcess):
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10)
 
+    def write_config(self, body: str, server: str = "") -> None:
+        """The file with this body (`server`: more `server:` keys, e.g. `body_timeout: 5s`), as a user edits it."""
+        self.config_path.write_text(f"server: {{listen: 127.0.0.1:{self.port}{', ' + server if server else ''}}}\n"
+                                    f"state_dir: {self.workdir / 'state'}\n{body}")
+
     def start(self) -> Daemon:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.config_path.write_text(
-            f"server: {{listen: 127.0.0.1:{self.port}}}\nstate_dir: {self.workdir / 'state'}\n{self.config_body}")
+        self.write_config(self.config_body)
         self.spawn([sys.executable, "-m", "lamplighter", "run", "-c", str(self.config_path)], env=self.env())
         self.wait_ready(http_ok(f"{self.url}/healthz"), READY_TIMEOUT)
         return self

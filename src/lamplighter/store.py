@@ -12,7 +12,7 @@ import contextlib
 import json
 import re
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -230,6 +230,11 @@ class Store:
             ("UPDATE signals SET ended_at=?, end_reason=? WHERE event_id=? AND ended_at IS NULL", (at, reason, i))
             for i in event_ids
         )
+
+    def set_signal_lamps(self, lamps: Mapping[int, frozenset[str]]) -> None:
+        """Move active signals to other lamps (a reloaded configuration) in one transaction."""
+        self._transaction(("UPDATE signals SET lamps=? WHERE event_id=?", (json.dumps(sorted(names)), event_id))
+                          for event_id, names in lamps.items())
 
     def snooze_signals(self, event_ids: Iterable[int], until: float | None) -> None:
         self._transaction(("UPDATE signals SET snoozed_until=? WHERE event_id=?", (until, i)) for i in event_ids)

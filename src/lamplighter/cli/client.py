@@ -1,4 +1,4 @@
-"""A small HTTP client for the running daemon, used by `send`, `status` and `ack`."""
+"""A small HTTP client for the running daemon, used by `send`, `status`, `ack`, `reload` and the rest."""
 
 from __future__ import annotations
 
@@ -36,7 +36,8 @@ class Client:
         self._http = httpx.Client(base_url=self.url, timeout=TIMEOUT_SECONDS,
                                   headers={"Authorization": f"Bearer {token.value}"})
 
-    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+    def request(self, method: str, path: str, refusals: tuple[int, ...] = (), **kwargs: Any) -> Any:
+        """The JSON answer; ClickException for an error status, except `refusals` (returned as JSON)."""
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.TransportError as exc:
@@ -44,6 +45,6 @@ class Client:
                 f"cannot reach Lamplighter at {self.url} ({exc}); is `lamplighter run` running?") from None
         if response.status_code == 401:
             raise click.ClickException(f"Lamplighter at {self.url} refused the token: {response.json().get('error')}")
-        if response.status_code >= 400:
+        if response.status_code >= 400 and response.status_code not in refusals:
             raise click.ClickException(f"{response.json().get('error', response.text)} (HTTP {response.status_code})")
         return response.json()

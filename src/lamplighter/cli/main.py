@@ -1,4 +1,4 @@
-"""Command-line entry point: `lamplighter run|send|status|ack|snooze|lamps|test|check|init|camera`."""
+"""Command-line entry point: `lamplighter run|send|status|ack|snooze|lamps|test|check|reload|init|camera`."""
 
 from __future__ import annotations
 
@@ -26,11 +26,13 @@ from lamplighter.config import DEFAULT_CONFIG_NAME, Config, LoadedConfig, load_c
 from lamplighter.drivers.base import redact
 from lamplighter.errors import ConfigError, LamplighterError
 from lamplighter.model import MAX_EVENT_ID, format_duration
-from lamplighter.service import Service, validate
+from lamplighter.service import Service
+from lamplighter.service.core import load_checked
 from lamplighter.service.tokens import Token, ensure_token, find_token, token_path
 
 TEST_TIMEOUT = 15.0  # seconds a lamp test waits for the lamp to show the level, and to go back
 POLL_SECONDS = 0.05
+RELOAD_TIMEOUT = 30.0  # a reload answers after removed lamps are back (5 s each at most, in parallel) and sources stop
 EVENT_ID = click.IntRange(1, MAX_EVENT_ID)
 
 config_option = click.option("-c", "--config", "config_path", type=click.Path(path_type=Path),
@@ -39,12 +41,10 @@ config_option = click.option("-c", "--config", "config_path", type=click.Path(pa
 
 def _load(config_path: Path | None) -> LoadedConfig:
     try:
-        loaded = load_config(config_path)
-        problems = [(loaded.place(path), message) for path, message in validate(loaded.config)]
+        return load_checked(config_path)
     except ConfigError as exc:
-        problems = exc.problems
-    _exit_on(problems)
-    return loaded
+        _exit_on(exc.problems)
+        raise
 
 
 def _exit_on(problems: list[tuple[str, str]]) -> None:
@@ -70,7 +70,7 @@ def run(config_path: Path | None, verbose: bool) -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     loaded = _load(config_path)
     token = ensure_token(loaded.config, os.environ)
-    service = Service(loaded.config)
+    service = Service(loaded.config, config_path=loaded.path)
     _print_banner(loaded, token)
     from lamplighter.web.server import serve
 
@@ -299,6 +299,33 @@ def _summarize(config: Config) -> None:
             if level.sirens else ""
         click.echo(f"  level {level.name}: {level.color} {level.effect}, priority {level.priority}, "
                    f"hold {hold}, on {lamps}{sirens}")
+
+
+@cli.command("reload")
+@config_option
+def reload_config(config_path: Path | None) -> None:
+    """Make the running daemon read its configuration file again, without a restart (as SIGHUP does).
+
+    The daemon reads the file it was started with (-c here only helps find the daemon and its token).
+    Every problem in the file is printed as FILE:LINE path: message (exit 2), and the daemon keeps
+    running with its configuration unchanged."""
+    client = Client(_load_for_client(config_path), os.environ)
+    answer = client.request("POST", "/api/reload", refusals=(422,), timeout=RELOAD_TIMEOUT)
+    if not answer.get("reloaded"):
+        click.echo(answer["error"], err=True)
+        _exit_on([(problem["place"], problem["message"]) for problem in answer["problems"]])
+    click.echo(f"reloaded: {answer['summary']}")
+    if answer["needs_restart"]:
+        click.echo(f"restart the daemon to apply: {', '.join(answer['needs_restart'])}")
+
+
+def _load_for_client(config_path: Path | None) -> Config:
+    """The file's `server:` and `state_dir:` (where the daemon and its token are), even if the rest of the
+    file has problems: the daemon reports those itself."""
+    try:
+        return load_config(config_path).config
+    except ConfigError:
+        return Config()
 
 
 @cli.command()

@@ -141,11 +141,15 @@ class Router:
         self.prune_above = memory.prune_above
 
 
+def level_lamps(level: Level, lamp_names: frozenset[str]) -> frozenset[str]:
+    """The lamps a level shows on: those it names, or every lamp."""
+    return frozenset(level.lamps if level.lamps is not None else lamp_names) & lamp_names
+
+
 def route(router: Router, r: Routing) -> Verdict | None:
     if r.level is None:
         return Verdict(Outcome.UNROUTED, (f"no level named {r.event.level!r}",))
-    wanted = r.event.lamps or (r.level.lamps if r.level.lamps is not None else router.lamp_names)
-    r.lamps = frozenset(wanted) & router.lamp_names
+    r.lamps = frozenset(r.event.lamps) & router.lamp_names if r.event.lamps else level_lamps(r.level, router.lamp_names)
     if not r.lamps and r.event.status is Status.FIRING:
         return Verdict(Outcome.UNROUTED, (f"level {r.level.name} has no lamps",))
     return None

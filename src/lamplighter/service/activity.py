@@ -9,5 +9,5 @@ from dataclasses import dataclass
 class Activity:
     """Something a live view should refresh for: an event stored, a signal acknowledged, snoozed or ended."""
 
-    kind: str  # "event", "acknowledged", "snoozed", "expired", "snooze", "sources", "fallback"
+    kind: str  # "event", "acknowledged", "snoozed", "expired", "ended", "snooze", "sources", "fallback", "reloaded"
     event_id: int | None = None

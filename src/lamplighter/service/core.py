@@ -9,6 +9,11 @@ whatever has expired by then, and always schedules the next wake-up, so a wake-u
 comes early or late changes nothing. An end the journal could not write is retried with
 backoff; the lamps and views follow the truth meanwhile.
 
+Reload (`reload`, on SIGHUP or POST /api/reload): the file is checked first, the new parts are
+built, then swapped in at once on the loop (no await between, so every event is routed by the
+old or the new configuration); removed lamps are put back to their snapshot afterwards and
+replaced sources restart (what changes how: reload.py).
+
 The parts, each in its own module: incidents.py (router, active signals, journal),
 fleet.py (lamp controllers, lamp tests, watches), watchdog.py (the dead-man's switch),
 fallback.py. Stopping is bounded: every task is asked to stop by a flag and a cancel, and
@@ -23,24 +28,27 @@ import contextlib
 import logging
 import math
 from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from lamplighter.announce import Announcements
-from lamplighter.config import Config
+from lamplighter.config import Config, LoadedConfig, load_config
 from lamplighter.drivers.base import Driver
 from lamplighter.drivers.registry import build_driver
-from lamplighter.errors import ConfigError, LampUrlError
+from lamplighter.errors import ConfigError, LampUrlError, StoreError
 from lamplighter.model import Clock, Event, LampView, Level, Receipt, Signal, SignalAction, StoredEvent, SystemClock
 from lamplighter.rules.active import ActiveSignals
 from lamplighter.rules.router import Router, Snooze
 from lamplighter.service.activity import Activity
 from lamplighter.service.broadcast import Broadcast
 from lamplighter.service.fallback import Fallback
-from lamplighter.service.fleet import LampFleet
+from lamplighter.service.fleet import LampFleet, Retired
 from lamplighter.service.incidents import Incidents
 from lamplighter.service.intake import Intake
 from lamplighter.service.lamp import LampController
 from lamplighter.service.metrics import Metrics
+from lamplighter.service.reload import Changes, diff_configs, in_effect
 from lamplighter.service.tasks import end_tasks
 from lamplighter.service.watchdog import DeadMansSwitch
 from lamplighter.sources import build_sources
@@ -52,6 +60,8 @@ log = logging.getLogger(__name__)
 DATABASE_NAME = "lamplighter.db"
 STOP_BOUND = 1.0  # seconds the lamp and source tasks get to end after a stop, then they are left behind
 LONGEST_WAIT = 60.0  # look at the deadlines at least this often, so a jump of the wall clock is noticed
+RESTORE_BOUND = 5.0  # seconds a removed lamp gets to go back to its snapshot (calm interval, pacing, read-back)
+NO_FILE = "running on the embedded default configuration: there is no file to reload (start with -c FILE)"
 
 
 def validate(config: Config) -> list[tuple[str, str]]:
@@ -65,6 +75,16 @@ def validate(config: Config) -> list[tuple[str, str]]:
     except ConfigError as exc:
         problems.extend(exc.problems)
     return problems
+
+
+def load_checked(path: Path | None) -> LoadedConfig:
+    """Read and check a configuration as `lamplighter check` does; ConfigError lists every problem found,
+    each placed as `FILE:LINE path`."""
+    loaded = load_config(path)
+    problems = [(loaded.place(where), message) for where, message in validate(loaded.config)]
+    if problems:
+        raise ConfigError(problems)
+    return loaded
 
 
 def _announce_specs(levels: Mapping[str, Level]) -> dict[str, tuple[str, ...]]:
@@ -113,8 +133,9 @@ class Service:
     """
 
     def __init__(self, config: Config, clock: Clock | None = None, drivers: Mapping[str, Driver] | None = None,
-                 store: type[Store] = Store) -> None:
+                 store: type[Store] = Store, config_path: Path | None = None) -> None:
         self.config = config
+        self.config_path = config_path  # what `reload` reads again; None: the embedded default
         self.clock = clock or SystemClock()
         self.levels: dict[str, Level] = config.resolved_levels()
         self.metrics = Metrics()
@@ -135,6 +156,8 @@ class Service:
         self.intake = Intake(self.submit_many)
         self._stopping = False
         self._tasks: list[asyncio.Task[None]] = []
+        self._source_tasks: dict[str, asyncio.Task[None]] = {}
+        self._reload_lock = asyncio.Lock()
 
     # what tests and the CLI look at directly
     @property
@@ -176,25 +199,29 @@ class Service:
         for name, at in self.store.last_event_per_source().items():
             if name in self.sources:
                 self.sources[name].health.last_event_at = at
+        self.fleet.start()
+        for source in self.sources.values():
+            self._start_source(source)
+        self._changed(since=None)
+        self._watch_sources()  # a source silent since before the restart is blind now, not at its next event
+        self._tasks = [asyncio.create_task(self._keep_time(), name="deadlines")]
+
+    def _start_source(self, source: Source) -> None:
         loop = asyncio.get_running_loop()
 
         def health_changed() -> None:  # sources may report from their own threads
             loop.call_soon_threadsafe(self._source_health_changed)
 
-        for source in self.sources.values():
-            source.on_health_change = health_changed
-            source.facade = self
-        self.fleet.start()
-        self._tasks = [asyncio.create_task(s.run(self.submit), name=f"source {s.name}") for s in self.sources.values()]
-        self._changed(since=None)
-        self._watch_sources()  # a source silent since before the restart is blind now, not at its next event
-        self._tasks.append(asyncio.create_task(self._keep_time(), name="deadlines"))
+        source.on_health_change = health_changed
+        source.facade = self
+        self._source_tasks[source.name] = asyncio.create_task(source.run(self.submit), name=f"source {source.name}")
 
     async def stop(self) -> None:
         """Stop the tasks, close the drivers and the store, all within a bound; safe to call twice."""
         self._stopping = True
         self._deadlines_changed.set()
-        tasks, self._tasks = self._tasks, []
+        tasks, self._tasks = [*self._tasks, *self._source_tasks.values()], []
+        self._source_tasks = {}
         await end_tasks([*tasks, *self.fleet.stop_tasks()], STOP_BOUND)
         await self.fleet.close()
         await self.announcements.close()
@@ -297,6 +324,92 @@ class Service:
         self.fleet.end_watches()
         self.activity.close()
 
+    # ---- reloading the configuration -------------------------------------------------------------
+
+    async def reload(self) -> Changes:
+        """Read the configuration file again and swap it in without a restart (SIGHUP, `lamplighter reload`).
+
+        The file is checked first: ConfigError lists every problem and nothing changes. Then the new
+        parts are built and swapped in at once, on the loop, so every event is routed by either the
+        old or the new configuration. Lamps and sources whose settings are unchanged keep running
+        untouched; removed lamps go back to their snapshot, then close (service/reload.py says what
+        changes how). StoreError, if the journal refuses the signals' new lamps: nothing changes.
+        """
+        async with self._reload_lock:
+            try:
+                if self.config_path is None:
+                    raise ConfigError([("", NO_FILE)])
+                new = self._build(load_checked(self.config_path).config)
+            except ConfigError as exc:
+                log.error("the configuration was not reloaded: %d problem(s); the running one stays", len(exc.problems))
+                for place, message in exc.problems:
+                    log.error("%s: %s", place, message)
+                raise
+            try:
+                retired, stopping, closing = self._swap(new)
+            except StoreError as exc:
+                log.error("the configuration was not reloaded: %s", exc)
+                raise
+            await self._settle(new, retired, stopping, closing)
+            log.info("configuration reloaded from %s: %s", self.config_path, new.changes.summary())
+            if new.changes.needs_restart:
+                log.warning("restart the daemon to apply %s: they keep their running values until then",
+                            ", ".join(new.changes.needs_restart))
+            return new.changes
+
+    def _build(self, config: Config) -> _NewParts:
+        """Everything a checked configuration needs that the running service does not have yet."""
+        built = build_sources(_source_entries(config), self.clock)
+        changes = diff_configs(self.config, config, {n: s.settings for n, s in self.sources.items()},
+                               {n: s.settings for n, s in built.items()})
+        sources = {name: source if name in changes.sources_added or name in changes.sources_restarted
+                   else self.sources[name] for name, source in built.items()}
+        for name in (*changes.sources_added, *changes.sources_restarted):
+            sources[name].state_dir = self.config.state_dir / "sources" / name
+            if name in self.sources:
+                sources[name].health.last_event_at = self.sources[name].health.last_event_at
+        levels = config.resolved_levels()
+        new_outputs = {*changes.lamps_added, *changes.lamps_replaced}
+        return _NewParts(
+            in_effect(self.config, config), changes, levels, sources,
+            {name: build_driver(url) for _, name, url in _outputs(config) if name in new_outputs},
+            Announcements.build(_announce_specs(levels), sources),
+            Announcements.build(_fallback_specs(levels), sources, field="fallback"))
+
+    def _swap(self, new: _NewParts) -> tuple[list[Retired], list[asyncio.Task[None]], list[Announcements]]:
+        """Put the new parts in place, all at once (nothing here awaits). Returns what `_settle` ends."""
+        changes, config = new.changes, new.config
+        snapshots = self.store.snapshots()
+        self.incidents.reconfigure(new.levels, frozenset(config.lamps), frozenset(config.sirens), config.guards,
+                                   self.clock.now())  # the journal first: a StoreError changes nothing
+        self.config, self.levels = config, new.levels
+        retired = self.fleet.retire([*changes.lamps_removed, *changes.lamps_replaced])
+        self.fleet.add({name: new.drivers[name] for name in changes.lamps_added}, config.sirens, snapshots)
+        stopping = [self._source_tasks.pop(name) for name in (*changes.sources_removed, *changes.sources_restarted)
+                    if name in self._source_tasks]
+        self.sources.clear()  # in place: the dead-man's switch watches this mapping
+        self.sources.update(new.sources)
+        closing = [self.announcements, self.fallback.reconfigure(new.levels, new.notices)]
+        self.announcements = new.announcements
+        self._changed(since=None)
+        return retired, stopping, closing
+
+    async def _settle(self, new: _NewParts, retired: list[Retired], stopping: list[asyncio.Task[None]],
+                      closing: list[Announcements]) -> None:
+        """Put removed lamps back and end the old sources; then start replaced lamps and the new sources."""
+        late, _ = await asyncio.gather(self.fleet.put_back(retired, RESTORE_BOUND), _end(stopping, closing))
+        if self._stopping:
+            return
+        snapshots = self.store.snapshots() if late else {}
+        self.fleet.add({name: new.drivers[name] for name in new.changes.lamps_replaced}, self.config.sirens,
+                       {name: snapshots[name] for name in late if name in snapshots})
+        for name in (*new.changes.sources_added, *new.changes.sources_restarted):
+            self._start_source(self.sources[name])
+        self.watchdog.release(new.changes.sources_removed, self.clock.now(), list(self.signals.values()), self.submit)
+        self._changed(since=None)
+        self._watch_sources()
+        self.activity.publish(Activity("reloaded"))
+
     # ---- time ------------------------------------------------------------------------------
 
     async def _keep_time(self) -> None:
@@ -346,3 +459,23 @@ class Service:
     def _source_health_changed(self) -> None:
         self._watch_sources()
         self.activity.publish(Activity("sources"))
+
+
+async def _end(sources: list[asyncio.Task[None]], announcements: list[Announcements]) -> None:
+    """End the sources and announcements a reload replaced."""
+    await end_tasks(sources, STOP_BOUND)
+    for old in announcements:
+        await old.close()
+
+
+@dataclass(frozen=True)
+class _NewParts:
+    """What a reload builds before it swaps anything: the configuration in effect and its new parts."""
+
+    config: Config
+    changes: Changes
+    levels: dict[str, Level]
+    sources: dict[str, Source]  # every source of the new file: the running ones that stay, and the new ones
+    drivers: dict[str, Driver]  # the lamps and sirens added or replaced
+    announcements: Announcements
+    notices: Announcements

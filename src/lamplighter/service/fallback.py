@@ -27,6 +27,12 @@ class Fallback:
         self._activity = activity
         self._used: set[int] = set()  # signals that used their level's fallback
 
+    def reconfigure(self, levels: dict[str, Level], notices: Announcements) -> Announcements:
+        """A reloaded configuration's levels and notices; the signals that used their fallback stay so.
+        Returns the old notices, for the caller to close."""
+        old, self._levels, self.notices = self.notices, levels, notices
+        return old
+
     def apply(self, signals: MutableMapping[int, Signal], now: float, outputs: frozenset[str],
               reachable: Callable[[str], bool], problem: Callable[[str], str]) -> bool:
         """Give each newly stranded signal its fallback outputs (in `signals`); True when one changed."""

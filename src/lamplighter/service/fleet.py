@@ -5,13 +5,17 @@ that name it); the controllers do the device work in their own tasks. A lamp tes
 level shown on one lamp for a while without an event. Listeners (lamp pages, the
 dashboard) get each lamp's view on every change; `stop_tasks` and `close` end the tasks and
 close the drivers within bounds, whatever a device library does with the cancellation.
+A reload `add`s lamps to the running fleet and `retire`s others, which `put_back` restores
+to their snapshot before it closes them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 
 from lamplighter.drivers.base import Driver
 from lamplighter.errors import DriverError, EventError, LampBusy
@@ -25,6 +29,15 @@ from lamplighter.store import Store
 log = logging.getLogger(__name__)
 
 CLOSE_BOUND = 0.5  # seconds the drivers get to close their connections
+SETTLE_STEP = 0.02  # how often a retired lamp is looked at while it goes back to its snapshot
+
+
+@dataclass(frozen=True)
+class Retired:
+    """A lamp taken out of the fleet by a reload, with its task (None if the fleet had not started)."""
+
+    controller: LampController
+    task: asyncio.Task[None] | None
 
 
 class LampFleet:
@@ -32,18 +45,18 @@ class LampFleet:
 
     def __init__(self, drivers: Mapping[str, Driver], sirens: Iterable[str], store: Store, clock: Clock,
                  metrics: Metrics, on_problem: Callable[[], None]) -> None:
-        siren_names = set(sirens)
-        self.lamps = {
-            name: LampController(name, driver, store, clock, self._lamp_changed, self._lamp_applying,
-                                 kind="siren" if name in siren_names else "lamp")
-            for name, driver in drivers.items()
-        }
-        self.changes: dict[str, Broadcast[LampView]] = {name: Broadcast() for name in self.lamps}
-        self.tests: dict[str, Signal] = {}  # lamp -> a level shown on it as a test (not an event)
+        self._store = store
         self._clock = clock
         self._metrics = metrics
         self._on_problem = on_problem
-        self._tasks: list[asyncio.Task[None]] = []
+        self.lamps = {name: self._controller(name, driver, sirens) for name, driver in drivers.items()}
+        self.changes: dict[str, Broadcast[LampView]] = {name: Broadcast() for name in self.lamps}
+        self.tests: dict[str, Signal] = {}  # lamp -> a level shown on it as a test (not an event)
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+
+    def _controller(self, name: str, driver: Driver, sirens: Iterable[str]) -> LampController:
+        return LampController(name, driver, self._store, self._clock, self._lamp_changed, self._lamp_applying,
+                              kind="siren" if name in set(sirens) else "lamp")
 
     @property
     def names(self) -> frozenset[str]:
@@ -56,13 +69,13 @@ class LampFleet:
                 self.lamps[name].resume(snapshot)
 
     def start(self) -> None:
-        self._tasks = [asyncio.create_task(c.run(), name=f"lamp {c.name}") for c in self.lamps.values()]
+        self._tasks = {name: _run(c) for name, c in self.lamps.items()}
 
     def stop_tasks(self) -> list[asyncio.Task[None]]:
         """Ask every lamp's loop to end (a flag, not only a cancel); the tasks, for the caller to bound."""
         for controller in self.lamps.values():
             controller.stop()
-        tasks, self._tasks = self._tasks, []
+        tasks, self._tasks = list(self._tasks.values()), {}
         return tasks
 
     async def close(self) -> None:
@@ -75,6 +88,37 @@ class LampFleet:
         everything = (*signals, *self.tests.values())
         for controller in self.lamps.values():
             controller.update(everything, since)
+
+    # ---- reloading: lamps join and leave a running fleet -----------------------------------------
+
+    def add(self, drivers: Mapping[str, Driver], sirens: Iterable[str], snapshots: Mapping[str, LampState]) -> None:
+        """Start lamps new to the running fleet, each with the snapshot the journal kept for its name (if any);
+        the next `update` shows them the active signals."""
+        for name, driver in drivers.items():
+            controller = self._controller(name, driver, sirens)
+            if name in snapshots:
+                controller.resume(snapshots[name])
+            self.lamps[name], self.changes[name] = controller, Broadcast()
+            self._tasks[name] = _run(controller)
+
+    def retire(self, names: Iterable[str]) -> list[Retired]:
+        """Take lamps out of the fleet at once (signals, tests and watchers no longer reach them);
+        `put_back` then restores and closes them."""
+        retired = []
+        for name in names:
+            self.tests.pop(name, None)
+            self.changes.pop(name).close()
+            with contextlib.suppress(KeyError):
+                self._metrics.lamp_online.remove(name)
+            retired.append(Retired(self.lamps.pop(name), self._tasks.pop(name, None)))
+        return retired
+
+    @staticmethod
+    async def put_back(retired: list[Retired], bound: float) -> list[str]:
+        """Put each retired lamp back to its restore snapshot (waiting at most `bound` seconds), then stop
+        its task and close its driver. The names of the lamps that did not get back in time."""
+        late = await asyncio.gather(*(_put_back(r, bound) for r in retired))
+        return [r.controller.name for r, was_late in zip(retired, late, strict=True) if was_late]
 
     # ---- lamp tests ---------------------------------------------------------------------------
 
@@ -131,8 +175,11 @@ class LampFleet:
             changes.close()
 
     def _lamp_changed(self, view: LampView) -> None:
+        changes = self.changes.get(view.name)
+        if changes is None:
+            return  # a retired lamp on its way back to its snapshot: nobody watches it any more
         self._metrics.lamp_online.labels(view.name).set(1 if view.online else 0)
-        self.changes[view.name].publish(view)
+        changes.publish(view)
         if not view.online or not view.reached:
             self._on_problem()
 
@@ -142,8 +189,32 @@ class LampFleet:
             self._metrics.event_to_apply.observe(max(0.0, self._clock.now() - since))
 
 
+def _run(controller: LampController) -> asyncio.Task[None]:
+    return asyncio.create_task(controller.run(), name=f"lamp {controller.name}")
+
+
 async def _close(controller: LampController) -> None:
     try:
         await controller.driver.close()
     except DriverError as exc:
         log.warning("lamp %s did not close cleanly: %s", controller.name, exc)
+
+
+async def _put_back(retired: Retired, bound: float) -> bool:
+    """Restore one retired lamp (no signal names it any more), then end it; True if it was not back in time."""
+    controller = retired.controller
+    controller.update(())
+    late = False
+    if retired.task is not None:
+        try:
+            async with asyncio.timeout(bound):
+                while controller.snapshot is not None:
+                    await asyncio.sleep(SETTLE_STEP)
+        except TimeoutError:
+            late = True
+            log.warning("lamp %s left the configuration before it was back to its snapshot (%s); the journal "
+                        "keeps the snapshot", controller.name, controller.problem or f"not within {bound:g} s")
+        controller.stop()
+        await end_tasks([retired.task], bound)
+    await _close(controller)
+    return late

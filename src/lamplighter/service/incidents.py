@@ -25,11 +25,13 @@ from lamplighter.rules.router import Router, Seen, Snooze, Verdict
 from lamplighter.service.activity import Activity
 from lamplighter.service.broadcast import Broadcast
 from lamplighter.service.metrics import Metrics
+from lamplighter.service.reload import retarget
 from lamplighter.store import Store, StoredSignal
 
 log = logging.getLogger(__name__)
 
 SNOOZE_SETTING = "snooze"
+LEVEL_REMOVED = "its level was removed from the configuration"
 
 OnChange = Callable[[float | None], None]
 
@@ -200,6 +202,33 @@ class Incidents:
         for signal in signals:
             self.signals[signal.event_id] = replace(signal, snoozed_until=until)
         self._on_change(None)
+
+    # ---- reloading ------------------------------------------------------------------------------
+
+    def reconfigure(self, levels: dict[str, Level], lamps: frozenset[str], sirens: frozenset[str],
+                    guards: GuardsConfig, now: float) -> list[int]:
+        """Take a reloaded configuration. Every active signal follows its level's new look, lamps and sirens;
+        a signal whose level is gone ends. The router's memory and the global snooze carry over (the rate
+        buckets start afresh if the rates changed). Journal first: StoreError changes nothing. Returns
+        the ids of the signals that ended."""
+        moved = {event_id: retarget(signal, self.levels.get(signal.level), levels[signal.level], self._lamps,
+                                    lamps, sirens)
+                 for event_id, signal in self.signals.items() if signal.level in levels}
+        ended = [event_id for event_id in self.signals if event_id not in moved]
+        with self.store.transaction():
+            self.store.end_signals(ended, now, LEVEL_REMOVED)
+            self.store.set_signal_lamps({event_id: signal.lamps for event_id, signal in moved.items()
+                                         if signal.lamps != self.signals[event_id].lamps})
+        router = Router(levels, lamps, guards, snooze=self.router.snooze)
+        router.restore(self.router.memory())
+        if guards.rate_limit != self._guards.rate_limit:
+            router.buckets = {}
+        self.router, self.levels, self._lamps, self._guards = router, levels, lamps, guards
+        self.signals.clear()
+        self.signals.update(moved)
+        for event_id in ended:
+            self._activity.publish(Activity("ended", event_id))
+        return ended
 
     # ---- time -----------------------------------------------------------------------------------
 

@@ -22,7 +22,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from lamplighter.config import PositiveDuration, at_most
-from lamplighter.errors import AuthError, EventError, LampBusy, PayloadError, StoreError
+from lamplighter.errors import AuthError, ConfigError, EventError, LampBusy, PayloadError, StoreError
 from lamplighter.model import MAX_EVENT_ID, Receipt, Status, make_event
 from lamplighter.service import Service, SignalAction
 from lamplighter.sources.base import WebhookSource
@@ -126,6 +126,13 @@ def _event_refused(exc: EventError) -> JSONResponse:
     if isinstance(exc, PayloadError):
         return _error(413 if exc.too_large else 400, str(exc))
     return _error(422, str(exc), problems=[{"field": exc.field, "message": str(exc)}])
+
+
+def _config_refused(exc: ConfigError) -> JSONResponse:
+    """A configuration that was not reloaded: every problem as `FILE:LINE path: message`."""
+    lines = [f"{place}: {message}" if place else message for place, message in exc.problems]
+    return _error(422, f"not reloaded, the running configuration stays: {len(lines)} problem(s)", reloaded=False,
+                  problems=[{"place": place, "message": message} for place, message in exc.problems], lines=lines)
 
 
 def _field_name(loc: tuple[Any, ...]) -> str:
@@ -294,6 +301,17 @@ def create_app(service: Service, token: str) -> FastAPI:
         except LampBusy as exc:
             return _error(409, str(exc))
         return JSONResponse({"lamp": name, "level": test.level, "until": test.expires_at}, status_code=202)
+
+    @app.post("/api/reload", dependencies=auth)
+    async def reload() -> JSONResponse:
+        """Read the configuration file again and swap it in; 422 with every problem changes nothing."""
+        try:
+            changes = await service.reload()
+        except ConfigError as exc:
+            return _config_refused(exc)
+        except StoreError as exc:
+            return _error(503, f"not reloaded: {exc}")
+        return JSONResponse({"reloaded": True, "summary": changes.summary(), **changes.to_json()})
 
     @app.get("/")
     async def index() -> RedirectResponse:

@@ -216,6 +216,8 @@ async def _live_stream(service: Service, watching_since: float) -> AsyncIterator
         async for batch in _batches(queues, REFRESH_SECONDS):
             kinds = sorted({item.kind for item in batch if isinstance(item, Activity)})
             yield _sse(now_snapshot(service, watching_since, kinds))
+            if "reloaded" in kinds:
+                return  # the lamps may have changed: the page reconnects and listens to the new ones
     finally:
         for broadcast, queue in zip(broadcasts, queues, strict=True):
             broadcast.unsubscribe(queue)

@@ -1,4 +1,4 @@
-"""Run the service and its HTTP face in one process until SIGTERM or Ctrl-C.
+"""Run the service and its HTTP face in one process until SIGTERM or Ctrl-C; SIGHUP reloads the configuration.
 
 A stop is bounded: open lamp streams end at once, requests get GRACEFUL_SHUTDOWN_SECONDS,
 the service bounds its own tasks, and should anything still hold the process (a device
@@ -8,8 +8,11 @@ signal, with a line on stderr. The journal commits every write, so nothing is lo
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 import os
+import signal
 import socket
 import sys
 import threading
@@ -18,9 +21,12 @@ from types import FrameType
 
 import uvicorn
 
+from lamplighter.errors import ConfigError, StoreError
 from lamplighter.service import Service
 from lamplighter.web.app import create_app
 from lamplighter.web.limits import ConnectionLimits, guarded_protocol
+
+log = logging.getLogger(__name__)
 
 GRACEFUL_SHUTDOWN_SECONDS = 1
 HARD_STOP_SECONDS = 1.9
@@ -65,7 +71,32 @@ async def serve(service: Service, token: str) -> None:
     """Start the lamp controllers, serve HTTP, and stop both cleanly on a signal."""
     server = _Server(uvicorn_config(service, token), service)
     async with service.running():
-        await server.serve()  # logs and exits 1 if the address is taken
+        with reload_on_hangup(service):
+            await server.serve()  # logs and exits 1 if the address is taken
+
+
+@contextlib.contextmanager
+def reload_on_hangup(service: Service) -> Iterator[None]:
+    """While the block runs, SIGHUP reloads the configuration (as Alertmanager and most daemons do)."""
+    loop = asyncio.get_running_loop()
+    reloads: set[asyncio.Task[None]] = set()
+
+    def hangup() -> None:
+        task = loop.create_task(_reload(service), name="reload on SIGHUP")
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, hangup)
+    try:
+        yield
+    finally:
+        loop.remove_signal_handler(signal.SIGHUP)
+
+
+async def _reload(service: Service) -> None:
+    log.info("SIGHUP: reloading the configuration from %s", service.config_path or "(no file)")
+    with contextlib.suppress(ConfigError, StoreError):
+        await service.reload()  # logs what changed, or why nothing did (every problem in the file)
 
 
 def _arm_hard_stop() -> None:
