@@ -1,6 +1,19 @@
 """A Philips Hue bridge on loopback, speaking its v2 API (CLIP) over HTTPS (there is no v2 emulator).
 
-What it serves, as a bridge with firmware 1.6x does:
+What it serves, as a bridge with firmware 1.6x does (enough for aiohue 4.7, Home Assistant's):
+
+- `GET /api/config` without a key: `bridgeid`, `swversion`, `apiversion` (1.6x: v2 API),
+  `name`, `mac`, `modelid`; `POST /api` `{"devicetype": ...}` makes the application key,
+  answering as a bridge whose link button was just pressed. aiohue asks these over plain
+  HTTP on port 80 and everything else over HTTPS on 443: `plain_port=80, port=443` on a
+  loopback address of its own (as root) lets Home Assistant's config flow find it.
+- The bridge itself: a `bridge` resource (bridge_id, time_zone) on a `device` (BSB002).
+- `GET /eventstream/clip/v2` (server-sent events, the key in `hue-application-key`): `: hi`
+  on connect, then every change as `id: ...` and `data: [{"creationtime", "id", "type":
+  "update", "data": [{"id", "id_v1", "type": "light", "owner", "on", "dimming",
+  "color": {"xy"} ...}]}]` (only what changed), as the bridge pushes it.
+- `POST /clip/v2/resource/{type}` creates a resource (aiohue's keep-alive makes a
+  `geofence_client` a minute after connecting) and sends an `add` event.
 
 - `GET /clip/v2/resource`, `GET /clip/v2/resource/{type}` and `GET /clip/v2/resource/{type}/{id}`
   for light, grouped_light, device, room, zone and bridge_home, each answering
@@ -15,13 +28,16 @@ What it serves, as a bridge with firmware 1.6x does:
 - The application key in the `hue-application-key` header, else 403 "unauthorized user".
 - Rate limits: 429 past 10 commands in any second to one light, or 1 a second to one group.
 
-Every PUT is kept in `commands` (time, type, id, body, HTTP status).
+Every PUT is kept in `commands` (time.monotonic(), type, id, body, HTTP status, and
+`arrived`: time.perf_counter() when the request arrived).
 """
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import itertools
+import json
 import time
 import uuid
 from dataclasses import dataclass
@@ -33,10 +49,13 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
-from tests.peers.http_fake import FakeDevice, json_body
+from tests.peers.http_fake import FakeDevice, arrived, json_body
 
 APP_KEY = "lamplighter-test-app-key-0123456789abcdef"
+BRIDGE_ID = "001788fffe4a1b2c"  # as the v2 `bridge` resource gives it; /api/config drops the "fffe"
+EVENTSTREAM = "/eventstream/clip/v2"
 LIMITS = {"light": 10, "grouped_light": 1}  # commands a second
 SIGNALS = ["no_signal", "on_off", "on_off_color", "alternating"]
 DEFAULT_TRANSITION_MS = 400
@@ -52,6 +71,7 @@ class Command:
     rid: str
     body: Resource
     status: int
+    arrived: float = 0.0  # time.perf_counter() on arrival
 
 
 def clamp_to_gamut(x: float, y: float, gamut: dict[str, dict[str, float]]) -> dict[str, float]:
@@ -91,18 +111,32 @@ def mirek_xy(mirek: int) -> dict[str, float]:
 
 
 class FakeHueBridge(FakeDevice):
-    def __init__(self, certificate: tuple[Path, Path]) -> None:
+    def __init__(self, certificate: tuple[Path, Path], *, host: str = "127.0.0.1", port: int | None = None,
+                 plain_port: int | None = None) -> None:
         super().__init__(Starlette(routes=[
+            Route("/api/config", self._config, methods=["GET"]),
+            Route("/api", self._create_user, methods=["POST"]),
             Route("/clip/v2/resource", self._get_all, methods=["GET"]),
             Route("/clip/v2/resource/{rtype}", self._get_type, methods=["GET"]),
+            Route("/clip/v2/resource/{rtype}", self._post, methods=["POST"]),
             Route("/clip/v2/resource/{rtype}/{rid}", self._get_one, methods=["GET"]),
             Route("/clip/v2/resource/{rtype}/{rid}", self._put, methods=["PUT"]),
-        ]), certificate)
+        ]), certificate, host=host, port=port, plain_port=plain_port)
         self.resources: dict[str, Resource] = {}
         self.commands: list[Command] = []
+        self.listeners: set[asyncio.Queue[str]] = set()  # one per connected event stream
         self._numbers = itertools.count(1)
+        self._event_ids = itertools.count(1)
         home = self._add({"type": "bridge_home", "children": [], "services": []})
         self._add_group(home, 0)
+        device = self._add({"type": "device", "services": [],
+                            "metadata": {"name": "Hue Bridge", "archetype": "bridge_v2"},
+                            "product_data": {"model_id": "BSB002", "manufacturer_name": "Signify Netherlands B.V.",
+                                             "product_name": "Hue Bridge", "product_archetype": "bridge_v2",
+                                             "certified": True, "software_version": "1.62.1962097030"}})
+        bridge = self._add({"type": "bridge", "id_v1": "", "owner": {"rid": device["id"], "rtype": "device"},
+                            "bridge_id": BRIDGE_ID, "time_zone": {"time_zone": "Europe/Amsterdam"}})
+        device["services"].append({"rid": bridge["id"], "rtype": "bridge"})
 
     # ---- building the home ---------------------------------------------------------------
 
@@ -152,7 +186,90 @@ class FakeHueBridge(FakeDevice):
     def light_commands(self, rid: str) -> list[Command]:
         return [c for c in self.commands if c.rid == rid and c.status == 200]
 
+    def set_light(self, rid: str, body: Resource) -> None:
+        """Change a light as its own switch or app would (no command), announced on the event stream."""
+        light = self.resources[rid]
+        self._apply(light, body)
+        self._announce([self._changed(light, body)])
+
     # ---- the API -------------------------------------------------------------------------
+
+    async def _config(self, request: Request) -> JSONResponse:
+        mac = ":".join(BRIDGE_ID[i:i + 2] for i in (0, 2, 4, 10, 12, 14))
+        return JSONResponse({"name": "Hue Bridge", "datastoreversion": "163", "swversion": "1962097030",
+                             "apiversion": "1.62.0", "mac": mac, "bridgeid": BRIDGE_ID.upper(),
+                             "factorynew": False, "replacesbridgeid": None, "modelid": "BSB002",
+                             "starterkitid": ""})
+
+    async def _create_user(self, request: Request) -> JSONResponse:
+        body = await json_body(request)
+        if not isinstance(body, dict) or "devicetype" not in body:
+            return JSONResponse([{"error": {"type": 5, "address": "/", "description": "invalid/missing parameters"}}])
+        return JSONResponse([{"success": {"username": APP_KEY}}])
+
+    async def _post(self, request: Request) -> JSONResponse:
+        if request.headers.get("hue-application-key") != APP_KEY:
+            return _error(403, "unauthorized user")
+        body = await json_body(request)
+        if not isinstance(body, dict):
+            return _error(400, "invalid body")
+        created = self._add({**body, "type": request.path_params["rtype"]})
+        self._announce([created], kind="add")
+        return JSONResponse({"errors": [], "data": [{"rid": created["id"], "rtype": created["type"]}]})
+
+    async def _asgi(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == EVENTSTREAM:
+            await self._eventstream(scope, receive, send)
+        else:
+            await super()._asgi(scope, receive, send)
+
+    async def _eventstream(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Server-sent events until the client leaves (or the server stops)."""
+        if dict(scope["headers"]).get(b"hue-application-key", b"").decode() != APP_KEY:
+            await _error(403, "unauthorized user")(scope, receive, send)
+            return
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]})
+        await send({"type": "http.response.body", "body": b": hi\n\n", "more_body": True})
+        queue: asyncio.Queue[str] = asyncio.Queue()
+        self.listeners.add(queue)
+        gone = asyncio.create_task(_disconnected(receive))
+        try:
+            while not gone.done():
+                message = asyncio.create_task(queue.get())
+                await asyncio.wait({message, gone}, return_when=asyncio.FIRST_COMPLETED)
+                if not message.done():
+                    message.cancel()
+                    break
+                await send({"type": "http.response.body", "body": message.result().encode(), "more_body": True})
+        finally:
+            self.listeners.discard(queue)
+            gone.cancel()
+
+    def _announce(self, changed: list[Resource], kind: str = "update") -> None:
+        if not self.listeners:
+            return
+        now = datetime.now(UTC)
+        event = {"creationtime": now.strftime("%Y-%m-%dT%H:%M:%SZ"), "id": str(uuid.uuid4()), "type": kind,
+                 "data": changed}
+        text = f"id: {int(now.timestamp())}:{next(self._event_ids)}\ndata: {json.dumps([event])}\n\n"
+        for queue in self.listeners:
+            queue.put_nowait(text)
+
+    def _changed(self, light: Resource, body: Resource) -> Resource:
+        """What a bridge's update event says about a light after a command: the fields that changed."""
+        changed: Resource = {"id": light["id"], "id_v1": light["id_v1"], "type": "light", "owner": light["owner"]}
+        if "on" in body:
+            changed["on"] = light["on"]
+        if "dimming" in body:
+            changed["dimming"] = {"brightness": light["dimming"]["brightness"]}
+        if "color" in body:
+            changed["color"] = {"xy": light["color"]["xy"]}
+            changed["color_temperature"] = {"mirek": None, "mirek_valid": False}
+        if "color_temperature" in body:
+            changed["color_temperature"] = {k: light["color_temperature"][k] for k in ("mirek", "mirek_valid")}
+            changed["color"] = {"xy": light["color"]["xy"]}
+        return changed
 
     async def _get_all(self, request: Request) -> JSONResponse:
         return self._answer(request, lambda: [self._shown(r) for r in self.resources.values()])
@@ -166,11 +283,12 @@ class FakeHueBridge(FakeDevice):
         return self._answer(request, lambda: [self._shown(found)] if found else None)
 
     async def _put(self, request: Request) -> JSONResponse:
+        at = arrived(request)
         found = self._find(request)
         body = await json_body(request)
         status, answer = self._command(request, found, body)
         self.commands.append(Command(time.monotonic(), request.path_params["rtype"], request.path_params["rid"],
-                                     body, status))
+                                     body, status, at))
         return answer
 
     def _command(self, request: Request, found: Resource | None, body: Any) -> tuple[int, JSONResponse]:
@@ -182,8 +300,10 @@ class FakeHueBridge(FakeDevice):
             return 400, _error(400, "invalid body")
         if self._too_many(found):
             return 429, _error(429, "Too many requests")
-        for light in self._lights_of(found):
+        lights = self._lights_of(found)
+        for light in lights:
             self._apply(light, body)
+        self._announce([self._changed(light, body) for light in lights])
         return 200, JSONResponse({"errors": [], "data": [{"rid": found["id"], "rtype": found["type"]}]})
 
     def _answer(self, request: Request, data: Any) -> JSONResponse:
@@ -259,6 +379,11 @@ class FakeHueBridge(FakeDevice):
                            "dynamics": {}, "alert": {"action_values": ["breathe"]},
                            "signaling": {"signal_values": SIGNALS}})
         owner["services"].append({"rid": group["id"], "rtype": "grouped_light"})
+
+
+async def _disconnected(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
 
 def _error(status: int, description: str) -> JSONResponse:

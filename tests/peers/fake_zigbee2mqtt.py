@@ -8,8 +8,9 @@ What it does, as Zigbee2MQTT 1.3x/2.x with `availability` enabled does:
   with `retain=True`, as a device's `retain` option; Zigbee2MQTT's default is not to).
 - `zigbee2mqtt/NAME/set` with a JSON object: `state` (ON, OFF, TOGGLE), `brightness`
   (0-254; without `state` it switches on, as moveToLevelWithOnOff does), `color` as `hex`,
-  `x`/`y` or `hue`/`saturation` (colour mode `xy` or `hs`; `hex` is converted to xy with
-  the Wide-RGB D65 formula Zigbee2MQTT uses, 4 decimals), `color_temp` in mireds (mode
+  `r`/`g`/`b` (Home Assistant's JSON light sends that), `x`/`y` or `hue`/`saturation`
+  (colour mode `xy` or `hs`; `hex` and `r`/`g`/`b` are converted to xy with the Wide-RGB
+  D65 formula Zigbee2MQTT uses, 4 decimals), `color_temp` in mireds (mode
   `color_temp`; `color` follows it onto the Planckian locus, as `color_sync` does),
   `transition`. Then the whole state is published, as Zigbee2MQTT's optimistic publish
   does. A siren takes `warning` (`mode`, `level`, `strobe`, `duration`; `stop` ends it)
@@ -19,7 +20,9 @@ What it does, as Zigbee2MQTT 1.3x/2.x with `availability` enabled does:
   (Zigbee2MQTT cannot reach it); `plug` brings it back. `stop()` ends the bridge the way
   a crash does: its last will says offline.
 
-Every command is kept in `commands` with its arrival time (time.monotonic()). The MQTT
+Every command is kept in `commands` with its arrival time (time.monotonic(), and
+time.perf_counter() as `arrived`). `set(name, ...)` changes a device as its own switch
+does: the new state is published, no command. The MQTT
 client is paho's, in its own thread, reconnecting by itself when the broker restarts.
 
     with FakeZigbee2Mqtt(broker.port) as z2m:
@@ -60,6 +63,7 @@ class Command:
     device: str
     kind: str  # "set" or "get"
     body: State
+    arrived: float = 0.0  # time.perf_counter() on arrival
 
 
 class FakeZigbee2Mqtt:
@@ -93,6 +97,12 @@ class FakeZigbee2Mqtt:
     def add_siren(self, name: str) -> None:
         self._sirens.add(name)
         self._add(name, {"battery": 100, "linkquality": 90, "tamper": False})
+
+    def set(self, name: str, **state: Any) -> None:
+        """The device changed by itself (its switch, another app): it publishes its new state."""
+        with self._lock:
+            self._devices[name].update(copy.deepcopy(state))
+        self._publish_state(name)
 
     def state(self, name: str) -> State:
         with self._lock:
@@ -151,7 +161,7 @@ class FakeZigbee2Mqtt:
         self._publish_state(name)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
-        at = time.monotonic()
+        at, arrived = time.monotonic(), time.perf_counter()
         name, _, kind = message.topic.removeprefix(f"{self.base}/").rpartition("/")
         if kind not in ("set", "get") or name not in self._devices:
             return
@@ -159,7 +169,7 @@ class FakeZigbee2Mqtt:
             body = json.loads(message.payload)
         except ValueError:
             return  # Zigbee2MQTT logs "Invalid message" and ignores it
-        self.commands.append(Command(at, name, kind, body))
+        self.commands.append(Command(at, name, kind, body, arrived))
         if name in self._unplugged:
             return  # Zigbee2MQTT logs "Publish 'set' ... failed" and publishes nothing
         if kind == "set" and name in self._sirens:
@@ -197,8 +207,9 @@ def _apply(state: State, body: State) -> None:
 
 
 def _color(color: State) -> tuple[State, str]:
-    if "hex" in color:
-        x, y = to_xy(color["hex"])
+    if "hex" in color or "r" in color:
+        x, y = to_xy(color["hex"] if "hex" in color else "#{:02x}{:02x}{:02x}".format(
+            *(int(color[c]) for c in "rgb")))
         return {"x": x, "y": y}, "xy"
     if "x" in color:
         return {"x": round(float(color["x"]), 4), "y": round(float(color["y"]), 4)}, "xy"
