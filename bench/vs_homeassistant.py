@@ -26,7 +26,10 @@ part of our path.
 
     .venv/bin/python bench/vs_homeassistant.py [--events 200] [--only wled,hue,lifx,z2m,hass]
 
-Prints a table and writes bench/results/vs_homeassistant.json. Timings are reported, never asserted.
+Prints a table and writes bench/results/vs_homeassistant.json (or --results FILE). Timings are
+reported, never asserted. Needs root (ports 80, 443 and 56700 on loopback addresses), Mosquitto,
+the lifx-emulator and Home Assistant's venv (scripts/ensure-hass-venv); the LIFX emulator holds
+UDP port 56700, so only one run with LIFX at a time on a machine.
 """
 
 from __future__ import annotations
@@ -51,7 +54,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import aiohttp
 import httpx
 
-from bench._stats import RESULTS, daemon, format_summary, machine, machine_line, summary_ms, write_results
+from bench._stats import RESULTS, daemon, format_summary, machine, machine_line, summary_ms
 from lamplighter.drivers.color import to_hsv
 from tests.peers.fake_hue import APP_KEY, FakeHueBridge
 from tests.peers.fake_wled import FakeWled
@@ -446,7 +449,8 @@ def through_hass(loop: Loop, ha: HomeAssistant, events: int, run_id: str, workdi
 # ---- the run ---------------------------------------------------------------------------------
 
 
-def run(events: int, names: list[str]) -> dict[str, Any]:
+def run(events: int, names: list[str], logs: Path) -> dict[str, Any]:
+    """The whole comparison; Home Assistant's log is kept in `logs`."""
     run_id = f"{time.time():.0f}"
     report: dict[str, Any] = {"events": events, "hold": HOLD, "devices": {}, "problems": []}
     addresses = _loopback()
@@ -467,7 +471,7 @@ def run(events: int, names: list[str]) -> dict[str, Any]:
         ha = HomeAssistant(workdir / "hass", extra_config=HA_CONFIG.format(name=Z2M_NAME))
         (ha.workdir / "config").mkdir(parents=True)
         (ha.workdir / "config" / "automations.yaml").write_text("[]\n")
-        stack.callback(lambda: shutil.copyfile(ha.log_path, RESULTS / "vs_homeassistant.hass.log"))
+        stack.callback(lambda: shutil.copyfile(ha.log_path, logs / "vs_homeassistant.hass.log"))
         stack.enter_context(ha.start())
         report["problems"] += set_up_ha(ha, devices, broker)
         for problem in report["problems"]:
@@ -522,21 +526,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=200, help="measured events per device and system")
     parser.add_argument("--only", default=",".join((*DEVICES, "hass")), help="comma-separated: wled,hue,lifx,z2m,hass")
+    parser.add_argument("--results", type=Path, default=RESULTS / "vs_homeassistant.json", help="where the JSON goes")
     args = parser.parse_args()
     info = machine()
     print(machine_line(info))
     names = [n for n in args.only.split(",") if n]
     unknown = sorted(set(names) - {*DEVICES, "hass"})
+    if args.events < 1:
+        parser.error(f"--events must be at least 1, not {args.events}")
     if unknown:
         parser.error(f"unknown device(s) {', '.join(unknown)} (known: {', '.join((*DEVICES, 'hass'))})")
-    report = run(args.events, names)
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    report = run(args.events, names, args.results.parent)
     lines = table(report)
     print(f"event -> device, {args.events} events per device and system, guards off, 911 held {HOLD}:")
     print("\n".join(lines))
     print(machine_line(info))
     report["machine"] = info
     report["table"] = lines
-    print(f"wrote {write_results('vs_homeassistant', report)}")
+    args.results.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {args.results}")
 
 
 if __name__ == "__main__":
