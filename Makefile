@@ -44,6 +44,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/mail.py
 	$(BIN)/python bench/slack.py
 	$(BIN)/python bench/drivers.py
+	scripts/ensure-debian-packages mosquitto
+	$(BIN)/python bench/vs_homeassistant.py
 
 check: $(STAMP)
 	$(BIN)/lamplighter check

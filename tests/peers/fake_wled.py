@@ -82,6 +82,11 @@ class FakeWled(FakeDevice):
         """Arrival times of the POSTs (the commands)."""
         return [r.at for r in self.received if r.method == "POST"]
 
+    def set_state(self, change: dict[str, Any]) -> None:
+        """A change made at the strip itself (its button, its own app): pushed to websocket clients, no command."""
+        self._merge(change)
+        self._push_soon()
+
     def color(self, seg_id: int = 0) -> list[int]:
         return list(self._segment(seg_id)["col"][0][:3])
 
@@ -137,6 +142,9 @@ class FakeWled(FakeDevice):
         transition = change.get("tt", self.state["transition"]) * 100
         self.changes.append((time.monotonic(), transition, copy.deepcopy(self.state)))
         self.arrivals.append((at, change))
+        self._push_soon()
+
+    def _push_soon(self) -> None:
         if self.sockets:
             push = asyncio.create_task(self._push(json.dumps(self._full())))
             self._pushes.add(push)

@@ -85,6 +85,7 @@ class HomeAssistant(PeerProcess):
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     token: str = ""  # a long-lived access token, made on the first start
+    extra_config: str = ""  # more of configuration.yaml (top-level keys), e.g. `automation: !include a.yaml`
     http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=10))
 
     @property
@@ -103,7 +104,7 @@ class HomeAssistant(PeerProcess):
         """Start HA (blocking: from async code, run it in a thread) and wait for the demo entities."""
         config = self.workdir / "config"
         config.mkdir(parents=True, exist_ok=True)
-        (config / "configuration.yaml").write_text(CONFIGURATION.format(port=self.port))
+        (config / "configuration.yaml").write_text(CONFIGURATION.format(port=self.port) + self.extra_config)
         self.spawn([str(hass_binary()), "--config", str(config), "--log-no-color"])
         if not self.token:
             self.wait_ready(http_ok(f"{self.url}/api/onboarding"), START_TIMEOUT)

@@ -45,6 +45,7 @@ def emulator_binary() -> str:
 class LifxEmulator:
     workdir: Path
     port: int = field(default_factory=free_port)
+    host: str = "127.0.0.1"  # Home Assistant's LIFX integration talks to port 56700 only: give it an address
     api_port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=5))  # kept alive: a new one costs 20 ms
@@ -55,11 +56,11 @@ class LifxEmulator:
 
     def lamp_url(self, **options: str) -> str:
         query = "".join(f"&{k}={v}" for k, v in options.items())
-        return f"lifx://127.0.0.1:{self.port}?serial={SERIAL}{query}"
+        return f"lifx://{self.host}:{self.port}?serial={SERIAL}{query}"
 
     def start(self) -> LifxEmulator:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        command = [emulator_binary(), "--bind", "127.0.0.1", "--port", str(self.port), "--color", "1",
+        command = [emulator_binary(), "--bind", self.host, "--port", str(self.port), "--color", "1",
                    "--api", "--api-host", "127.0.0.1", "--api-port", str(self.api_port)]
         with (self.workdir / "lifx-emulator.log").open("ab") as log:
             self.process = subprocess.Popen(command, cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT)
