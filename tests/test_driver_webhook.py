@@ -68,7 +68,7 @@ async def test_webhook_https_verifies_the_certificate_and_sends_basic_auth(
     async with FakeWebhook(certificate=tls) as secure:
         url = f"webhook+https://lamp:pa%40ss@127.0.0.1:{secure.port}/hook"
         untrusting = build_driver(url)
-        with pytest.raises(DeviceOffline, match="ConnectError"):
+        with pytest.raises(DeviceOffline, match="TLS certificate is not trusted"):
             await untrusting.apply(RED)
         await untrusting.close()
         monkeypatch.setenv("SSL_CERT_FILE", str(certificate))  # how a user trusts a private CA
@@ -114,8 +114,7 @@ async def test_the_ifttt_key_never_reaches_messages_or_logs(ifttt: FakeIfttt, ca
             await driver.apply(RED)
     finally:
         await driver.close()
-    assert "HTTP Request: POST" in caplog.text and "/with/key/****" in caplog.text
-    assert wrong not in caplog.text + str(caught.value)
+    assert wrong not in caplog.text + str(caught.value)  # at every log level
 
 
 @pytest.mark.parametrize("kind", ["webhook", "ifttt"])

@@ -125,7 +125,7 @@ async def test_the_websocket_keeps_the_state_so_the_first_alert_is_sent_without_
     async with service.running():
         await eventually(lambda: service.lamps[LAMP].online and strip.sockets)
         # someone changes the strip in the WLED app: the change arrives by push only
-        strip._change(time.perf_counter(), {"bri": 77, "seg": [{"id": 0, "col": [[1, 2, 3]], "fx": 4}]})
+        strip.set_state({"bri": 77, "seg": [{"id": 0, "col": [[1, 2, 3]], "fx": 4}]})
         before = restorable(copy.deepcopy(strip.state))
         await eventually(lambda: service.lamps[LAMP].memory.known is not None
                          and service.lamps[LAMP].memory.known.brightness == round(77 * 100 / 255))

@@ -33,9 +33,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
+from http import HTTPStatus
 from typing import Any, ClassVar
 
-import httpx
+import aiohttp
 
 from lamplighter.drivers.base import Driver, LampUrl
 from lamplighter.drivers.color import from_xy, to_xy, value_of
@@ -115,17 +116,17 @@ class HueBridge:
 
     async def _listen(self, up: Callable[[], None]) -> None:
         """One event stream session: the lights as they are now, then every change the bridge tells."""
-        timeout = httpx.Timeout(self._timeout, read=None)  # the stream is quiet while nothing changes
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=self._timeout)  # quiet while nothing changes
         headers = {"hue-application-key": self._key, "accept": "text/event-stream"}
-        async with httpx.AsyncClient(verify=False, timeout=timeout) as client, \
-                client.stream("GET", f"{self._base}{EVENT_STREAM}", headers=headers) as response:
-            if response.status_code != httpx.codes.OK:
-                raise DriverError(f"{self.name}: the event stream answered HTTP {response.status_code}")
+        async with aiohttp.ClientSession(timeout=timeout) as session, \
+                session.get(f"{self._base}{EVENT_STREAM}", headers=headers, ssl=False) as response:
+            if response.status != HTTPStatus.OK:
+                raise DriverError(f"{self.name}: the event stream answered HTTP {response.status}")
             up()
             self._lights = {light["id"]: light for light in await self.get(LIGHT)}
             for light_id in self._watchers:
                 self._tell(light_id)
-            async for data in server_sent_data(response.aiter_bytes(), self.name):
+            async for data in server_sent_data(response.content.iter_any(), self.name):
                 self._take(parse_report(data, self.name))
 
     def _take(self, events: Any) -> None:

@@ -37,7 +37,7 @@ class IftttDriver(OneWayHttpDriver):
     scheme = "ifttt"
 
     def __init__(self, url: LampUrl, base_url: str, timeout: float) -> None:
-        super().__init__(url, timeout, secrets=(url.user,))
+        super().__init__(url, timeout)
         self._endpoint = f"{base_url.rstrip('/')}/trigger/{url.host}/with/key/{url.user}"
 
     @classmethod

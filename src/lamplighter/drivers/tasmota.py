@@ -206,9 +206,7 @@ class TasmotaHttpDriver(TasmotaBase):
         port = f":{url.port}" if url.port else ""
         self._endpoint = f"http://{url.host}{port}/cm"
         self._login = {"user": unquote(url.user) or WEB_USER, "password": unquote(url.password)} if url.password else {}
-        password = unquote(url.password)
-        self._device = HttpDevice(self.url(), RateLimit(COMMANDS_PER_SECOND), timeout,
-                                  secrets=[password, quote(password, safe="")])
+        self._device = HttpDevice(self.url(), RateLimit(COMMANDS_PER_SECOND), timeout)
 
     @classmethod
     def from_url(cls, url: LampUrl) -> TasmotaHttpDriver:
