@@ -39,6 +39,7 @@ from lamplighter.service.fleet import LampFleet
 from lamplighter.service.incidents import Incidents
 from lamplighter.service.lamp import LampController
 from lamplighter.service.metrics import Metrics
+from lamplighter.service.retention import Retention
 from lamplighter.service.tasks import end_tasks
 from lamplighter.service.watchdog import DeadMansSwitch
 from lamplighter.sources import build_sources
@@ -129,6 +130,7 @@ class Service:
         self.announcements = Announcements.build(_announce_specs(self.levels), self.sources)
         self.fallback = Fallback(self.levels, Announcements.build(_fallback_specs(self.levels), self.sources,
                                                                   field="fallback"), self.activity)
+        self.retention = Retention(self.store, config.retention, config.guards, self.clock.now())
         self._deadlines_changed = asyncio.Event()
         self._stopping = False
         self._tasks: list[asyncio.Task[None]] = []
@@ -192,7 +194,7 @@ class Service:
         self._stopping = True
         self._deadlines_changed.set()
         tasks, self._tasks = self._tasks, []
-        await end_tasks([*tasks, *self.fleet.stop_tasks()], STOP_BOUND)
+        await end_tasks([*tasks, *self.fleet.stop_tasks(), *self.retention.tasks()], STOP_BOUND)
         await self.fleet.close()
         await self.announcements.close()
         await self.fallback.notices.close()
@@ -213,6 +215,8 @@ class Service:
             self.sources[event.source].health.last_event_at = event.received_at
         if heard:
             self._watch_sources()
+        if self.retention.stored(len(events), self.clock.now()):
+            self._deadlines_changed.set()
         for event, receipt in zip(events, receipts, strict=True):
             self.announcements.announce(event.with_id(receipt.id), receipt)  # only `shown` posts; returns at once
         return receipts
@@ -311,10 +315,18 @@ class Service:
         else:
             self._fall_back()  # a snooze that ended may have made a stranded signal visible
         self._watch_sources()
+        self._prune_if_due(now)
+
+    def _prune_if_due(self, now: float) -> None:
+        """Start a prune of old events in the background when one is due; its end wakes the timer."""
+        task = self.retention.start_if_due(now)
+        if task is not None:
+            task.add_done_callback(lambda _task: self._deadlines_changed.set())
 
     def _next_deadline(self, now: float) -> float | None:
         """The earliest moment something governed by time changes."""
-        moments = (self.incidents.next_deadline(now), self.fleet.next_deadline(now), self.watchdog.next_deadline(now))
+        moments = (self.incidents.next_deadline(now), self.fleet.next_deadline(now), self.watchdog.next_deadline(now),
+                   self.retention.next_deadline())
         return min((t for t in moments if t is not None and math.isfinite(t)), default=None)
 
     # ---- keeping the parts in step -----------------------------------------------------------
