@@ -420,6 +420,37 @@ def backup(source: Path, target: Path) -> JournalSummary:
     written beside `target` and renamed into place only once it passes an integrity check."""
     if not source.is_file():
         raise StoreError(f"there is no journal at {source}")
+    try:
+        return _copy(source, target)
+    except StoreError as exc:
+        raise StoreError(f"cannot back up {source} to {target}: {exc}") from None
+
+
+def restore(source: Path, journal: Path) -> tuple[JournalSummary, Path | None]:
+    """Put the backup `source` in place of `journal`, keeping the old one as JOURNAL.before-restore (with
+    its WAL); returns what the restored journal holds and where the old one is. Nothing is touched
+    unless the backup passes an integrity check and opens as a journal of this version."""
+    incoming = journal.with_name(journal.name + ".restoring")
+    try:
+        if not source.is_file():
+            raise StoreError("no such file")
+        _copy(source, incoming)
+        with contextlib.closing(Store(incoming)) as store:  # brings an older journal up to this version
+            summary = store.summary()
+    except StoreError as exc:
+        incoming.unlink(missing_ok=True)
+        raise StoreError(f"cannot restore from {source}: {exc}") from None
+    before = journal.with_name(journal.name + ".before-restore") if journal.exists() else None
+    for suffix in ("", "-wal"):
+        if Path(f"{journal}{suffix}").exists():
+            os.replace(f"{journal}{suffix}", f"{before}{suffix}")
+    Path(f"{journal}-shm").unlink(missing_ok=True)
+    os.replace(incoming, journal)
+    return summary, before
+
+
+def _copy(source: Path, target: Path) -> JournalSummary:
+    """Copy a journal page by page into `target` (via a .partial file), check it and count what it holds."""
     partial = target.with_name(target.name + ".partial")
     partial.unlink(missing_ok=True)
     try:
@@ -430,7 +461,7 @@ def backup(source: Path, target: Path) -> JournalSummary:
         os.replace(partial, target)
     except (OSError, sqlite3.Error, StoreError) as exc:
         partial.unlink(missing_ok=True)
-        raise StoreError(f"cannot back up {source} to {target}: {exc}") from None
+        raise StoreError(str(exc)) from None
     return summary
 
 
@@ -451,8 +482,11 @@ def _summary(db: sqlite3.Connection) -> JournalSummary:
     problems = [row[0] for row in db.execute("PRAGMA integrity_check(3)").fetchall()]
     if problems != ["ok"]:
         raise StoreError(f"the copy is damaged ({'; '.join(problems)})")
-    counts = db.execute("SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM signals WHERE ended_at IS NULL),"
-                        " (SELECT count(*) FROM snapshots)").fetchone()
+    try:
+        counts = db.execute("SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM signals WHERE ended_at IS"
+                            " NULL), (SELECT count(*) FROM snapshots)").fetchone()
+    except sqlite3.OperationalError as exc:
+        raise StoreError(f"it is not a Lamplighter journal ({exc})") from None
     return JournalSummary(*counts)
 
 

@@ -1,4 +1,4 @@
-"""Command-line entry point: `lamplighter run|send|status|ack|snooze|lamps|test|check|init|camera`."""
+"""Command-line entry point: `lamplighter run|send|status|ack|snooze|lamps|test|check|init|camera|backup|restore`."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ from lamplighter.drivers.base import redact
 from lamplighter.errors import ConfigError, LamplighterError
 from lamplighter.model import MAX_EVENT_ID, format_duration
 from lamplighter.service import Service, validate
+from lamplighter.service.journal import backup_journal, hold_journal, restore_journal
 from lamplighter.service.tokens import Token, ensure_token, find_token, token_path
 
 TEST_TIMEOUT = 15.0  # seconds a lamp test waits for the lamp to show the level, and to go back
@@ -70,12 +71,14 @@ def run(config_path: Path | None, verbose: bool) -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     loaded = _load(config_path)
     token = ensure_token(loaded.config, os.environ)
+    lock = hold_journal(loaded.config.state_dir)  # one daemon per journal; `restore` waits for none
     service = Service(loaded.config)
     _print_banner(loaded, token)
     from lamplighter.web.server import serve
 
     with contextlib.suppress(KeyboardInterrupt), asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         runner.run(serve(service, token.value))
+    lock.close()
 
 
 def _print_banner(loaded: LoadedConfig, token: Token) -> None:
@@ -310,6 +313,24 @@ def init(path: Path, force: bool) -> None:
         raise click.ClickException(f"{path} exists; use --force to overwrite it")
     path.write_text(files("lamplighter.cli").joinpath("starter.yaml").read_text(encoding="utf-8"), encoding="utf-8")
     click.echo(f"wrote {path}; check it with: lamplighter check -c {path}")
+
+
+@cli.command("backup")
+@config_option
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+def backup_command(config_path: Path | None, file: Path) -> None:
+    """Copy the journal to FILE, consistent even while the daemon runs (SQLite's online backup)."""
+    summary = backup_journal(_load(config_path).config, file)
+    click.echo(f"backed up {summary} to {file}")
+
+
+@cli.command("restore")
+@config_option
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+def restore_command(config_path: Path | None, file: Path) -> None:
+    """Replace the journal with the backup FILE (stop the daemon first); the old one is kept beside it."""
+    summary, before = restore_journal(_load(config_path).config, file)
+    click.echo(f"restored {summary} from {file}" + (f"; the journal before is kept as {before}" if before else ""))
 
 
 cli.add_command(discover)
