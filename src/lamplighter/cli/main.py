@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import getpass
-import logging
 import os
 import shutil
 import sys
@@ -25,6 +24,7 @@ from lamplighter.cli.discover import discover
 from lamplighter.config import DEFAULT_CONFIG_NAME, Config, LoadedConfig, load_config
 from lamplighter.drivers.base import redact
 from lamplighter.errors import ConfigError, LamplighterError
+from lamplighter.logs import LogFormat, configure_logging
 from lamplighter.model import MAX_EVENT_ID, format_duration
 from lamplighter.service import Service, validate
 from lamplighter.service.journal import backup_journal, hold_journal, restore_journal
@@ -64,12 +64,13 @@ def cli() -> None:
 
 @cli.command()
 @config_option
-@click.option("-v", "--verbose", is_flag=True, help="Log debug detail.")
-def run(config_path: Path | None, verbose: bool) -> None:
+@click.option("-v", "--verbose", is_flag=True, help="Log debug detail, the libraries' chatter included.")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default=None,
+              help="Log lines as text or as one JSON object each (default: log.format in the file, else text).")
+def run(config_path: Path | None, verbose: bool, log_format: LogFormat | None) -> None:
     """Run the daemon in the foreground until Ctrl-C or SIGTERM."""
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     loaded = _load(config_path)
+    configure_logging(log_format or loaded.config.log.format, verbose)
     token = ensure_token(loaded.config, os.environ)
     lock = hold_journal(loaded.config.state_dir)  # one daemon per journal; `restore` waits for none
     service = Service(loaded.config)

@@ -36,6 +36,7 @@ from lamplighter.service.activity import Activity
 from lamplighter.service.broadcast import Broadcast
 from lamplighter.service.fallback import Fallback
 from lamplighter.service.fleet import LampFleet
+from lamplighter.service.health import Health, assess
 from lamplighter.service.incidents import Incidents
 from lamplighter.service.lamp import LampController
 from lamplighter.service.metrics import Metrics
@@ -280,6 +281,10 @@ class Service:
 
     def lamp_views(self) -> list[LampView]:
         return self.fleet.views()
+
+    def health(self) -> Health:
+        """`ok`, or `degraded` with a reason per lamp offline and per source disconnected or blind."""
+        return assess(self.fleet.views(), self.sources, self.watchdog.watches(), self.clock.now())
 
     def watch(self, lamp: str) -> asyncio.Queue[LampView | None]:
         """A queue with the lamp's view now, then on every change; None when the service stops."""
