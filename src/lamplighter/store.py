@@ -365,7 +365,6 @@ class Store:
         ).fetchall()
         return [(float(row["hour"]), row["level"], int(row["count"])) for row in rows]
 
-
     # ---- retention: run from a worker thread, each call on a connection of its own -------------
 
     def _worker_connection(self) -> sqlite3.Connection:
@@ -481,7 +480,7 @@ def _summary(db: sqlite3.Connection) -> JournalSummary:
     """Check a journal page by page and count what it holds; StoreError if it is damaged."""
     problems = [row[0] for row in db.execute("PRAGMA integrity_check(3)").fetchall()]
     if problems != ["ok"]:
-        raise StoreError(f"the copy is damaged ({'; '.join(problems)})")
+        raise StoreError(f"the file is damaged ({'; '.join(problems)})")
     try:
         counts = db.execute("SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM signals WHERE ended_at IS"
                             " NULL), (SELECT count(*) FROM snapshots)").fetchone()
