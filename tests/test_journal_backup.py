@@ -116,3 +116,13 @@ def test_a_file_that_is_not_a_journal_is_refused_and_changes_nothing(daemon: Cal
         assert why in result.stderr
     assert stored_ids(journal) == {kept}
     assert sorted(p.name for p in journal.parent.glob("lamplighter.db*")) == ["lamplighter.db"]
+
+
+def test_a_second_daemon_on_the_same_journal_is_refused(daemon: Callable[..., Daemon]) -> None:
+    running = daemon(LEVELS)
+    second = subprocess.run([sys.executable, "-m", "lamplighter", "run", "-c", str(running.config_path)],
+                            env=running.env(), capture_output=True, text=True, timeout=60)
+    assert second.returncode == 1
+    assert f"a Lamplighter daemon is running on {running.workdir / 'state'}" in second.stderr
+    with running.client() as client:  # the first one is untouched
+        assert client.post("/api/events", json={"level": "912", "title": "still here"}).status_code == 202
