@@ -15,11 +15,14 @@ from typing import Any
 import httpx
 import pytest
 
+from lamplighter.model import make_event
 from lamplighter.service import Service
+from tests.conftest import make_config
 from tests.daemon import TOKEN, Daemon, free_port
 from tests.mail_signing import RULES, sample, variant
 from tests.peers.fake_wled import FakeWled
 from tests.serving import serving
+from tests.virtual_time import LoopClock
 
 MAILS = 5
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -154,3 +157,18 @@ async def test_healthz_answers_503_when_the_file_asks_for_it(service_factory: Ca
             await asyncio.sleep(0.1)
         body: dict[str, Any] = response.json()
         assert body["status"] == "degraded"
+
+
+@pytest.mark.virtual_time
+async def test_a_source_silent_past_expect_every_makes_health_degraded_until_it_speaks(tmp_path: Path) -> None:
+    config = make_config(tmp_path, "sources:\n  - {type: alertmanager, name: am, token: am-token-0123456789, "
+                                   "expect_every: 10m}\n")
+    service = Service(config, clock=LoopClock())
+    async with service.running():
+        assert service.health().status == "ok"
+        await asyncio.sleep(11 * 60)
+        health = service.health()
+        assert health.status == "degraded"
+        assert health.reasons == ("source am blind: am has been silent for 11m (expected every 10m)",)
+        service.submit(make_event("912", "disk", source="am", received_at=service.clock.now()))
+        assert service.health().reasons == ()
