@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.peers.process import PeerProcess, http_ok
+from tests.peers.process import PeerProcess, Probe, http_ok
 
 TOKEN = "test-token-0123456789"
 READY_TIMEOUT = 20.0
@@ -32,6 +32,7 @@ class Daemon(PeerProcess):
     config_body: str
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    run_args: tuple[str, ...] = ()  # more options for `lamplighter run`, e.g. ("--log-format", "json")
 
     @property
     def url(self) -> str:
@@ -57,11 +58,13 @@ class Daemon(PeerProcess):
         self.config_path.write_text(f"server: {{listen: 127.0.0.1:{self.port}{', ' + server if server else ''}}}\n"
                                     f"state_dir: {self.workdir / 'state'}\n{body}")
 
-    def start(self) -> Daemon:
+    def start(self, ready: Probe | None = None) -> Daemon:
+        """Write the configuration, spawn the daemon and wait until `ready` (default: /healthz answers 200)."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.write_config(self.config_body)
-        self.spawn([sys.executable, "-m", "lamplighter", "run", "-c", str(self.config_path)], env=self.env())
-        self.wait_ready(http_ok(f"{self.url}/healthz"), READY_TIMEOUT)
+        self.spawn([sys.executable, "-m", "lamplighter", "run", "-c", str(self.config_path), *self.run_args],
+                   env=self.env())
+        self.wait_ready(ready or http_ok(f"{self.url}/healthz"), READY_TIMEOUT)
         return self
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int:

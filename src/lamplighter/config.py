@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import time as time_of_day
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -96,6 +96,7 @@ class ServerConfig(_Strict, ListensOn):
     header_timeout: float = 10.0  # a request's line and headers must arrive within this
     body_timeout: float = 30.0  # and its body within this after the headers
     max_connections: int = Field(default=500, ge=1)  # below the usual limit of 1,024 open files
+    healthz_degraded_status: Literal[200, 503] = 200  # 503: /healthz fails while degraded, for status-code monitors
 
     @field_validator("header_timeout", "body_timeout", mode="before")
     @classmethod
@@ -220,6 +221,23 @@ class GuardsConfig(_Strict):
         return [value] if isinstance(value, dict) else value
 
 
+class RetentionConfig(_Strict):
+    """How long the journal keeps events: `retention: 30d` is short for `retention: {max_age: 30d}`.
+
+    Events older than `max_age`, and the oldest beyond `max_events`, are deleted in the
+    background; never an active signal's event, nor one the deduplication windows still need.
+    """
+
+    max_age: PositiveDuration = 90 * 86400.0
+    max_events: int = Field(default=1_000_000, ge=1000)
+
+
+class LogConfig(_Strict):
+    """The daemon's log on stderr: `text` lines for people, or `json`, one object per line, for collectors."""
+
+    format: Literal["text", "json"] = "text"
+
+
 class SourceConfig(BaseModel):
     """A source entry; its own fields are checked by the source type named in `type`."""
 
@@ -235,6 +253,13 @@ class Config(_Strict):
     levels: dict[str, LevelConfig] = {}
     sources: list[SourceConfig] = []
     guards: GuardsConfig = GuardsConfig()
+    retention: RetentionConfig = RetentionConfig()
+    log: LogConfig = LogConfig()
+
+    @field_validator("retention", mode="before")
+    @classmethod
+    def _age_alone(cls, value: Any) -> Any:
+        return {"max_age": value} if isinstance(value, (str, int, float)) else value
 
     @field_validator("levels", "lamps", "sirens", mode="before")
     @classmethod

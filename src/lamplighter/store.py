@@ -4,12 +4,19 @@ It holds every accepted event with its outcome and reasons, the active signals a
 lamps' restore snapshots. Each accepted event and the signal changes it causes are one
 transaction, committed before the API answers, so a crash (even SIGKILL or power loss)
 never loses an event that was answered 2xx.
+
+Old events are pruned in small batches (`prune_batch`, on a connection of its own so that a
+worker thread can run it), never an active signal's; the file gives the freed pages back to
+the disk (`auto_vacuum=INCREMENTAL`, `vacuum_step`). `backup` copies a consistent journal
+with SQLite's online backup API while the daemon writes to it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
+import os
 import re
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping
@@ -19,6 +26,8 @@ from typing import Any
 
 from lamplighter.errors import StoreError
 from lamplighter.model import MAX_EVENT_ID, Event, LampState, Outcome, Signal, Status, StoredEvent
+
+log = logging.getLogger(__name__)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -64,6 +73,11 @@ MIGRATIONS = (
 )
 
 
+INCREMENTAL_VACUUM = 2  # PRAGMA auto_vacuum: the file can give free pages back to the disk
+ACTIVE_SIGNAL_EVENTS = "SELECT event_id FROM signals WHERE ended_at IS NULL"
+
+BUSY_TIMEOUT = 5.0  # seconds a connection waits for another's write to end
+
 _COLUMNS = {table: set(re.findall(r"^\s+(\w+) [A-Z]", body, re.MULTILINE))
             for table, body in re.findall(r"CREATE TABLE IF NOT EXISTS (\w+) \((.*?)\n\);", SCHEMA, re.DOTALL)}
 """The columns of each table, read from SCHEMA."""
@@ -89,13 +103,14 @@ class Store:
     def __init__(self, path: Path) -> None:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT)
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"cannot open the store at {path}: {exc}") from None
         try:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._check_intact()
+            self._enable_incremental_vacuum(path)
             self._migrate()
             self._check_columns()
         except (sqlite3.Error, StoreError) as exc:
@@ -109,6 +124,16 @@ class Store:
         problems = [row[0] for row in self._db.execute("PRAGMA quick_check(3)").fetchall()]
         if problems != ["ok"]:
             raise StoreError(f"the file is damaged ({'; '.join(problems)})")
+
+    def _enable_incremental_vacuum(self, path: Path) -> None:
+        """A new journal is made with incremental vacuum; an older one is rewritten once (VACUUM) to get it."""
+        if self._db.execute("PRAGMA auto_vacuum").fetchone()[0] == INCREMENTAL_VACUUM:
+            return
+        self._db.execute(f"PRAGMA auto_vacuum={INCREMENTAL_VACUUM}")  # takes effect at once on an empty file
+        if self._db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+            log.info("the journal %s is rewritten once (VACUUM) so that pruned events give their space back "
+                     "to the disk; this takes a moment for a big journal", path)
+            self._db.execute("VACUUM")
 
     def _check_columns(self) -> None:
         """Every table has the columns this version writes: else the file is not a Lamplighter journal."""
@@ -277,6 +302,10 @@ class Store:
     def count_events(self) -> int:
         return int(self._db.execute("SELECT count(*) FROM events").fetchone()[0])
 
+    def summary(self) -> JournalSummary:
+        """Check the journal page by page and count what it holds."""
+        return _summary(self._db)
+
     def seen_since(self, since: float) -> list[tuple[str, str, float, bool]]:
         """(level, dedup key, last seen, explicit key?) of keys shown or deduplicated since `since`
         and not resolved after."""
@@ -340,6 +369,129 @@ class Store:
             " WHERE received_at >= ? GROUP BY hour, level ORDER BY hour", (since,),
         ).fetchall()
         return [(float(row["hour"]), row["level"], int(row["count"])) for row in rows]
+
+    # ---- retention: run from a worker thread, each call on a connection of its own -------------
+
+    def _worker_connection(self) -> sqlite3.Connection:
+        """A connection for one call from a worker thread (the main one belongs to the event loop)."""
+        return sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT)
+
+    def count_events_apart(self) -> int:
+        """`count_events` on a connection of its own, for a worker thread."""
+        with contextlib.closing(self._worker_connection()) as db:
+            try:
+                return int(db.execute("SELECT count(*) FROM events").fetchone()[0])
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot read the journal at {self.path}: {exc}") from None
+
+    def prune_batch(self, before: float, excess: int, limit: int) -> int:
+        """Delete up to `limit` of the oldest events that were received before `before` or are among the
+        `excess` oldest, in one transaction; never an active signal's event. Returns how many went.
+
+        Events are taken oldest first and the batch ends at the first one that is to stay, so a call
+        reads at most `limit` rows, however big the journal."""
+        with contextlib.closing(self._worker_connection()) as db:
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                rows = db.execute(f"SELECT id, received_at FROM events WHERE id NOT IN ({ACTIVE_SIGNAL_EVENTS})"
+                                  " ORDER BY id LIMIT ?", (limit,)).fetchall()
+                doomed = 0
+                while doomed < len(rows) and (rows[doomed][1] < before or doomed < excess):
+                    doomed += 1
+                if doomed:
+                    last = rows[doomed - 1][0]
+                    db.execute(f"DELETE FROM signals WHERE event_id <= ? AND event_id NOT IN ({ACTIVE_SIGNAL_EVENTS})",
+                               (last,))
+                    db.execute(f"DELETE FROM events WHERE id <= ? AND id NOT IN ({ACTIVE_SIGNAL_EVENTS})", (last,))
+                db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot prune the journal at {self.path}: {exc}") from None
+        return doomed
+
+    def vacuum_step(self, pages: int) -> int:
+        """Give up to `pages` free pages back to the disk (the file shrinks); returns how many remain free."""
+        with contextlib.closing(self._worker_connection()) as db:
+            try:
+                db.executescript(f"PRAGMA incremental_vacuum({int(pages)})")  # execute() frees only one page
+                return int(db.execute("PRAGMA freelist_count").fetchone()[0])
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot vacuum the journal at {self.path}: {exc}") from None
+
+
+def backup(source: Path, target: Path) -> JournalSummary:
+    """Copy the journal at `source` to `target` with SQLite's online backup API, safe while a daemon writes
+    to it: the copy is the journal as of one moment (every event committed before it began). The copy is
+    written beside `target` and renamed into place only once it passes an integrity check."""
+    if not source.is_file():
+        raise StoreError(f"there is no journal at {source}")
+    try:
+        return _copy(source, target)
+    except StoreError as exc:
+        raise StoreError(f"cannot back up {source} to {target}: {exc}") from None
+
+
+def restore(source: Path, journal: Path) -> tuple[JournalSummary, Path | None]:
+    """Put the backup `source` in place of `journal`, keeping the old one as JOURNAL.before-restore (with
+    its WAL); returns what the restored journal holds and where the old one is. Nothing is touched
+    unless the backup passes an integrity check and opens as a journal of this version."""
+    incoming = journal.with_name(journal.name + ".restoring")
+    try:
+        if not source.is_file():
+            raise StoreError("no such file")
+        _copy(source, incoming)
+        with contextlib.closing(Store(incoming)) as store:  # brings an older journal up to this version
+            summary = store.summary()
+    except StoreError as exc:
+        incoming.unlink(missing_ok=True)
+        raise StoreError(f"cannot restore from {source}: {exc}") from None
+    before = journal.with_name(journal.name + ".before-restore") if journal.exists() else None
+    for suffix in ("", "-wal"):
+        if Path(f"{journal}{suffix}").exists():
+            os.replace(f"{journal}{suffix}", f"{before}{suffix}")
+    Path(f"{journal}-shm").unlink(missing_ok=True)
+    os.replace(incoming, journal)
+    return summary, before
+
+
+def _copy(source: Path, target: Path) -> JournalSummary:
+    """Copy a journal page by page into `target` (via a .partial file), check it and count what it holds."""
+    partial = target.with_name(target.name + ".partial")
+    partial.unlink(missing_ok=True)
+    try:
+        with contextlib.closing(sqlite3.connect(source, timeout=BUSY_TIMEOUT)) as db, \
+                contextlib.closing(sqlite3.connect(partial)) as copy:
+            db.backup(copy)
+            summary = _summary(copy)
+        os.replace(partial, target)
+    except (OSError, sqlite3.Error, StoreError) as exc:
+        partial.unlink(missing_ok=True)
+        raise StoreError(str(exc)) from None
+    return summary
+
+
+@dataclass(frozen=True)
+class JournalSummary:
+    """What a journal holds, as `backup` and `restore` report it."""
+
+    events: int
+    active_signals: int
+    snapshots: int
+
+    def __str__(self) -> str:
+        return f"{self.events} events, {self.active_signals} active signal(s), {self.snapshots} restore snapshot(s)"
+
+
+def _summary(db: sqlite3.Connection) -> JournalSummary:
+    """Check a journal page by page and count what it holds; StoreError if it is damaged."""
+    problems = [row[0] for row in db.execute("PRAGMA integrity_check(3)").fetchall()]
+    if problems != ["ok"]:
+        raise StoreError(f"the file is damaged ({'; '.join(problems)})")
+    try:
+        counts = db.execute("SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM signals WHERE ended_at IS"
+                            " NULL), (SELECT count(*) FROM snapshots)").fetchone()
+    except sqlite3.OperationalError as exc:
+        raise StoreError(f"it is not a Lamplighter journal ({exc})") from None
+    return JournalSummary(*counts)
 
 
 def _move_aside(path: Path) -> str:

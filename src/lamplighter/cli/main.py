@@ -1,11 +1,10 @@
-"""Command-line entry point: `lamplighter run|send|status|ack|snooze|lamps|test|check|reload|init|camera`."""
+"""Command line: `lamplighter run|send|status|ack|snooze|lamps|test|check|reload|init|camera|backup|restore`."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import getpass
-import logging
 import os
 import shutil
 import sys
@@ -25,9 +24,11 @@ from lamplighter.cli.discover import discover
 from lamplighter.config import DEFAULT_CONFIG_NAME, Config, LoadedConfig, load_config
 from lamplighter.drivers.base import redact
 from lamplighter.errors import ConfigError, LamplighterError
+from lamplighter.logs import LogFormat, configure_logging
 from lamplighter.model import MAX_EVENT_ID, format_duration
 from lamplighter.service import Service
 from lamplighter.service.core import load_checked
+from lamplighter.service.journal import backup_journal, hold_journal, restore_journal
 from lamplighter.service.tokens import Token, ensure_token, find_token, token_path
 
 TEST_TIMEOUT = 15.0  # seconds a lamp test waits for the lamp to show the level, and to go back
@@ -63,19 +64,22 @@ def cli() -> None:
 
 @cli.command()
 @config_option
-@click.option("-v", "--verbose", is_flag=True, help="Log debug detail.")
-def run(config_path: Path | None, verbose: bool) -> None:
+@click.option("-v", "--verbose", is_flag=True, help="Log debug detail, the libraries' chatter included.")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default=None,
+              help="Log lines as text or as one JSON object each (default: log.format in the file, else text).")
+def run(config_path: Path | None, verbose: bool, log_format: LogFormat | None) -> None:
     """Run the daemon in the foreground until Ctrl-C or SIGTERM."""
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     loaded = _load(config_path)
+    configure_logging(log_format or loaded.config.log.format, verbose)
     token = ensure_token(loaded.config, os.environ)
+    lock = hold_journal(loaded.config.state_dir)  # one daemon per journal; `restore` waits for none
     service = Service(loaded.config, config_path=loaded.path)
     _print_banner(loaded, token)
     from lamplighter.web.server import serve
 
     with contextlib.suppress(KeyboardInterrupt), asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         runner.run(serve(service, token.value))
+    lock.close()
 
 
 def _print_banner(loaded: LoadedConfig, token: Token) -> None:
@@ -337,6 +341,24 @@ def init(path: Path, force: bool) -> None:
         raise click.ClickException(f"{path} exists; use --force to overwrite it")
     path.write_text(files("lamplighter.cli").joinpath("starter.yaml").read_text(encoding="utf-8"), encoding="utf-8")
     click.echo(f"wrote {path}; check it with: lamplighter check -c {path}")
+
+
+@cli.command("backup")
+@config_option
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+def backup_command(config_path: Path | None, file: Path) -> None:
+    """Copy the journal to FILE, consistent even while the daemon runs (SQLite's online backup)."""
+    summary = backup_journal(_load(config_path).config, file)
+    click.echo(f"backed up {summary} to {file}")
+
+
+@cli.command("restore")
+@config_option
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+def restore_command(config_path: Path | None, file: Path) -> None:
+    """Replace the journal with the backup FILE (stop the daemon first); the old one is kept beside it."""
+    summary, before = restore_journal(_load(config_path).config, file)
+    click.echo(f"restored {summary} from {file}" + (f"; the journal before is kept as {before}" if before else ""))
 
 
 cli.add_command(discover)

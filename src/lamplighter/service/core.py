@@ -44,11 +44,13 @@ from lamplighter.service.activity import Activity
 from lamplighter.service.broadcast import Broadcast
 from lamplighter.service.fallback import Fallback
 from lamplighter.service.fleet import LampFleet, Retired
+from lamplighter.service.health import Health, assess
 from lamplighter.service.incidents import Incidents
 from lamplighter.service.intake import Intake
 from lamplighter.service.lamp import LampController
 from lamplighter.service.metrics import Metrics
 from lamplighter.service.reload import Changes, diff_configs, in_effect
+from lamplighter.service.retention import Retention
 from lamplighter.service.tasks import end_tasks
 from lamplighter.service.watchdog import DeadMansSwitch
 from lamplighter.sources import build_sources
@@ -152,6 +154,7 @@ class Service:
         self.announcements = Announcements.build(_announce_specs(self.levels), self.sources)
         self.fallback = Fallback(self.levels, Announcements.build(_fallback_specs(self.levels), self.sources,
                                                                   field="fallback"), self.activity)
+        self.retention = Retention(self.store, config.retention, config.guards, self.clock.now())
         self._deadlines_changed = asyncio.Event()
         self.intake = Intake(self.submit_many)
         self._stopping = False
@@ -222,7 +225,7 @@ class Service:
         self._deadlines_changed.set()
         tasks, self._tasks = [*self._tasks, *self._source_tasks.values()], []
         self._source_tasks = {}
-        await end_tasks([*tasks, *self.fleet.stop_tasks()], STOP_BOUND)
+        await end_tasks([*tasks, *self.fleet.stop_tasks(), *self.retention.tasks()], STOP_BOUND)
         await self.fleet.close()
         await self.announcements.close()
         await self.fallback.notices.close()
@@ -243,6 +246,8 @@ class Service:
             self.sources[event.source].health.last_event_at = event.received_at
         if heard:
             self._watch_sources()
+        if self.retention.stored(len(events), self.clock.now()):
+            self._deadlines_changed.set()
         for event, receipt in zip(events, receipts, strict=True):
             self.announcements.announce(event.with_id(receipt.id), receipt)  # only `shown` posts; returns at once
         return receipts
@@ -311,6 +316,10 @@ class Service:
 
     def lamp_views(self) -> list[LampView]:
         return self.fleet.views()
+
+    def health(self) -> Health:
+        """`ok`, or `degraded` with a reason per lamp offline and per source disconnected or blind."""
+        return assess(self.fleet.views(), self.sources, self.watchdog.watches(), self.clock.now())
 
     def watch(self, lamp: str) -> asyncio.Queue[LampView | None]:
         """A queue with the lamp's view now, then on every change; None when the service stops."""
@@ -432,10 +441,18 @@ class Service:
         else:
             self._fall_back()  # a snooze that ended may have made a stranded signal visible
         self._watch_sources()
+        self._prune_if_due(now)
+
+    def _prune_if_due(self, now: float) -> None:
+        """Start a prune of old events in the background when one is due; its end wakes the timer."""
+        task = self.retention.start_if_due(now)
+        if task is not None:
+            task.add_done_callback(lambda _task: self._deadlines_changed.set())
 
     def _next_deadline(self, now: float) -> float | None:
         """The earliest moment something governed by time changes."""
-        moments = (self.incidents.next_deadline(now), self.fleet.next_deadline(now), self.watchdog.next_deadline(now))
+        moments = (self.incidents.next_deadline(now), self.fleet.next_deadline(now), self.watchdog.next_deadline(now),
+                   self.retention.next_deadline())
         return min((t for t in moments if t is not None and math.isfinite(t)), default=None)
 
     # ---- keeping the parts in step -----------------------------------------------------------

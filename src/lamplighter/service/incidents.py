@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 SNOOZE_SETTING = "snooze"
 LEVEL_REMOVED = "its level was removed from the configuration"
+TITLE_CHARS = 120  # of an event's title in its log line
 
 OnChange = Callable[[float | None], None]
 
@@ -106,6 +107,8 @@ class Incidents:
                 self.signals.clear()
                 self.signals.update(before[1])
             raise
+        for event, event_id, verdict in stored:
+            log_event(event_id, event, verdict.outcome, verdict.reasons, verdict.new_signal or verdict.refreshed)
         receipts = [self._receipt(event, event_id, verdict) for event, event_id, verdict in stored]
         changed = [event.received_at for event, _, v in stored if v.new_signal or v.ended or v.refreshed]
         if changed:
@@ -141,6 +144,7 @@ class Incidents:
     def record_rejected(self, event: Event, reason: str) -> Receipt:
         """Store an event a source refused to route (a spoofed mail), so /api/events shows why."""
         event_id = self.store.record_event(event, Outcome.REJECTED, [reason])
+        log_event(event_id, event, Outcome.REJECTED, (reason,), None)
         self._metrics.events.labels(event.level, Outcome.REJECTED.value).inc()
         self._activity.publish(Activity("event", event_id))
         return Receipt(event_id, Outcome.REJECTED, (reason,), None, None)
@@ -274,3 +278,14 @@ class Incidents:
 
     def event(self, event_id: int) -> StoredEvent | None:
         return self.store.event(event_id)
+
+
+def log_event(event_id: int, event: Event, outcome: Outcome, reasons: Sequence[str], signal: Signal | None) -> None:
+    """The one INFO line per stored event: id, level, outcome, lamps, source and title (never a secret:
+    events carry none); the same as structured fields for JSON logs."""
+    lamps = sorted(signal.lamps) if signal is not None else []
+    why = f" ({'; '.join(reasons)})" if reasons else ""
+    log.info("event %d: %s %s%s from %s: %s%s", event_id, event.level, outcome.value,
+             f" on {', '.join(lamps)}" if lamps else "", event.source, event.title[:TITLE_CHARS], why,
+             extra={"event_id": event_id, "event_level": event.level, "outcome": outcome.value, "lamps": lamps,
+                    "source": event.source, "reasons": list(reasons)})

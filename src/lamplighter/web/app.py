@@ -179,9 +179,22 @@ def create_app(service: Service, token: str) -> FastAPI:
     unknown_hook_token = secrets.token_urlsafe(32)  # nobody knows it: every request to an unknown hook fails
 
     @app.get("/healthz")
-    async def healthz() -> dict[str, Any]:
-        views = service.lamp_views()
-        return {"status": "ok", "lamps": len(views), "lamps_online": sum(v.online for v in views)}
+    async def healthz(request: Request, strict: bool = False) -> JSONResponse:
+        """`ok` or `degraded` (200, or 503 with `?strict=1` or server.healthz_degraded_status: 503); the
+        reasons name lamps and sources, so only a request with the token gets them."""
+        health = service.health()
+        answer: dict[str, Any] = {"status": health.status, "lamps": health.lamps, "lamps_online": health.lamps_online}
+        if _knows_token(request):
+            answer["reasons"] = list(health.reasons)
+        degraded = 503 if strict else service.config.server.healthz_degraded_status
+        return JSONResponse(answer, status_code=degraded if health.reasons else 200)
+
+    def _knows_token(request: Request) -> bool:
+        try:
+            authorized(request)
+        except HTTPException:
+            return False
+        return True
 
     @app.get("/api/openapi.json", dependencies=auth, include_in_schema=False)
     async def openapi() -> dict[str, Any]:
