@@ -17,7 +17,7 @@ export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 # Each has its own stamp, so `make run` after `make test` installs nothing. pip shows its progress.
 $(RUNTIME_STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
-	@echo "installing the runtime into $(VENV) (about 125 MB, 35-60 s with a warm pip cache; longer on a first download)"
+	@echo "installing the runtime into $(VENV) (about 125 MB, 30-60 s with a warm pip cache; longer on a first download)"
 	$(BIN)/pip install --progress-bar on --upgrade pip
 	$(BIN)/pip install --progress-bar on -c requirements.lock -e .
 	touch $(RUNTIME_STAMP)
