@@ -11,7 +11,7 @@ TEST_PEERS := chromium fonts-dejavu-core dovecot-imapd prometheus-alertmanager m
     alsa-utils espeak-ng
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: run test bench check lint clean
+.PHONY: run test bench check lint clean addon
 
 # `make run` installs what running needs and nothing more; `make test` adds the test extras on top.
 # Each has its own stamp, so `make run` after `make test` installs nothing. pip shows its progress.
@@ -40,6 +40,7 @@ test: $(TEST_STAMP) $(BUILDBOT_STAMP)
 	scripts/ensure-debian-packages $(TEST_PEERS)
 	PYTHON=$(PYTHON) scripts/ensure-hass-venv $(HASS_VENV)
 	scripts/ensure-kasa-simulator
+	scripts/ensure-bookworm-rootfs
 	$(BIN)/python -m pytest
 
 bench: $(TEST_STAMP)
@@ -64,3 +65,11 @@ lint: $(RUNTIME_STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+# The Home Assistant app, ready to copy into Home Assistant's /addons/: the wheel and the lock beside its Dockerfile.
+ADDON := packaging/home-assistant/lamplighter
+addon: $(RUNTIME_STAMP)
+	rm -f $(ADDON)/lamplighter-*.whl
+	$(BIN)/pip wheel --no-deps --wheel-dir $(ADDON) .
+	cp requirements.lock $(ADDON)/
+	rm -rf build
