@@ -9,6 +9,8 @@ RUN steps before a stage's first COPY are cached under .cache/peers/container-la
 engine caches layers, so apt-get runs once. The image's CMD and HEALTHCHECK then run in a
 network namespace of their own (loopback only), as the user the image names.
 
+`RUN --mount=type=cache,target=DIR` binds a directory kept under .cache/peers/container-build-cache
+there, as BuildKit does (pip's cache: the image stays without it, a rebuild downloads nothing).
 Enough of the format for our Containerfile, no more: exec-form CMD and HEALTHCHECK, no ARG,
 no globs in COPY, no whiteouts when reading another stage's files.
 """
@@ -31,6 +33,7 @@ from pathlib import Path
 BASES = {"debian:bookworm-slim"}
 HOST_NETWORK_FILES = ("etc/resolv.conf", "etc/ssl/certs/ca-certificates.crt")
 LAYER_CACHE = Path(__file__).resolve().parents[1] / ".cache" / "peers" / "container-layers"
+BUILD_CACHE = LAYER_CACHE.with_name("container-build-cache")
 
 
 @dataclass
@@ -96,8 +99,10 @@ class Image:
                 return int(fields[2]), int(fields[3])
         raise KeyError(f"no user {user} in the image")
 
-    def script(self, merged: Path, command: str, *, network: bool, env: dict[str, str] | None = None) -> str:
-        """A shell script that mounts the image at `merged` and runs `command` in it as the image's user."""
+    def script(self, merged: Path, command: str, *, network: bool, env: dict[str, str] | None = None,
+               caches: tuple[str, ...] = ()) -> str:
+        """A shell script that mounts the image at `merged` and runs `command` in it as the image's user,
+        with a kept directory of the host mounted at each of `caches` (RUN --mount=type=cache)."""
         work = self.top.with_name(self.top.name + ".work")
         work.mkdir(exist_ok=True)
         lower = ":".join(str(layer) for layer in reversed(self.layers))
@@ -110,16 +115,19 @@ class Image:
             f"mount -t proc proc {merged}/proc",
             f"mount --rbind /dev {merged}/dev",
             *(_host_network(merged) if network else ["ip link set lo up"]),
+            *(f"mkdir -p {merged}{target} {_cache_dir(target)} && mount --bind {_cache_dir(target)} {merged}{target}"
+              for target in caches),
             f"exec chroot --userspec={uid}:{gid} --groups={gid} {merged} /usr/bin/env -i {variables} "
             f"/bin/sh -c {shlex.quote(inner)}",
         ]
         return "\n".join(lines)
 
-    def run(self, command: str, timeout: float = 600) -> None:
+    def run(self, argument: str, timeout: float = 600) -> None:
         """A RUN step: on the host's network (apt, pip), in a mount namespace of its own."""
+        caches, command = _run_mounts(argument)
         with tempfile.TemporaryDirectory() as merged:
             done = subprocess.run(["unshare", "--mount", "--fork", "sh", "-c",
-                                   self.script(Path(merged), command, network=True)],
+                                   self.script(Path(merged), command, network=True, caches=caches)],
                                   capture_output=True, text=True, timeout=timeout)
         if done.returncode != 0:
             raise RuntimeError(f"RUN {command} exited {done.returncode}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
@@ -141,6 +149,23 @@ class Image:
                                "chroot", f"--userspec={uid}:{gid}", f"--groups={gid}", str(merged),
                                "/usr/bin/env", "-i", *variables, "/bin/sh", "-c", inner],
                               capture_output=True, text=True, timeout=timeout)
+
+
+def _run_mounts(argument: str) -> tuple[tuple[str, ...], str]:
+    """RUN [--mount=type=cache,target=DIR]... COMMAND: the cache targets and the command."""
+    targets = []
+    while argument.startswith("--mount="):
+        option, _, argument = argument.partition(" ")
+        fields = dict(item.split("=", 1) for item in option.removeprefix("--mount=").split(","))
+        if fields.get("type") != "cache":
+            raise ValueError(f"{option}: only type=cache mounts are carried out here")
+        targets.append(fields["target"])
+    return tuple(targets), argument.strip()
+
+
+def _cache_dir(target: str) -> Path:
+    """The host directory kept for a cache mount at `target`, as BuildKit keeps one per target."""
+    return BUILD_CACHE / hashlib.sha256(target.encode()).hexdigest()[:16]
 
 
 def _host_network(merged: Path) -> list[str]:

@@ -122,3 +122,27 @@ def test_a_bad_option_is_reported_by_lamplighter_with_its_place(tmp_path: Path) 
     config, secrets = run_script().build_config(options, MQTT_SERVICE)
     checked = check(config, secrets, tmp_path)
     assert checked.returncode == 2 and "ultraviolet" in checked.stderr and "levels.911.color" in checked.stderr
+
+
+def make_dry_run(workdir: Path, target: str) -> list[str]:
+    """The commands `make TARGET` would run in `workdir` (a copy of the Makefile and what it depends on)."""
+    done = subprocess.run(["make", "-n", target], cwd=workdir, capture_output=True, text=True, timeout=60, check=True)
+    return done.stdout.splitlines()
+
+
+def test_make_run_installs_the_runtime_only_and_nothing_after_make_test(tmp_path: Path) -> None:
+    for name in ("Makefile", "pyproject.toml", "requirements.lock"):
+        (tmp_path / name).write_bytes((ROOT / name).read_bytes())
+    fresh = make_dry_run(tmp_path, "run")
+    installs = [line for line in fresh if " install " in line]
+    assert installs[-1].endswith("pip install --progress-bar on -c requirements.lock -e .")  # no [test], no --quiet
+    assert any(line.startswith("echo") and "installing the runtime" in line for line in fresh)
+    assert fresh[-1] == ".venv/bin/lamplighter run"
+
+    fresh_test = make_dry_run(tmp_path, "test")
+    assert any(line.endswith("-e '.[test]'") for line in fresh_test)
+
+    (tmp_path / ".venv").mkdir()
+    (tmp_path / ".venv" / ".installed-runtime").touch()
+    (tmp_path / ".venv" / ".installed-test").touch()  # as `make test` leaves them
+    assert make_dry_run(tmp_path, "run") == [".venv/bin/lamplighter run"]
