@@ -8,7 +8,7 @@ BUILDBOT_VENV := .cache/peers/buildbot-venv
 BUILDBOT_STAMP := $(BUILDBOT_VENV)/.installed
 HASS_VENV := .cache/peers/hass-venv
 TEST_PEERS := chromium fonts-dejavu-core dovecot-imapd prometheus-alertmanager mosquitto mosquitto-clients \
-    alsa-utils espeak-ng
+    alsa-utils espeak-ng systemd iproute2
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
 .PHONY: run test bench check lint clean addon
@@ -23,7 +23,7 @@ $(RUNTIME_STAMP): pyproject.toml requirements.lock
 	touch $(RUNTIME_STAMP)
 
 $(TEST_STAMP): $(RUNTIME_STAMP)
-	@echo "installing the test extras into $(VENV) (about 570 MB more: OpenCV, onnxruntime, Playwright ...)"
+	@echo "installing the test extras into $(VENV) (about 615 MB more: OpenCV, onnxruntime, Playwright ...)"
 	$(BIN)/pip install --progress-bar on -c requirements.lock -e '.[test]'
 	touch $(TEST_STAMP)
 
