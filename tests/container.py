@@ -11,8 +11,9 @@ network namespace of their own (loopback only), as the user the image names.
 
 `RUN --mount=type=cache,target=DIR` binds a directory kept under .cache/peers/container-build-cache
 there, as BuildKit does (pip's cache: the image stays without it, a rebuild downloads nothing).
-Enough of the format for our Containerfile, no more: exec-form CMD and HEALTHCHECK, no ARG,
-no globs in COPY, no whiteouts when reading another stage's files.
+Enough of the format for our two image definitions, no more: exec-form CMD and HEALTHCHECK, ARG
+only before the first FROM, globs only in COPY from the context, no whiteouts when reading
+another stage's files.
 """
 
 from __future__ import annotations
@@ -24,9 +25,11 @@ import os
 import shlex
 import shutil
 import signal
+import string
 import subprocess
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,9 +52,11 @@ class Stage:
     steps: list[Instruction] = field(default_factory=list)
 
 
-def parse(text: str) -> list[Stage]:
-    """The stages of a Containerfile: continuation lines joined, comments dropped."""
+def parse(text: str, args: Mapping[str, str] | None = None) -> list[Stage]:
+    """The stages of a Containerfile: continuation lines joined, comments dropped, and `FROM $ARG`
+    resolved from the ARGs before the first FROM, their defaults overridden by `args` (--build-arg)."""
     stages: list[Stage] = []
+    known: dict[str, str] = {}
     logical = ""
     for line in text.splitlines():
         if not logical and (not line.strip() or line.lstrip().startswith("#")):
@@ -61,9 +66,12 @@ def parse(text: str) -> list[Stage]:
             continue
         keyword, _, argument = (logical + line).strip().partition(" ")
         logical = ""
-        if keyword.upper() == "FROM":
+        if keyword.upper() == "ARG" and not stages:
+            name, _, default = argument.strip().partition("=")
+            known[name] = (args or {}).get(name, default)
+        elif keyword.upper() == "FROM":
             base, _, name = argument.partition(" AS ")
-            stages.append(Stage(base.strip(), name.strip() or None))
+            stages.append(Stage(string.Template(base.strip()).substitute(known), name.strip() or None))
         else:
             stages[-1].steps.append(Instruction(keyword.upper(), argument.strip()))
     return stages
@@ -191,11 +199,12 @@ def stop(running: subprocess.Popen[bytes], timeout: float = 15) -> int:
     return running.wait(timeout=timeout)
 
 
-def build(containerfile: Path, context: Path, base_rootfs: Path, workdir: Path) -> Image:
-    """Build every stage of `containerfile`; the last stage's image."""
+def build(containerfile: Path, context: Path, base_rootfs: Path, workdir: Path,
+          args: Mapping[str, str] | None = None) -> Image:
+    """Build every stage of `containerfile` (with `args` as --build-arg); the last stage's image."""
     built: dict[str, Image] = {}
     image: Image | None = None
-    for number, stage in enumerate(parse(containerfile.read_text())):
+    for number, stage in enumerate(parse(containerfile.read_text(), args)):
         image = _build_stage(stage, built, context, base_rootfs, workdir / f"stage{number}")
         if stage.name:
             built[stage.name] = image
@@ -260,7 +269,11 @@ def _copy(argument: str, image: Image, built: dict[str, Image], context: Path) -
     source_image = None
     if words[0].startswith("--from="):
         source_image = built[words.pop(0).removeprefix("--from=")]
-    *sources, destination = words
+    *patterns, destination = words
+    sources = [str(found.relative_to(context)) for pattern in patterns
+               for found in sorted(context.glob(pattern))] if source_image is None else patterns
+    if not sources:
+        raise FileNotFoundError(f"COPY {argument}: nothing matches in {context}")
     for source in sources:
         origin = source_image.find(source) if source_image else context / source
         target = image.top / destination.lstrip("/")

@@ -25,11 +25,11 @@ import httpx
 import pytest
 
 from tests.daemon import READY_TIMEOUT, TOKEN, Daemon
+from tests.wheel import build_wheel
 
 ROOT = Path(__file__).resolve().parents[1]
 LOCK = ROOT / "requirements.lock"
 WHEELHOUSES = ROOT / ".cache" / "wheelhouse"
-SOURCE_FILES = ("pyproject.toml", "README.md", "LICENSE", "src")
 STATIC = ROOT / "src" / "lamplighter" / "web" / "static"
 TOOLS = ("pip",)  # pipx upgrades its shared pip from where --pip-args point, so the wheelhouse holds one too
 
@@ -50,15 +50,7 @@ def run(command: list[str], env: Mapping[str, str] | None = None, timeout: float
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """lamplighter-*.whl built from a copy of the source files (the tree itself stays clean)."""
-    source = tmp_path_factory.mktemp("source")
-    for name in SOURCE_FILES:
-        copy = shutil.copytree if (ROOT / name).is_dir() else shutil.copy2
-        copy(ROOT / name, source / name)
-    dist = tmp_path_factory.mktemp("dist")
-    run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--wheel-dir", str(dist), str(source)], env=clean_env())
-    [built] = dist.glob("lamplighter-*.whl")
-    return built
+    return build_wheel(tmp_path_factory.mktemp("dist"))
 
 
 @pytest.fixture(scope="module")

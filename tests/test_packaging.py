@@ -1,8 +1,8 @@
 """The compose file and the Home Assistant app: they parse, name files that exist, and the app's run
 script turns the app's options into a configuration `lamplighter check` accepts.
 
-No container engine and no Supervisor run here: the app's image build and its start under the
-Supervisor are not tested (see README, "Running it as a service").
+The app's image is built and started in tests/test_container.py; no Supervisor runs here (see
+README, "Running it as a service", for what is not tested).
 """
 
 from __future__ import annotations
