@@ -104,7 +104,7 @@ def assert_serves_its_pages(program: Path, workdir: Path) -> None:
         assert "EventSource" in lamp.text
         dashboard = client.get("/dashboard")
         assert dashboard.status_code == 200 and "text/html" in dashboard.headers["content-type"]
-        linked = set(re.findall(r'(?:href|src)="/static/([^"]+)"', dashboard.text))
+        linked = set(re.findall(r'(?:href|src)="static/([^"]+)"', dashboard.text))
         assert {"dashboard.css", "main.js"} <= linked
         for asset in sorted(path.name for path in STATIC.iterdir() if path.suffix in {".css", ".js"}):
             answer = client.get(f"/static/{asset}")

@@ -68,6 +68,7 @@ def test_the_app_config_names_files_that_exist_and_options_its_schema_knows() ->
     assert config["version"] == version and config["slug"] == "lamplighter"
     assert set(config["arch"]) == {"amd64", "aarch64"}
     assert config["services"] == ["mqtt:want"] and config["host_network"] is True
+    assert config["ingress"] is True and f"0.0.0.0:{config['ingress_port']}" == run_script().LISTEN
     assert set(config["options"]) <= set(config["schema"])
     assert set(OPTIONS) <= set(config["schema"])  # the sample options of the tests below are valid ones
     build = yaml.safe_load((ADDON / "build.yaml").read_text())
