@@ -2,21 +2,30 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+RUNTIME_STAMP := $(VENV)/.installed-runtime
+TEST_STAMP := $(VENV)/.installed-test
 BUILDBOT_VENV := .cache/peers/buildbot-venv
 BUILDBOT_STAMP := $(BUILDBOT_VENV)/.installed
 HASS_VENV := .cache/peers/hass-venv
 TEST_PEERS := chromium fonts-dejavu-core dovecot-imapd prometheus-alertmanager mosquitto mosquitto-clients \
-    alsa-utils espeak-ng
+    alsa-utils espeak-ng systemd iproute2
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: run test bench check lint clean
+.PHONY: run test bench check lint clean addon
 
-$(STAMP): pyproject.toml requirements.lock
+# `make run` installs what running needs and nothing more; `make test` adds the test extras on top.
+# Each has its own stamp, so `make run` after `make test` installs nothing. pip shows its progress.
+$(RUNTIME_STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c requirements.lock -e '.[test]'
-	touch $(STAMP)
+	@echo "installing the runtime into $(VENV) (about 125 MB, 30-60 s with a warm pip cache; longer on a first download)"
+	$(BIN)/pip install --progress-bar on --upgrade pip
+	$(BIN)/pip install --progress-bar on -c requirements.lock -e .
+	touch $(RUNTIME_STAMP)
+
+$(TEST_STAMP): $(RUNTIME_STAMP)
+	@echo "installing the test extras into $(VENV) (about 615 MB more: OpenCV, onnxruntime, Playwright ...)"
+	$(BIN)/pip install --progress-bar on -c requirements.lock -e '.[test]'
+	touch $(TEST_STAMP)
 
 # Buildbot is a real peer of the webhook tests; it lives in a virtualenv of its own (155 MB).
 $(BUILDBOT_STAMP):
@@ -24,16 +33,17 @@ $(BUILDBOT_STAMP):
 	$(BUILDBOT_VENV)/bin/pip install --quiet 'buildbot[bundle]==4.3.0' 'buildbot-worker==4.3.0'
 	touch $(BUILDBOT_STAMP)
 
-run: $(STAMP)
+run: $(RUNTIME_STAMP)
 	$(BIN)/lamplighter run
 
-test: $(STAMP) $(BUILDBOT_STAMP)
+test: $(TEST_STAMP) $(BUILDBOT_STAMP)
 	scripts/ensure-debian-packages $(TEST_PEERS)
 	PYTHON=$(PYTHON) scripts/ensure-hass-venv $(HASS_VENV)
 	scripts/ensure-kasa-simulator
+	scripts/ensure-bookworm-rootfs
 	$(BIN)/python -m pytest
 
-bench: $(STAMP)
+bench: $(TEST_STAMP)
 	PYTHON=$(PYTHON) scripts/ensure-hass-venv $(HASS_VENV)
 	scripts/ensure-kasa-simulator
 	$(BIN)/python bench/latency.py
@@ -47,13 +57,21 @@ bench: $(STAMP)
 	scripts/ensure-debian-packages mosquitto
 	$(BIN)/python bench/vs_homeassistant.py
 
-check: $(STAMP)
+check: $(RUNTIME_STAMP)
 	$(BIN)/lamplighter check
 
-lint: $(STAMP)
+lint: $(RUNTIME_STAMP)
 	$(BIN)/pip install --quiet mypy==2.4.1 ruff==0.17.6 types-PyYAML==6.0.12.20261113
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy src
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+# The Home Assistant app, ready to copy into Home Assistant's /addons/: the wheel and the lock beside its Dockerfile.
+ADDON := packaging/home-assistant/lamplighter
+addon: $(RUNTIME_STAMP)
+	rm -f $(ADDON)/lamplighter-*.whl
+	$(BIN)/pip wheel --no-deps --wheel-dir $(ADDON) .
+	cp requirements.lock $(ADDON)/
+	rm -rf build

@@ -21,6 +21,7 @@ import uvloop
 
 from lamplighter.cli.client import Client, daemon_url
 from lamplighter.cli.discover import discover
+from lamplighter.cli.systemd_unit import systemd_unit
 from lamplighter.config import DEFAULT_CONFIG_NAME, Config, LoadedConfig, load_config
 from lamplighter.drivers.base import redact
 from lamplighter.errors import ConfigError, LamplighterError
@@ -362,6 +363,7 @@ def restore_command(config_path: Path | None, file: Path) -> None:
 
 
 cli.add_command(discover)
+cli.add_command(systemd_unit)
 
 
 def main() -> None:

@@ -421,6 +421,10 @@ class Service:
 
     # ---- time ------------------------------------------------------------------------------
 
+    def keeping_time(self) -> bool:
+        """Whether the deadline task still runs (systemd's watchdog is pinged only while it does)."""
+        return any(task.get_name() == "deadlines" and not task.done() for task in self._tasks)
+
     async def _keep_time(self) -> None:
         """The one timer: at every wake-up end what has expired by now, then wait for the next deadline."""
         while not self._stopping:

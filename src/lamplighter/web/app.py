@@ -37,6 +37,7 @@ from lamplighter.web.dashboard import (
     remember_login,
     same_secret,
 )
+from lamplighter.web.ingress import IngressPrefix
 from lamplighter.web.limits import BodySizeLimit
 from lamplighter.web.views import lamp_json
 
@@ -46,7 +47,7 @@ M = TypeVar("M", bound=BaseModel)
 KEEPALIVE_SECONDS = 15.0
 EventId = Annotated[int, Path(ge=1, le=MAX_EVENT_ID, description="the id of an event in the journal")]
 LAMP_PAGE_HEADERS = {  # inline script and style stay allowed; framing (clickjacking the ack button) does not
-    "Content-Security-Policy": "frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'",
+    "Content-Security-Policy": "frame-ancestors 'none'; base-uri 'self'; form-action 'self'; object-src 'none'",
     "X-Frame-Options": "DENY",
     "Cache-Control": "no-store",
     "Referrer-Policy": "no-referrer",
@@ -355,6 +356,7 @@ def create_app(service: Service, token: str) -> FastAPI:
 
     app.include_router(dashboard_router(service, token, authorized))
     app.add_middleware(BodySizeLimit, max_bytes=service.config.server.max_body_bytes)
+    app.add_middleware(IngressPrefix)  # Home Assistant's ingress: pages under its path prefix
     return app
 
 

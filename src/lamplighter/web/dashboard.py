@@ -59,7 +59,7 @@ ASSET_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; chars
 SECRET_WORDS = frozenset({"password", "passwd", "pass", "secret", "token", "apikey", "auth", "authorization",
                           "credential", "credentials", "cookie", "private"})  # also any *_key but the dedup `key`
 PAGE_HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'self';"
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; base-uri 'self'; form-action 'self';"
                                " frame-ancestors 'none'",
     "Cache-Control": "no-store",
     "Referrer-Policy": "no-referrer",

@@ -23,6 +23,7 @@ import uvicorn
 
 from lamplighter.errors import ConfigError, StoreError
 from lamplighter.service import Service
+from lamplighter.systemd import keep_watchdog, notify, watchdog_interval
 from lamplighter.web.app import create_app
 from lamplighter.web.limits import ConnectionLimits, guarded_protocol
 
@@ -40,12 +41,21 @@ class _Server(uvicorn.Server):
     def __init__(self, config: uvicorn.Config, service: Service) -> None:
         super().__init__(config)
         self.service = service
+        self.watchdog: asyncio.Task[None] | None = None
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started:  # bound and listening (uvicorn exits 1 instead if it cannot bind)
+            self.watchdog = _tell_systemd_ready(self.service)
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        notify("STOPPING=1")
         _arm_hard_stop()
         super().handle_exit(sig, frame)
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        if self.watchdog is not None:
+            self.watchdog.cancel()
         self.service.end_watches()
         await super().shutdown(sockets)
 
@@ -98,6 +108,15 @@ async def _reload(service: Service) -> None:
     log.info("SIGHUP: reloading the configuration from %s", service.config_path or "(no file)")
     with contextlib.suppress(ConfigError, StoreError):
         await service.reload()  # logs what changed, or why nothing did (every problem in the file)
+
+
+def _tell_systemd_ready(service: Service) -> asyncio.Task[None] | None:
+    """READY=1 now; the watchdog pinger's task if systemd asks for pings (WatchdogSec=)."""
+    notify(f"READY=1\nSTATUS=serving on {service.config.server.listen}")
+    interval = watchdog_interval()
+    if interval is None:
+        return None
+    return asyncio.create_task(keep_watchdog(service.keeping_time, interval), name="systemd watchdog")
 
 
 def _arm_hard_stop() -> None:

@@ -16,6 +16,8 @@ for (const section of document.querySelectorAll("main > section")) {
   else section.remove();  // one view per page: no hidden duplicates of labels and ids
 }
 document.querySelector(`nav a[data-view="${name}"]`).setAttribute("aria-current", "page");
+// a bare "#main" would resolve against <base href> (another page): name this page's own path
+document.querySelector("a.skip").setAttribute("href", `${window.location.pathname}#main`);
 
 function setLive(state, text) {
   live.dataset.state = state;
@@ -28,7 +30,7 @@ function showAttention(snapshot) {
 }
 
 function connect() {
-  const stream = new EventSource("/dashboard/live");
+  const stream = new EventSource("dashboard/live");
   stream.onmessage = (message) => {
     const snapshot = JSON.parse(message.data);
     syncClock(snapshot.now);
@@ -47,8 +49,8 @@ function connect() {
 
 document.getElementById("sign-out").addEventListener("click", async () => {
   try {
-    await api("/logout", { method: "POST" });
-    window.location.assign("/login");
+    await api("logout", { method: "POST" });
+    window.location.assign("login");
   } catch (error) {
     notify(`Could not sign out: ${error.message}`, true);
   }

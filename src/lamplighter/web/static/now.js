@@ -11,11 +11,11 @@ export async function start() {
   document.getElementById("snooze-all").addEventListener("submit", (event) => {
     event.preventDefault();
     const chosen = event.target.elements.for;
-    run(() => api("/api/snooze", { method: "POST", body: { for: chosen.value, by: BY } }),
+    run(() => api("api/snooze", { method: "POST", body: { for: chosen.value, by: BY } }),
       `All lamps snoozed for ${chosen.selectedOptions[0].textContent}.`);
   });
   document.getElementById("end-snooze").addEventListener("click", () => {
-    run(() => api("/api/snooze", { method: "DELETE" }), "Snooze ended: the lamps show what is active.");
+    run(() => api("api/snooze", { method: "DELETE" }), "Snooze ended: the lamps show what is active.");
   });
 }
 
@@ -53,7 +53,7 @@ function renderSnooze(snooze) {
 // ---- lamps -------------------------------------------------------------------------------------------
 
 function createLamp(lamp) {
-  const page = `/lamp/${encodeURIComponent(lamp.name)}`;
+  const page = `lamp/${encodeURIComponent(lamp.name)}`;
   return el("li", { class: "lamp panel", dataset: { lamp: lamp.name } },
     swatch(),
     el("div", { class: "lamp-info" },
@@ -148,13 +148,13 @@ function where(signal, lamps) {
 
 function acknowledge(id) {
   run(async () => {
-    await api(`/api/events/${id}/ack`, { method: "POST", body: { by: BY } });
+    await api(`api/events/${id}/ack`, { method: "POST", body: { by: BY } });
     document.getElementById("signals-title").focus();
   }, `Acknowledged event ${id}.`);
 }
 
 function snooze(id, choose) {
-  run(() => api(`/api/events/${id}/snooze`, { method: "POST", body: { for: choose.value, by: BY } }),
+  run(() => api(`api/events/${id}/snooze`, { method: "POST", body: { for: choose.value, by: BY } }),
     `Event ${id} snoozed for ${choose.selectedOptions[0].textContent}.`);
 }
 

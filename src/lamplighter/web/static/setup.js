@@ -2,7 +2,7 @@
 import { api, el, levelChip } from "./common.js";
 
 export async function start() {
-  const config = await api("/api/config");
+  const config = await api("api/config");
   document.getElementById("setup-content").replaceChildren(
     el("h2", {}, "Server"), settings([
       ["listen", config.server.listen], ["API token", config.server.token],

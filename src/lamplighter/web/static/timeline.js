@@ -10,7 +10,7 @@ let pending = null;
 let lastHourly = null;
 
 export async function start() {
-  levels = (await api("/api/config")).levels;
+  levels = (await api("api/config")).levels;
   const form = document.getElementById("filters");
   const wanted = new URLSearchParams(window.location.search);
   for (const name of FILTERS) addOption(form.elements[name], wanted.get(name) || "");
@@ -34,14 +34,15 @@ function chosenFilters(form) {
 
 function applyFilters(form) {
   const query = chosenFilters(form);
-  history.replaceState(null, "", query.size ? `?${query}` : window.location.pathname);
+  // the page's own path: a bare "?query" would resolve against <base href>, not this page
+  history.replaceState(null, "", query.size ? `${window.location.pathname}?${query}` : window.location.pathname);
   refresh();
 }
 
 async function refresh() {
   const form = document.getElementById("filters");
   const query = chosenFilters(form);
-  const [timeline, hourly] = await Promise.all([api(`/api/timeline?${query}`), api("/api/timeline/hourly")]);
+  const [timeline, hourly] = await Promise.all([api(`api/timeline?${query}`), api("api/timeline/hourly")]);
   for (const name of FILTERS) fillChoices(form.elements[name], timeline.choices[name]);
   renderEvents(timeline.events, query.size > 0);
   lastHourly = hourly;

@@ -4,7 +4,7 @@ import { api, describeState, el, paintSwatch, swatch, syncList } from "./common.
 let levels = [];
 
 export async function start() {
-  levels = (await api("/api/config")).levels;
+  levels = (await api("api/config")).levels;
   const select = document.getElementById("try-level");
   select.replaceChildren(...levels.map((level) => el("option", { value: level.name }, level.name)));
   select.addEventListener("change", showLevel);
@@ -53,7 +53,7 @@ async function send(event) {
   const lamps = form.elements.lamp.value ? [form.elements.lamp.value] : [];
   const body = { level: level.name, title: form.elements.title.value, sender: "dashboard", labels: { test: "true" }, lamps };
   try {
-    result.replaceChildren(...describeReceipt(await api("/api/events", { method: "POST", body }), level, lamps));
+    result.replaceChildren(...describeReceipt(await api("api/events", { method: "POST", body }), level, lamps));
     result.classList.remove("error");
   } catch (error) {
     result.textContent = `Not sent: ${error.message}`;
@@ -66,6 +66,6 @@ function describeReceipt(receipt, level, lamps) {
   const said = `Event ${receipt.id} ${receipt.outcome}${reasons}.`;
   if (receipt.outcome !== "shown") return [said];
   const where = (lamps.length ? lamps : level.lamps).join(", ");
-  return [`Event ${receipt.id} shown on ${where}. Acknowledge it on `, el("a", { href: "/dashboard" }, "Now"),
+  return [`Event ${receipt.id} shown on ${where}. Acknowledge it on `, el("a", { href: "dashboard" }, "Now"),
     level.hold === "until acknowledged" ? "." : ` or let its ${level.hold} hold run out.`];
 }
