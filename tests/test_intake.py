@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -128,3 +129,38 @@ async def test_a_slice_that_fails_answers_the_error_and_keeps_the_slices_before_
     assert not any(t.startswith(("refuse-me", "after")) for t in stored)
     again = await service.accept(events(SLICE, "first"))
     assert {r.outcome for r in again} == {Outcome.DEDUPLICATED}
+
+
+class SlowDisk(Store):
+    """The real journal on a disk whose sync takes as long as the test says (the fsync waits for `release`)."""
+
+    release: ClassVar[threading.Event]
+    syncing: ClassVar[threading.Event]
+
+    def sync(self) -> None:
+        type(self).syncing.set()
+        type(self).release.wait(10)
+        super().sync()
+
+
+async def test_the_lamp_acts_while_the_disk_syncs_and_the_answer_waits_for_the_sync(tmp_path: Path) -> None:
+    """Issue 13: the device command goes out once the event is committed; the 2xx only once it is on the disk."""
+    SlowDisk.release, SlowDisk.syncing = threading.Event(), threading.Event()
+    service = Service(make_config(tmp_path, NO_GUARDS), store=SlowDisk)
+    async with service.running():
+        answer = asyncio.ensure_future(service.accept(events(1, "disk is slow")))
+        await asyncio.to_thread(SlowDisk.syncing.wait, 5)
+        for _ in range(100):  # the lamp shows the alert while the sync is still running
+            if service.lamps["desk"].showing is not None:
+                break
+            await asyncio.sleep(0.01)
+        assert service.lamps["desk"].showing is not None and not answer.done()
+        SlowDisk.release.set()
+        [receipt] = await asyncio.wait_for(answer, 5)
+        assert receipt.outcome is Outcome.SHOWN
+
+
+async def test_a_burst_of_requests_costs_a_few_disk_syncs_not_one_each(service: Service) -> None:
+    before = service.durability.syncs
+    await asyncio.gather(*(service.accept(events(1, f"burst {i}")) for i in range(50)))
+    assert service.durability.syncs - before <= 3

@@ -1,9 +1,19 @@
-"""The durable journal: SQLite in WAL mode with full fsync, under the state directory.
+"""The durable journal: SQLite in WAL mode, under the state directory.
 
 It holds every accepted event with its outcome and reasons, the active signals and the
 lamps' restore snapshots. Each accepted event and the signal changes it causes are one
 transaction, committed before the API answers, so a crash (even SIGKILL or power loss)
 never loses an event that was answered 2xx.
+
+Commit and disk sync are two steps. A commit (`synchronous=NORMAL`) writes the transaction
+to the write-ahead log without waiting for the disk: from then on a crash of the process
+keeps it, and the lamps can act on it. `sync()` then makes the log durable against power
+loss with one fsync of the WAL file, in a worker thread, covering every commit before it
+(what `synchronous=FULL` does at each commit, but off the event loop and shared). The
+service answers a request only once a sync that began after its commit has finished
+(service/durability.py). An fsync of the WAL after the commit that wrote it is what makes
+a WAL commit survive a power cut; SQLite itself syncs the WAL before every checkpoint and
+its header whenever it starts over.
 
 Old events are pruned in small batches (`prune_batch`, on a connection of its own so that a
 worker thread can run it), never an active signal's; the file gives the freed pages back to
@@ -19,7 +29,7 @@ import logging
 import os
 import re
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -108,7 +118,7 @@ class Store:
             raise StoreError(f"cannot open the store at {path}: {exc}") from None
         try:
             self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA synchronous=NORMAL")  # the disk sync is `sync()`, off the event loop
             self._check_intact()
             self._enable_incremental_vacuum(path)
             self._migrate()
@@ -118,6 +128,8 @@ class Store:
             raise StoreError(f"cannot use the journal {path}: {exc}. {_move_aside(path)}") from None
         self._db.row_factory = sqlite3.Row
         self.path = path
+        self.commits = 0  # transactions committed so far (a sync covers all those before it began)
+        self.on_commit: Callable[[], None] | None = None  # told after every commit, to schedule a sync
 
     def _check_intact(self) -> None:
         """A damaged page is found now, at start, not at the first event that touches it."""
@@ -175,12 +187,32 @@ class Store:
             self._db.execute("BEGIN IMMEDIATE")
             yield
             self._db.execute("COMMIT")
+            self.commits += 1
+            if self.on_commit is not None:
+                self.on_commit()
         except (sqlite3.Error, UnicodeEncodeError, OverflowError) as exc:
             self._rollback()
             raise StoreError(f"cannot write to the store at {self.path}: {exc}") from None
         except BaseException:
             self._rollback()
             raise
+
+    def sync(self) -> None:
+        """Make every commit so far durable against power loss: fsync the write-ahead log. Safe in a worker
+        thread (no SQLite call); StoreError if the disk refuses."""
+        wal = f"{self.path}-wal"
+        try:
+            descriptor = os.open(wal, os.O_RDONLY)
+        except FileNotFoundError:
+            return  # no log: everything is in the database file, which SQLite synced at its checkpoint
+        except OSError as exc:
+            raise StoreError(f"cannot sync the journal {wal}: {exc}") from None
+        try:
+            os.fsync(descriptor)
+        except OSError as exc:
+            raise StoreError(f"cannot sync the journal {wal}: {exc}") from None
+        finally:
+            os.close(descriptor)
 
     def _joins(self) -> bool:
         """Whether a transaction is open to join (a closed store opens none: BEGIN then says why)."""

@@ -42,6 +42,7 @@ from lamplighter.rules.active import ActiveSignals
 from lamplighter.rules.router import Router, Snooze
 from lamplighter.service.activity import Activity
 from lamplighter.service.broadcast import Broadcast
+from lamplighter.service.durability import Durability
 from lamplighter.service.fallback import Fallback
 from lamplighter.service.fleet import LampFleet, Retired
 from lamplighter.service.health import Health, assess
@@ -156,7 +157,8 @@ class Service:
                                                                   field="fallback"), self.activity)
         self.retention = Retention(self.store, config.retention, config.guards, self.clock.now())
         self._deadlines_changed = asyncio.Event()
-        self.intake = Intake(self.submit_many)
+        self.durability = Durability(self.store)
+        self.intake = Intake(self.submit_many, self.durability.durable)
         self._stopping = False
         self._tasks: list[asyncio.Task[None]] = []
         self._source_tasks: dict[str, asyncio.Task[None]] = {}
@@ -251,6 +253,11 @@ class Service:
         for event, receipt in zip(events, receipts, strict=True):
             self.announcements.announce(event.with_id(receipt.id), receipt)  # only `shown` posts; returns at once
         return receipts
+
+    async def durable(self) -> None:
+        """Return once every journal write so far is on the disk (a power cut keeps it); StoreError if not.
+        A face answers a change (ack, snooze) only after this."""
+        await self.durability.durable()
 
     async def accept(self, events: Sequence[Event]) -> list[Receipt]:
         """`submit_many` for the async faces: requests that arrive together share one commit (one fsync),

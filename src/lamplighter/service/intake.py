@@ -1,14 +1,14 @@
 """Intake for the async faces (the HTTP API and webhooks): group commit, and big batches in slices.
 
-The journal commits with a full fsync before an event is answered. Under load, requests
-that arrive together wait for one commit instead of one each: every request hands its
-events to `accept`, which queues them; one flush, scheduled on the event loop as soon as
-the first is queued, submits everything queued by then in one journal transaction (one
-fsync). Nobody is answered before that commit. If a group cannot be stored, each request
-is tried again on its own, so one request's bad event never costs the others theirs.
+An event is answered only once it is committed and the commit is on the disk. Requests
+that arrive together share one commit: every request hands its events to `accept`, which
+queues them; one flush, scheduled on the event loop as soon as the first is queued, submits
+everything queued by then in one journal transaction. If a group cannot be stored, each
+request is tried again on its own, so one request's bad event never costs the others theirs.
 
-A flush wakes the lamp controllers before it answers the requests, so the lamps' commands
-go out before the HTTP answers, announcements and metrics that follow.
+The commit wakes the lamp controllers, and only then does the request wait for the disk
+sync (service/durability.py, one fsync in a worker thread for every commit before it), so
+a lamp's command goes out while the disk syncs, before the HTTP answer.
 
 A request with more than SLICE events (an Alertmanager burst of thousands of alerts) is
 submitted in slices of SLICE events, one transaction each, with a turn of the event loop
@@ -21,7 +21,7 @@ retry finds them deduplicated (same key), so nothing shows twice and nothing is 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from lamplighter.model import Event, Receipt
@@ -29,6 +29,7 @@ from lamplighter.model import Event, Receipt
 SLICE = 200  # events per transaction for a big request: ~20 ms of the loop each, measured by bench/storm.py
 
 SubmitMany = Callable[[Sequence[Event]], list[Receipt]]
+Durable = Callable[[], Awaitable[None]]
 
 
 @dataclass
@@ -40,20 +41,24 @@ class _Waiting:
 class Intake:
     """Queues events from async faces and commits them in groups; `submit_many` stores a group in one transaction."""
 
-    def __init__(self, submit_many: SubmitMany) -> None:
+    def __init__(self, submit_many: SubmitMany, durable: Durable) -> None:
         self._submit_many = submit_many
+        self._durable = durable
         self._queue: list[_Waiting] = []
         self.groups = 0  # flushes so far (for tests and metrics: how much group commit saved)
 
     async def accept(self, events: Sequence[Event]) -> list[Receipt]:
-        """Store and route `events`; returns once they are committed. StoreError if they cannot be stored."""
+        """Store and route `events`; returns once they are on the disk. StoreError if they cannot be stored."""
         if len(events) > SLICE:
-            return await self._in_slices(events)
-        waiting = _Waiting(events)
-        if not self._queue:
-            asyncio.get_running_loop().call_soon(self._flush)
-        self._queue.append(waiting)
-        return await waiting.answer
+            receipts = await self._in_slices(events)
+        else:
+            waiting = _Waiting(events)
+            if not self._queue:
+                asyncio.get_running_loop().call_soon(self._flush)
+            self._queue.append(waiting)
+            receipts = await waiting.answer
+        await self._durable()
+        return receipts
 
     def _flush(self) -> None:
         group, self._queue = self._queue, []

@@ -161,6 +161,7 @@ def create_app(service: Service, token: str) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _validation_failed)  # type: ignore[arg-type]
     app.add_exception_handler(PayloadError, lambda _r, e: _event_refused(e))
     app.add_exception_handler(HTTPException, lambda _r, e: _error(e.status_code, str(e.detail)))
+    app.add_exception_handler(StoreError, lambda _r, e: _error(503, f"not done: {e}"))  # a journal that refuses
     lamp_page = files("lamplighter.web").joinpath("lamp.html").read_text(encoding="utf-8")
 
     def authorized(request: Request) -> None:
@@ -239,12 +240,14 @@ def create_app(service: Service, token: str) -> FastAPI:
     async def ack(event_id: EventId, request: Request) -> JSONResponse:
         by = (await _parse_json(request, AckIn, empty="{}")).by
         refused = _refusal(service.acknowledge(event_id, by), event_id)
+        await service.durable()
         return refused or JSONResponse({"id": event_id, "acknowledged": True, "by": by})
 
     @app.post("/api/events/{event_id}/snooze", dependencies=auth)
     async def snooze_event(event_id: EventId, request: Request) -> JSONResponse:
         body = await _parse_json(request, SnoozeIn)
         refused = _refusal(service.snooze_signal(event_id, body.duration), event_id)
+        await service.durable()
         return refused or JSONResponse({"id": event_id, "snoozed_until": service.clock.now() + body.duration})
 
     @app.get("/api/snooze", dependencies=auth)
@@ -258,11 +261,13 @@ def create_app(service: Service, token: str) -> FastAPI:
     async def snooze_all(request: Request) -> dict[str, Any]:
         body = await _parse_json(request, SnoozeIn)
         snooze = service.snooze_all(body.duration, body.by)
+        await service.durable()
         return {"snoozed_until": snooze.until, "by": snooze.by}
 
     @app.delete("/api/snooze", dependencies=auth)
     async def end_snooze() -> dict[str, Any]:
         service.end_snooze()
+        await service.durable()
         return {"snoozed_until": None, "by": None}
 
     @app.post("/hooks/{name}")
