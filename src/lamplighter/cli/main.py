@@ -1,4 +1,4 @@
-"""Command-line entry point: `lamplighter run|send|status|ack|snooze|lamps|test|check|init|camera`."""
+"""Command-line entry point: `lamplighter run|send|status|ack|snooze|lamps|test|check|init|camera|hub|agent`."""
 
 from __future__ import annotations
 
@@ -313,6 +313,38 @@ def init(path: Path, force: bool) -> None:
 
 
 cli.add_command(discover)
+
+
+@cli.command("hub")
+@config_option
+@click.option("-v", "--verbose", is_flag=True, help="Log debug detail.")
+def hub_command(config_path: Path | None, verbose: bool) -> None:
+    """Run the hub: the daemon, publishing each room's state to the broker under hub: for the room agents."""
+    from lamplighter.cli.rooms import needs_hub, run_hub
+
+    _log_to_stderr(verbose)
+    loaded = _load(config_path)
+    _exit_on(needs_hub(loaded, rooms=True))
+    run_hub(loaded)
+
+
+@cli.command("agent")
+@config_option
+@click.option("--room", required=True, help="The room this agent shows (a name under the hub's rooms:).")
+@click.option("-v", "--verbose", is_flag=True, help="Log debug detail.")
+def agent_command(config_path: Path | None, room: str, verbose: bool) -> None:
+    """Run a room agent: connect out to the hub's broker and show the room's state on this file's lamps."""
+    from lamplighter.cli.rooms import needs_hub, run_agent
+
+    _log_to_stderr(verbose)
+    loaded = _load(config_path)
+    _exit_on(needs_hub(loaded, rooms=False))
+    run_agent(loaded, room)
+
+
+def _log_to_stderr(verbose: bool) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
 def main() -> None:

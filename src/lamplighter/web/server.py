@@ -19,6 +19,7 @@ from types import FrameType
 import uvicorn
 
 from lamplighter.service import Service
+from lamplighter.service.hub import Hub
 from lamplighter.web.app import create_app
 from lamplighter.web.limits import ConnectionLimits, guarded_protocol
 
@@ -66,6 +67,16 @@ async def serve(service: Service, token: str) -> None:
     server = _Server(uvicorn_config(service, token), service)
     async with service.running():
         await server.serve()  # logs and exits 1 if the address is taken
+
+
+async def serve_hub(hub: Hub, token: str) -> None:
+    """`serve` for a hub: the service with its rooms, the MQTT link to the agents, and HTTP."""
+    server = _Server(uvicorn_config(hub.service, token), hub.service)
+    await hub.start()
+    try:
+        await server.serve()
+    finally:
+        await hub.stop()
 
 
 def _arm_hard_stop() -> None:
