@@ -382,7 +382,7 @@ def level_problems(config: Config) -> list[tuple[tuple[str | int, ...], str]]:
         if missing:
             problems.append((("levels", name), f"level {name!r} is new and needs {' and '.join(missing)}"))
         for index, lamp in enumerate(given.lamps or []):
-            if lamp not in config.lamps:
+            if lamp not in config.lamps and lamp not in config.rooms:  # a hub's rooms are outputs too
                 problems.append((("levels", name, "lamps", index), f"no lamp named {lamp!r} under lamps:"))
         for index, siren in enumerate(given.sirens or []):
             if siren not in config.sirens:

@@ -10,6 +10,12 @@ Signals whose expiry has passed on the hub's clock (as the agent estimates it) a
 a door event that expired while the room was offline is never shown, a 911 still active
 shows as soon as the retained state arrives.
 
+After every (re)connect the agent converges instead of replaying history: the broker first
+delivers the changes its session queued while the room was away, then (on our subscribe) the
+retained state, which is the newest. Until that retained state arrives (at most
+SETTLE_BOUND seconds) the agent only keeps the newest state it received, then applies that
+one: a 911 acknowledged while the room was away never flashes on its way through the queue.
+
 Back to the hub go an "applied" receipt for every state applied, a retained health message
 every `heartbeat` and whenever a lamp's health changes (the broker publishes the will,
 online false, when the connection dies), and acknowledgements (`acknowledge`, from the
@@ -57,6 +63,7 @@ log = logging.getLogger(__name__)
 APPLIED_SETTING = "agent_applied_state"
 DATABASE_NAME = "agent.db"
 STOP_BOUND = 1.0
+SETTLE_BOUND = 1.0  # after a connect, seconds to wait for the retained state before applying the newest queued one
 RESEND_PAUSE = 0.05  # after a failed publish, before asking the link for its connection again
 
 
@@ -86,6 +93,8 @@ class Agent:
         self._health_sent: list[LampHealth] | None = None
         self._bad_logged = False
         self._stored_state_seq = self.applied
+        self._settling: asyncio.TimerHandle | None = None  # after a connect, until the retained state arrives
+        self._newest: RoomState | None = None  # the newest state received while settling
 
     @property
     def _applied_key(self) -> str:
@@ -142,8 +151,22 @@ class Agent:
             return
         if not message.retain:
             self.offset.observe(state.published_at, now)
-        if newer(self.applied, state):
+        if self._settling is not None:
+            if self._newest is None or state.seq > self._newest.seq:
+                self._newest = state
+            if message.retain and str(message.topic) == self.topics.of(self.room, Kind.STATE):
+                self._settle()
+        elif newer(self.applied, state):
             self.apply(state, now)
+
+    def _settle(self) -> None:
+        """The retained state arrived after a connect (or SETTLE_BOUND passed): apply the newest received."""
+        if self._settling is not None:
+            self._settling.cancel()
+            self._settling = None
+        newest, self._newest = self._newest, None
+        if newest is not None and newer(self.applied, newest):
+            self.apply(newest, self.clock.now())
 
     def apply(self, state: RoomState, now: float) -> None:
         """Show a state: its signals that have not expired, on every lamp; then say so to the hub."""
@@ -207,6 +230,10 @@ class Agent:
 
     def _connected(self, client: aiomqtt.Client) -> None:
         log.info("agent %s: connected to %s", self.room, self.link.address)
+        if self._settling is not None:
+            self._settling.cancel()
+        self._newest = None
+        self._settling = asyncio.get_running_loop().call_later(SETTLE_BOUND, self._settle)
         self._send_health()
 
     def _lost(self, error: str, refused: bool) -> None:
