@@ -239,7 +239,7 @@ class Hub:
         self._presence = {p.presence.topic: name for name, p in config.people.items() if p.presence is not None}
         self.link = MqttLink(broker_address(config.hub, f"lamplighter-hub-{config.hub.home}"),
                              topics=lambda: [*self.topics.from_agents(), *self._presence], qos=1,
-                             on_message=self._message, on_connected=self._connected, on_lost=self._lost,
+                             on_message=self.on_message, on_connected=self._connected, on_lost=self._lost,
                              backoff=Backoff())
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
@@ -291,7 +291,8 @@ class Hub:
     def _lost(self, error: str, refused: bool) -> None:
         log.warning("hub: %s broker %s: %s", "refused by" if refused else "lost", self.link.address, error)
 
-    def _message(self, message: aiomqtt.Message) -> None:
+    def on_message(self, message: aiomqtt.Message) -> None:
+        """A message from an agent or a presence topic."""
         now = self.service.clock.now()
         topic, payload = str(message.topic), message.payload
         data = payload if isinstance(payload, bytes | bytearray) else str(payload).encode()
