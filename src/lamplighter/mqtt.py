@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import ssl
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -46,6 +47,7 @@ MQTT_PORT = 1883
 MQTTS_PORT = 8883
 KEEPALIVE_SECONDS = 30
 REFUSED_LOGIN = frozenset({4, 5, 134, 135})  # CONNACK codes: bad user name or password, not authorised
+NO_DELAY = ((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),)  # a small message goes out now, not after an ACK
 STOP_WITHIN = 2.0  # seconds stop() waits for the loop at most
 CANCEL_AGAIN = 0.1  # seconds between cancellations while stop() waits
 
@@ -99,7 +101,7 @@ class BrokerAddress:
         return aiomqtt.Client(self.host, self.port, username=self.user or None, password=self.password or None,
                               keepalive=KEEPALIVE_SECONDS, will=self.will, tls_context=self._tls_context(),
                               identifier=session.client_id, protocol=aiomqtt.ProtocolVersion.V5,
-                              clean_start=False, properties=properties)
+                              clean_start=False, properties=properties, socket_options=NO_DELAY)
 
     def _tls_context(self) -> ssl.SSLContext | None:
         if not self.tls:

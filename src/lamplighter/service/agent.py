@@ -33,7 +33,7 @@ import aiomqtt
 from lamplighter.backoff import Backoff
 from lamplighter.config import Config
 from lamplighter.drivers.base import Driver
-from lamplighter.errors import PayloadError
+from lamplighter.errors import PayloadError, StoreError
 from lamplighter.model import Clock, LampView, SystemClock
 from lamplighter.mqtt import MqttLink
 from lamplighter.rooms.protocol import (
@@ -62,6 +62,7 @@ log = logging.getLogger(__name__)
 
 APPLIED_SETTING = "agent_applied_state"
 DATABASE_NAME = "agent.db"
+KEPT_NAME = "agent-room.db"
 STOP_BOUND = 1.0
 SETTLE_BOUND = 1.0  # after a connect, seconds to wait for the retained state before applying the newest queued one
 RESEND_PAUSE = 0.05  # after a failed publish, before asking the link for its connection again
@@ -77,7 +78,8 @@ class Agent:
         self.hub = config.hub
         self.clock = clock or SystemClock()
         self.topics = Topics(config.hub.home)
-        self.store = Store(config.state_dir / DATABASE_NAME)
+        self.store = Store(config.state_dir / DATABASE_NAME)  # the lamps' restore snapshots
+        self.kept = Store(config.state_dir / KEPT_NAME)  # the applied state, written from a worker thread
         self.fleet = LampFleet(drivers if drivers is not None else build_drivers(config), config.sirens, self.store,
                                self.clock, Metrics(), on_problem=self._lamps_changed)
         self.state: RoomState | None = self._stored_state()
@@ -93,6 +95,7 @@ class Agent:
         self._health_sent: list[LampHealth] | None = None
         self._bad_logged = False
         self._stored_state_seq = self.applied
+        self._keep_wake = asyncio.Event()
         self._settling: asyncio.TimerHandle | None = None  # after a connect, until the retained state arrives
         self._newest: RoomState | None = None  # the newest state received while settling
 
@@ -101,7 +104,7 @@ class Agent:
         return f"{APPLIED_SETTING}:{self.hub.home}:{self.room}"
 
     def _stored_state(self) -> RoomState | None:
-        stored = self.store.setting(self._applied_key)
+        stored = self.kept.setting(self._applied_key)
         try:
             return RoomState.model_validate(stored) if stored is not None else None
         except ValueError:
@@ -117,7 +120,8 @@ class Agent:
             self.apply(self.state, self.clock.now())
         self._tasks = [asyncio.create_task(self.link.run(), name="agent mqtt"),
                        asyncio.create_task(self._sender(), name="agent sender"),
-                       asyncio.create_task(self._heartbeat(), name="agent heartbeat")]
+                       asyncio.create_task(self._heartbeat(), name="agent heartbeat"),
+                       asyncio.create_task(self._keeper(), name="agent keeper")]
 
     async def stop(self) -> None:
         """Say goodbye (health offline) if connected, then stop, within bounds."""
@@ -134,6 +138,7 @@ class Agent:
         await end_tasks([*self._tasks, *self.fleet.stop_tasks()], STOP_BOUND)
         await self.fleet.close()
         self.store.close()
+        self.kept.close()
 
     # ---- from the hub -------------------------------------------------------------------------
 
@@ -169,17 +174,32 @@ class Agent:
             self.apply(newest, self.clock.now())
 
     def apply(self, state: RoomState, now: float) -> None:
-        """Show a state: its signals that have not expired, on every lamp; then say so to the hub."""
+        """Show a state: its signals that have not expired, on every lamp; say so to the hub; then keep it
+        in the journal (after the lamps have had their turn: a write waits for the disk)."""
         self.state, self.applied = state, state.seq
-        if self._stored_state_seq != state.seq:
-            self.store.set_setting(self._applied_key, state.model_dump(mode="json"))
-            self._stored_state_seq = state.seq
         offset = self.offset.seconds
         lamps = self.fleet.names
         shown = [to_signal(s, lamps, offset) for s in live(state, now + offset)]
         self.fleet.update(shown, since=state.published_at - offset)
         receipt = Applied(seq=state.seq, at=now, showing=[s.event_id for s in shown])
         self._send(Kind.APPLIED, encode(receipt))
+        self._keep_wake.set()
+
+    async def _keeper(self) -> None:
+        """Keep the newest applied state in its own journal, in a worker thread: the lamps do not wait
+        for the disk. Losing the last one to a crash costs nothing: the retained state is newer."""
+        while not self._stopping:
+            await self._keep_wake.wait()
+            self._keep_wake.clear()
+            state = self.state
+            if state is None or state.seq == self._stored_state_seq:
+                continue
+            try:
+                await asyncio.to_thread(self.kept.set_setting, self._applied_key, state.model_dump(mode="json"))
+            except StoreError as exc:
+                log.warning("agent %s: the applied state was not kept (%s)", self.room, exc)
+                continue
+            self._stored_state_seq = state.seq
 
     # ---- to the hub ---------------------------------------------------------------------------
 

@@ -1,0 +1,223 @@
+"""Hub and rooms: from an event posted to the hub to the lamp of every room agent, on one real Mosquitto.
+
+The hub is a real `lamplighter hub` process; the agents are in-process tasks of this script
+(lamplighter.service.agent.Agent with a virtual lamp each, all on one event loop: 50 agent
+processes would not fit on 2 cores next to the hub and the broker). One agent's resident
+memory is measured as a real `lamplighter agent` process.
+
+- anchor: the broker's own QoS 1 round trip (publish to a topic we subscribe to), same run;
+- per agent count (1, 10, 50): post a 911 with a unique title, record when each agent's lamp
+  has applied it (its lamp controller's view shows the event), acknowledge it on the hub,
+  wait until every lamp is back; repeat. Reported: every (event, agent) sample, and per event
+  the time until the last room shows it;
+- hub throughput with 10 rooms (and the hub's CPU time per event, since this script's agents
+  and clients share the cores with it): events posted by 8 concurrent clients (912s with unique
+  titles, each written to the journal before its answer), until every room applied the last
+  state; events/s and room states published/s (the hub coalesces a room's states that its
+  connection had no time to send).
+
+    .venv/bin/python bench/hub.py [--events 100] [--agents 1,10,50] [--burst 300]
+
+Prints a report and writes bench/results/hub.json. Timings are reported, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import aiomqtt
+import httpx
+
+from bench._stats import cpu_seconds, format_summary, machine, machine_line, proc_status, summary_ms, write_results
+from lamplighter.config import parse_config
+from lamplighter.service.agent import Agent
+from tests.daemon import TOKEN
+from tests.peers.mosquitto import Mosquitto
+from tests.rooms import AgentProcess, HubProcess, hub_settings
+
+GAP = 0.03  # seconds between iterations (the virtual lamp's pacing is 20 ms)
+LEVELS = "lamps: {}\nlevels: {911: {hold: 1h}, 912: {hold: 1h}}\n"
+COUNTER = (1 << 32) - 1  # the hub's state counter (one for all rooms) in a sequence number
+POSTERS = 8  # concurrent requests in the throughput run
+
+
+async def broker_round_trip(port: int, samples: int) -> list[float]:
+    """QoS 1 publish to our own subscription, on the same broker: the floor under everything else."""
+    times: list[float] = []
+    async with aiomqtt.Client("127.0.0.1", port) as client:
+        await client.subscribe("bench/rt", qos=1)
+        for index in range(samples + 10):
+            started = time.perf_counter()
+            await client.publish("bench/rt", str(index).encode(), qos=1)
+            async for _ in client.messages:
+                break
+            if index >= 10:
+                times.append(time.perf_counter() - started)
+    return times
+
+
+class Rooms:
+    """N in-process agents and when each lamp showed what."""
+
+    def __init__(self, broker: Mosquitto, workdir: Path, count: int) -> None:
+        self.agents = []
+        for index in range(count):
+            text = (f"state_dir: {workdir / f'r{index}'}\nlamps: {{desk: virtual://desk}}\n{hub_settings(broker)}")
+            self.agents.append(Agent(parse_config(text, env={}), f"r{index}"))
+        self.shown: dict[tuple[int, int], float] = {}  # (agent, event) -> perf_counter when the lamp showed it
+        self.clear: set[int] = set(range(count))
+        self._watchers: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        for agent in self.agents:
+            await agent.start()
+        self._watchers = [asyncio.create_task(self._watch(i, a)) for i, a in enumerate(self.agents)]
+
+    async def stop(self) -> None:
+        for task in self._watchers:
+            task.cancel()
+        for agent in self.agents:
+            await agent.stop()
+
+    async def _watch(self, index: int, agent: Agent) -> None:
+        queue = agent.fleet.watch("desk")
+        while True:
+            view = await queue.get()
+            if view is None:
+                return
+            if view.showing is not None and view.state is not None and view.state.on:
+                self.shown.setdefault((index, view.showing.event_id), time.perf_counter())
+                self.clear.discard(index)
+            elif view.showing is None:
+                self.clear.add(index)
+
+    async def until(self, done: Any, timeout: float = 30.0) -> None:
+        deadline = time.perf_counter() + timeout
+        while not done():
+            if time.perf_counter() > deadline:
+                raise TimeoutError("the rooms did not get there in time")
+            await asyncio.sleep(0.001)
+
+
+async def latency(broker: Mosquitto, workdir: Path, count: int, events: int) -> dict[str, Any]:
+    rooms_yaml = "{" + ", ".join(f"r{i}: {{}}" for i in range(count)) + "}"
+    hub = HubProcess(workdir / f"hub{count}", broker, rooms=rooms_yaml, extra=LEVELS).start()
+    rooms = Rooms(broker, workdir / f"agents{count}", count)
+    per_sample: list[float] = []
+    per_event: list[float] = []
+    try:
+        await rooms.start()
+        async with httpx.AsyncClient(base_url=hub.url, headers={"Authorization": f"Bearer {TOKEN}"}) as http:
+            await rooms.until(lambda: all(a["heard"] for a in hub.get("/api/agents")))
+            for index in range(events + 5):
+                started = time.perf_counter()
+                answer = (await http.post("/api/events", json={"level": "911", "title": f"bench {index}"})).json()
+                event: int = answer["id"]
+                await rooms.until(lambda event=event: all((i, event) in rooms.shown for i in range(count)))
+                times = [rooms.shown[(i, event)] - started for i in range(count)]
+                if index >= 5:  # warm-up
+                    per_sample += times
+                    per_event.append(max(times))
+                await http.post(f"/api/events/{event}/ack", json={"by": "bench"})
+                await rooms.until(lambda: len(rooms.clear) == count)
+                await asyncio.sleep(GAP)
+        return {"agents": count, "sample": summary_ms(per_sample), "last_room": summary_ms(per_event)}
+    finally:
+        await rooms.stop()
+        hub.stop()
+
+
+async def post(http: httpx.AsyncClient, title: str, slots: asyncio.Semaphore) -> int:
+    async with slots:
+        return int((await http.post("/api/events", json={"level": "912", "title": title})).json()["id"])
+
+
+async def throughput(broker: Mosquitto, workdir: Path, burst: int) -> dict[str, Any]:
+    count = 10
+    rooms_yaml = "{" + ", ".join(f"r{i}: {{}}" for i in range(count)) + "}"
+    hub = HubProcess(workdir / "hub-burst", broker, rooms=rooms_yaml, extra=LEVELS).start()
+    rooms = Rooms(broker, workdir / "agents-burst", count)
+    slots = asyncio.Semaphore(POSTERS)
+    try:
+        await rooms.start()
+        async with httpx.AsyncClient(base_url=hub.url, headers={"Authorization": f"Bearer {TOKEN}"}) as http:
+            await rooms.until(lambda: all(a["heard"] for a in hub.get("/api/agents")))
+            before = {a["room"]: a["published_seq"] for a in hub.get("/api/agents")}
+            assert hub.process is not None
+            cpu_before = cpu_seconds(hub.process.pid) or 0.0
+            started = time.perf_counter()
+            ids = await asyncio.gather(*(post(http, f"burst {i}", slots) for i in range(burst)))
+            last = max(ids)
+            posted = time.perf_counter() - started
+            await rooms.until(lambda: all(a.state is not None and any(s.event_id == last for s in a.state.signals)
+                                          for a in rooms.agents), timeout=60)
+            elapsed = time.perf_counter() - started
+            hub_cpu = (cpu_seconds(hub.process.pid) or 0.0) - cpu_before
+            after = {a["room"]: a["published_seq"] for a in hub.get("/api/agents")}
+        states = max(s & COUNTER for s in after.values()) - max(s & COUNTER for s in before.values())
+        return {"rooms": count, "events": burst, "post_seconds": round(posted, 3), "seconds": round(elapsed, 3),
+                "events_per_second": round(burst / elapsed, 1), "states_published": states,
+                "states_per_second": round(states / elapsed, 1),
+                "mqtt_messages_per_second": round(2 * states / elapsed, 1), "hub_cpu_seconds": round(hub_cpu, 2),
+                "hub_cpu_ms_per_event": round(hub_cpu / burst * 1000, 2)}
+    finally:
+        await rooms.stop()
+        hub.stop()
+
+
+def agent_memory(broker: Mosquitto, workdir: Path) -> dict[str, int]:
+    hub = HubProcess(workdir / "hub-mem", broker, rooms="{study: {}}", extra=LEVELS).start()
+    agent = AgentProcess(workdir / "agent-mem", broker, room="study").start()
+    try:
+        hub.send("911", "memory")
+        agent.wait_for(lambda view: view["showing"] is not None)
+        assert agent.process is not None
+        return proc_status(agent.process.pid)
+    finally:
+        agent.stop()
+        hub.stop()
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=100)
+    parser.add_argument("--agents", default="1,10,50")
+    parser.add_argument("--burst", type=int, default=300)
+    parser.add_argument("--round-trips", type=int, default=1000)
+    args = parser.parse_args()
+    info = machine()
+    print(machine_line(info))
+    with tempfile.TemporaryDirectory(prefix="lamplighter-bench-hub-") as tmp, \
+            Mosquitto(Path(tmp) / "mqtt").start() as broker:
+        workdir = Path(tmp)
+        anchor = summary_ms(await broker_round_trip(broker.port, args.round_trips))
+        print(format_summary("broker QoS 1 round trip", anchor))
+        runs = []
+        for count in (int(n) for n in args.agents.split(",")):
+            run = await latency(broker, workdir, count, args.events)
+            runs.append(run)
+            print(format_summary(f"hub event -> agent lamp, {count} agent(s), each room", run["sample"]))
+            print(format_summary(f"hub event -> agent lamp, {count} agent(s), last room", run["last_room"]))
+            print(f"  p50 / broker round trip p50: {run['sample']['p50'] / anchor['p50']:.0f}x")
+        burst = await throughput(broker, workdir, args.burst)
+        print(f"hub throughput, 10 rooms: {burst['events_per_second']} events/s, {burst['states_per_second']} room "
+              f"states/s ({burst['mqtt_messages_per_second']} MQTT messages/s) over {burst['seconds']} s; "
+              f"hub CPU {burst['hub_cpu_ms_per_event']} ms per event")
+        memory = agent_memory(broker, workdir)
+        print(f"agent process (one virtual lamp): VmRSS {memory.get('VmRSS', 0) / 1024:.1f} MiB, "
+              f"RssAnon {memory.get('RssAnon', 0) / 1024:.1f} MiB, threads {memory.get('Threads')}")
+    path = write_results("hub", {"machine": info, "broker_round_trip": anchor, "latency": runs, "throughput": burst,
+                                 "agent_memory_kb": memory})
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
