@@ -8,8 +8,9 @@ memory is measured as a real `lamplighter agent` process.
 - anchor: the broker's own QoS 1 round trip (publish to a topic we subscribe to), same run;
 - per agent count (1, 10, 50): post a 911 with a unique title, record when each agent's lamp
   has applied it (its lamp controller's view shows the event), acknowledge it on the hub,
-  wait until every lamp is back; repeat. Reported: every (event, agent) sample, and per event
-  the time until the last room shows it;
+  wait until every lamp is back; repeat. Reported: every (event, agent) sample, per event
+  the time until the last room shows it, and each sample from the hub's HTTP answer on (what
+  the rooms add to an event that is already in the hub's journal);
 - hub throughput with 10 rooms (and the hub's CPU time per event, since this script's agents
   and clients share the cores with it): events posted by 8 concurrent clients (912s with unique
   titles, each written to the journal before its answer), until every room applied the last
@@ -45,6 +46,7 @@ from tests.rooms import AgentProcess, HubProcess, hub_settings
 
 GAP = 0.03  # seconds between iterations (the virtual lamp's pacing is 20 ms)
 LEVELS = "lamps: {}\nlevels: {911: {hold: 1h}, 912: {hold: 1h}}\n"
+TIMING = "apply_within: 5s, silent_after: 60s, heartbeat: 15s"  # the defaults: no blind agent on a busy machine
 COUNTER = (1 << 32) - 1  # the hub's state counter (one for all rooms) in a sequence number
 POSTERS = 8  # concurrent requests in the throughput run
 
@@ -70,10 +72,11 @@ class Rooms:
     def __init__(self, broker: Mosquitto, workdir: Path, count: int) -> None:
         self.agents = []
         for index in range(count):
-            text = (f"state_dir: {workdir / f'r{index}'}\nlamps: {{desk: virtual://desk}}\n{hub_settings(broker)}")
+            lamps = f"state_dir: {workdir / f'r{index}'}\nlamps: {{desk: virtual://desk}}\n"
+            text = lamps + hub_settings(broker, TIMING)
             self.agents.append(Agent(parse_config(text, env={}), f"r{index}"))
         self.shown: dict[tuple[int, int], float] = {}  # (agent, event) -> perf_counter when the lamp showed it
-        self.clear: set[int] = set(range(count))
+        self.showing: dict[int, int | None] = dict.fromkeys(range(count))  # agent -> the event its lamp shows
         self._watchers: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -95,9 +98,7 @@ class Rooms:
                 return
             if view.showing is not None and view.state is not None and view.state.on:
                 self.shown.setdefault((index, view.showing.event_id), time.perf_counter())
-                self.clear.discard(index)
-            elif view.showing is None:
-                self.clear.add(index)
+            self.showing[index] = view.showing.event_id if view.showing is not None else None
 
     async def until(self, done: Any, timeout: float = 30.0) -> None:
         deadline = time.perf_counter() + timeout
@@ -109,10 +110,11 @@ class Rooms:
 
 async def latency(broker: Mosquitto, workdir: Path, count: int, events: int) -> dict[str, Any]:
     rooms_yaml = "{" + ", ".join(f"r{i}: {{}}" for i in range(count)) + "}"
-    hub = HubProcess(workdir / f"hub{count}", broker, rooms=rooms_yaml, extra=LEVELS).start()
+    hub = HubProcess(workdir / f"hub{count}", broker, rooms=rooms_yaml, extra=LEVELS, timing=TIMING).start()
     rooms = Rooms(broker, workdir / f"agents{count}", count)
     per_sample: list[float] = []
     per_event: list[float] = []
+    after_answer: list[float] = []  # from the hub's answer (the event is in its journal) to each lamp
     try:
         await rooms.start()
         async with httpx.AsyncClient(base_url=hub.url, headers={"Authorization": f"Bearer {TOKEN}"}) as http:
@@ -120,16 +122,19 @@ async def latency(broker: Mosquitto, workdir: Path, count: int, events: int) -> 
             for index in range(events + 5):
                 started = time.perf_counter()
                 answer = (await http.post("/api/events", json={"level": "911", "title": f"bench {index}"})).json()
+                answered = time.perf_counter()
                 event: int = answer["id"]
                 await rooms.until(lambda event=event: all((i, event) in rooms.shown for i in range(count)))
                 times = [rooms.shown[(i, event)] - started for i in range(count)]
                 if index >= 5:  # warm-up
                     per_sample += times
                     per_event.append(max(times))
+                    after_answer += [started + t - answered for t in times]
                 await http.post(f"/api/events/{event}/ack", json={"by": "bench"})
-                await rooms.until(lambda: len(rooms.clear) == count)
+                await rooms.until(lambda event=event: event not in rooms.showing.values())
                 await asyncio.sleep(GAP)
-        return {"agents": count, "sample": summary_ms(per_sample), "last_room": summary_ms(per_event)}
+        return {"agents": count, "sample": summary_ms(per_sample), "last_room": summary_ms(per_event),
+                "after_answer": summary_ms(after_answer)}
     finally:
         await rooms.stop()
         hub.stop()
@@ -143,7 +148,7 @@ async def post(http: httpx.AsyncClient, title: str, slots: asyncio.Semaphore) ->
 async def throughput(broker: Mosquitto, workdir: Path, burst: int) -> dict[str, Any]:
     count = 10
     rooms_yaml = "{" + ", ".join(f"r{i}: {{}}" for i in range(count)) + "}"
-    hub = HubProcess(workdir / "hub-burst", broker, rooms=rooms_yaml, extra=LEVELS).start()
+    hub = HubProcess(workdir / "hub-burst", broker, rooms=rooms_yaml, extra=LEVELS, timing=TIMING).start()
     rooms = Rooms(broker, workdir / "agents-burst", count)
     slots = asyncio.Semaphore(POSTERS)
     try:
@@ -174,7 +179,7 @@ async def throughput(broker: Mosquitto, workdir: Path, burst: int) -> dict[str, 
 
 
 def agent_memory(broker: Mosquitto, workdir: Path) -> dict[str, int]:
-    hub = HubProcess(workdir / "hub-mem", broker, rooms="{study: {}}", extra=LEVELS).start()
+    hub = HubProcess(workdir / "hub-mem", broker, rooms="{study: {}}", extra=LEVELS, timing=TIMING).start()
     agent = AgentProcess(workdir / "agent-mem", broker, room="study").start()
     try:
         hub.send("911", "memory")
@@ -206,6 +211,7 @@ async def main() -> None:
             runs.append(run)
             print(format_summary(f"hub event -> agent lamp, {count} agent(s), each room", run["sample"]))
             print(format_summary(f"hub event -> agent lamp, {count} agent(s), last room", run["last_room"]))
+            print(format_summary(f"hub's answer -> agent lamp, {count} agent(s), each room", run["after_answer"]))
             print(f"  p50 / broker round trip p50: {run['sample']['p50'] / anchor['p50']:.0f}x")
         burst = await throughput(broker, workdir, args.burst)
         print(f"hub throughput, 10 rooms: {burst['events_per_second']} events/s, {burst['states_per_second']} room "

@@ -105,3 +105,19 @@ async def test_an_agent_back_after_an_hour_shows_the_911_and_not_the_expired_doo
         assert agent.outbox.get_nowait()[1] == encode(Applied(seq=7, at=left + 3600, showing=[2]))
     finally:
         await agent.stop()
+
+
+async def test_a_hub_that_lost_its_journal_still_publishes_newer_states(tmp_path: Path, clock: LoopClock) -> None:
+    before = Hub(make_config(tmp_path / "first", HUB), clock)
+    await before.service.start()
+    for _ in range(5):
+        send_911(before)
+    last = before.rooms.outbox["study"].seq
+    await before.service.stop()
+    await asyncio.sleep(1.0)
+    after = Hub(make_config(tmp_path / "wiped", HUB), clock)  # a new journal: nothing remembered
+    await after.service.start()
+    try:
+        assert after.rooms.outbox["study"].seq > last
+    finally:
+        await after.service.stop()

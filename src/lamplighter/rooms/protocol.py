@@ -10,13 +10,15 @@ Topics, under `lamplighter/<home>/rooms/<room>/`:
     health   agent -> hub   retained Health: the agent's lamps; the broker publishes the agent's
                             will (online false) when its connection dies
 
-A RoomState carries a sequence number that only grows (the hub's generation, bumped at every
-start, times 2**32 plus a counter) and every active signal with its ABSOLUTE expiry time, so a
-room converges to the current truth from any one message instead of replaying history. The
-agent applies a state only if its sequence number is greater than the one it applied last
-(`newer`): QoS 1 duplicates, the retained copy of a change it already has, and a stale retained
-message are ignored. It then drops every signal whose expiry has passed (`live`): a door event
-that expired while the room was offline is never shown; a 911 that is still active is.
+A RoomState carries a sequence number that only grows (the hub's generation times 2**32 plus
+a counter; the generation is the hub's start time in seconds, or one more than the last
+start's, so that a hub whose journal was lost still publishes newer states than before) and
+every active signal with its ABSOLUTE expiry time, so a room converges to the current truth
+from any one message instead of replaying history. The agent applies a state only if its
+sequence number is greater than the one it applied last (`newer`): QoS 1 duplicates, the
+retained copy of a change it already has, and a stale retained message are ignored. It then
+drops every signal whose expiry has passed (`live`): a door event that expired while the
+room was offline is never shown; a 911 that is still active is.
 
 Clock skew: expiries are judged on the hub's clock as the agent estimates it: its own clock
 plus an offset, the largest (published_at - received_at) over the last live messages

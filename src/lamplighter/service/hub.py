@@ -246,8 +246,10 @@ class Hub:
         self._bad_logged: set[str] = set()
 
     def _next_generation(self) -> int:
-        """One more than the last start's: every state this run publishes is newer than any before."""
-        generation = int(self.service.store.setting(GENERATION_SETTING) or 0) + 1
+        """The start time in seconds, or one more than the last start's if that is later: every state this
+        run publishes is newer than any before, also those of a hub whose journal was lost."""
+        last = int(self.service.store.setting(GENERATION_SETTING) or 0)
+        generation = max(last + 1, int(self.service.clock.now()))
         self.service.store.set_setting(GENERATION_SETTING, generation)
         return generation
 
