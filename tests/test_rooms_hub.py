@@ -12,7 +12,7 @@ import pytest
 
 from lamplighter.drivers.virtual import VirtualDriver
 from lamplighter.model import Effect, LampState, make_event
-from lamplighter.rooms.protocol import Applied, Health, Kind, RoomSignal, RoomState, encode
+from lamplighter.rooms.protocol import Ack, Applied, Health, Kind, RoomSignal, RoomState, encode
 from lamplighter.service.agent import Agent
 from lamplighter.service.hub import Hub
 from tests.conftest import make_config
@@ -121,3 +121,15 @@ async def test_a_hub_that_lost_its_journal_still_publishes_newer_states(tmp_path
         assert after.rooms.outbox["study"].seq > last
     finally:
         await after.service.stop()
+
+
+async def test_a_room_acknowledges_only_what_it_shows(hub: Hub, clock: LoopClock) -> None:
+    agent_says(hub, Kind.HEALTH, encode(Health(online=True, at=clock.now())))
+    elsewhere = hub.service.submit(make_event("912", "only on the backup lamp", received_at=clock.now(),
+                                              lamps=("backup",))).id
+    outage = send_911(hub)
+    agent_says(hub, Kind.ACKS, encode(Ack(event_id=elsewhere, by="ann", at=clock.now())))
+    assert elsewhere in hub.service.signals
+    agent_says(hub, Kind.ACKS, encode(Ack(event_id=outage, by="ann", at=clock.now())))
+    assert outage not in hub.service.signals
+    assert hub.service.signal_end(outage) == (clock.now(), "acknowledged by ann in study")

@@ -45,7 +45,8 @@ from lamplighter.rooms.protocol import (
     strongest,
 )
 from lamplighter.rooms.routing import RoomPlan, Whereabouts, observe, presence_deadline, signals_per_room, where
-from lamplighter.service.core import Service
+from lamplighter.service.core import STOP_BOUND, Service
+from lamplighter.service.tasks import end_tasks
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +133,10 @@ class Rooms:
             agent.awaiting = (state.seq, now + self.hub.apply_within)
         self.outbox[room] = state
         self.wake.set()
+
+    def shows(self, room: str, event_id: int) -> bool:
+        """Whether the room's current state has this signal (what a room may acknowledge)."""
+        return any(s.event_id == event_id for s in self._content.get(room, []))
 
     def republish_all(self) -> None:
         """After a (re)connect: every room's current state again, so the retained copies are the truth."""
@@ -262,9 +267,7 @@ class Hub:
         self._stopping = True
         self.rooms.wake.set()
         await self.link.stop()
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await end_tasks(self._tasks, STOP_BOUND)
         await self.service.stop()
 
     async def _publisher(self) -> None:
@@ -319,6 +322,9 @@ class Hub:
 
     def _acknowledge(self, room: str, ack: Ack) -> None:
         by = f"{ack.by or 'someone'} in {room}"
+        if not self.rooms.shows(room, ack.event_id):
+            log.info("hub: %s acknowledged event %d, which the room does not show; ignored", by, ack.event_id)
+            return
         try:
             result = self.service.acknowledge(ack.event_id, by)
         except StoreError as exc:
