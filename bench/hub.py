@@ -2,10 +2,13 @@
 
 The hub is a real `lamplighter hub` process; the agents are in-process tasks of this script
 (lamplighter.service.agent.Agent with a virtual lamp each, all on one event loop: 50 agent
-processes would not fit on 2 cores next to the hub and the broker). One agent's resident
-memory is measured as a real `lamplighter agent` process.
+processes would not fit on 2 cores next to the hub and the broker); their journals are on
+/dev/shm, since 50 rooms would each have a disk of their own, not wait for one another's
+fsyncs on one. One agent's resident memory is measured as a real `lamplighter agent` process.
+Each agent count runs on a fresh broker (no sessions left from the run before).
 
-- anchor: the broker's own QoS 1 round trip (publish to a topic we subscribe to), same run;
+- anchor: the broker's own QoS 1 round trip (publish to a topic we subscribe to), measured
+  on the same broker just before each run;
 - per agent count (1, 10, 50): post a 911 with a unique title, record when each agent's lamp
   has applied it (its lamp controller's view shows the event), acknowledge it on the hub,
   wait until every lamp is back; repeat. Reported: every (event, agent) sample, per event
@@ -47,6 +50,7 @@ from tests.rooms import AgentProcess, HubProcess, hub_settings
 GAP = 0.03  # seconds between iterations (the virtual lamp's pacing is 20 ms)
 LEVELS = "lamps: {}\nlevels: {911: {hold: 1h}, 912: {hold: 1h}}\n"
 TIMING = "apply_within: 5s, silent_after: 60s, heartbeat: 15s"  # the defaults: no blind agent on a busy machine
+AGENT_DISK = "/dev/shm" if Path("/dev/shm").is_dir() else None  # each agent has its own disk, not one shared
 COUNTER = (1 << 32) - 1  # the hub's state counter (one for all rooms) in a sequence number
 POSTERS = 8  # concurrent requests in the throughput run
 
@@ -108,10 +112,10 @@ class Rooms:
             await asyncio.sleep(0.001)
 
 
-async def latency(broker: Mosquitto, workdir: Path, count: int, events: int) -> dict[str, Any]:
+async def latency(broker: Mosquitto, workdir: Path, agent_dir: Path, count: int, events: int) -> dict[str, Any]:
     rooms_yaml = "{" + ", ".join(f"r{i}: {{}}" for i in range(count)) + "}"
     hub = HubProcess(workdir / f"hub{count}", broker, rooms=rooms_yaml, extra=LEVELS, timing=TIMING).start()
-    rooms = Rooms(broker, workdir / f"agents{count}", count)
+    rooms = Rooms(broker, agent_dir / f"agents{count}", count)
     per_sample: list[float] = []
     per_event: list[float] = []
     after_answer: list[float] = []  # from the hub's answer (the event is in its journal) to each lamp
@@ -145,11 +149,11 @@ async def post(http: httpx.AsyncClient, title: str, slots: asyncio.Semaphore) ->
         return int((await http.post("/api/events", json={"level": "912", "title": title})).json()["id"])
 
 
-async def throughput(broker: Mosquitto, workdir: Path, burst: int) -> dict[str, Any]:
+async def throughput(broker: Mosquitto, workdir: Path, agent_dir: Path, burst: int) -> dict[str, Any]:
     count = 10
     rooms_yaml = "{" + ", ".join(f"r{i}: {{}}" for i in range(count)) + "}"
     hub = HubProcess(workdir / "hub-burst", broker, rooms=rooms_yaml, extra=LEVELS, timing=TIMING).start()
-    rooms = Rooms(broker, workdir / "agents-burst", count)
+    rooms = Rooms(broker, agent_dir / "agents-burst", count)
     slots = asyncio.Semaphore(POSTERS)
     try:
         await rooms.start()
@@ -200,28 +204,29 @@ async def main() -> None:
     args = parser.parse_args()
     info = machine()
     print(machine_line(info))
+    runs = []
     with tempfile.TemporaryDirectory(prefix="lamplighter-bench-hub-") as tmp, \
-            Mosquitto(Path(tmp) / "mqtt").start() as broker:
-        workdir = Path(tmp)
-        anchor = summary_ms(await broker_round_trip(broker.port, args.round_trips))
-        print(format_summary("broker QoS 1 round trip", anchor))
-        runs = []
+            tempfile.TemporaryDirectory(prefix="lamplighter-bench-agents-", dir=AGENT_DISK) as agents:
         for count in (int(n) for n in args.agents.split(",")):
-            run = await latency(broker, workdir, count, args.events)
+            with Mosquitto(Path(tmp) / f"mqtt{count}").start() as broker:  # a fresh broker: no sessions of the last run
+                anchor = summary_ms(await broker_round_trip(broker.port, args.round_trips))
+                run = await latency(broker, Path(tmp), Path(agents), count, args.events)
+            run["broker_round_trip"] = anchor
             runs.append(run)
+            print(format_summary(f"broker QoS 1 round trip, before the {count}-agent run", anchor))
             print(format_summary(f"hub event -> agent lamp, {count} agent(s), each room", run["sample"]))
             print(format_summary(f"hub event -> agent lamp, {count} agent(s), last room", run["last_room"]))
             print(format_summary(f"hub's answer -> agent lamp, {count} agent(s), each room", run["after_answer"]))
             print(f"  p50 / broker round trip p50: {run['sample']['p50'] / anchor['p50']:.0f}x")
-        burst = await throughput(broker, workdir, args.burst)
-        print(f"hub throughput, 10 rooms: {burst['events_per_second']} events/s, {burst['states_per_second']} room "
-              f"states/s ({burst['mqtt_messages_per_second']} MQTT messages/s) over {burst['seconds']} s; "
-              f"hub CPU {burst['hub_cpu_ms_per_event']} ms per event")
-        memory = agent_memory(broker, workdir)
-        print(f"agent process (one virtual lamp): VmRSS {memory.get('VmRSS', 0) / 1024:.1f} MiB, "
-              f"RssAnon {memory.get('RssAnon', 0) / 1024:.1f} MiB, threads {memory.get('Threads')}")
-    path = write_results("hub", {"machine": info, "broker_round_trip": anchor, "latency": runs, "throughput": burst,
-                                 "agent_memory_kb": memory})
+        with Mosquitto(Path(tmp) / "mqtt-burst").start() as broker:
+            burst = await throughput(broker, Path(tmp), Path(agents), args.burst)
+            print(f"hub throughput, 10 rooms: {burst['events_per_second']} events/s, {burst['states_per_second']} room "
+                  f"states/s ({burst['mqtt_messages_per_second']} MQTT messages/s) over {burst['seconds']} s; "
+                  f"hub CPU {burst['hub_cpu_ms_per_event']} ms per event")
+            memory = agent_memory(broker, Path(tmp))
+            print(f"agent process (one virtual lamp): VmRSS {memory.get('VmRSS', 0) / 1024:.1f} MiB, "
+                  f"RssAnon {memory.get('RssAnon', 0) / 1024:.1f} MiB, threads {memory.get('Threads')}")
+    path = write_results("hub", {"machine": info, "latency": runs, "throughput": burst, "agent_memory_kb": memory})
     print(f"wrote {path}")
 
 

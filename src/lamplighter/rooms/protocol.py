@@ -38,7 +38,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated, TypeVar
+from typing import Annotated, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
@@ -237,7 +237,19 @@ def to_signal(shown: RoomSignal, lamps: frozenset[str], offset: float = 0.0) -> 
                   expires_at=expires_at)
 
 
-def strongest(signals: list[RoomSignal]) -> list[RoomSignal]:
-    """At most MAX_SIGNALS, the highest priority and newest first."""
+class _Ranked(Protocol):
+    @property
+    def priority(self) -> int: ...
+    @property
+    def started_at(self) -> float: ...
+    @property
+    def event_id(self) -> int: ...
+
+
+R = TypeVar("R", bound=_Ranked)
+
+
+def strongest(signals: list[R]) -> list[R]:
+    """At most MAX_SIGNALS (signals or their wire form), the highest priority and newest first."""
     ranked = sorted(signals, key=lambda s: (s.priority, s.started_at, s.event_id), reverse=True)
     return ranked[:MAX_SIGNALS]

@@ -106,6 +106,7 @@ class Rooms:
         self.wake = asyncio.Event()
         self._counter = 0
         self._content: dict[str, list[RoomSignal]] = {}
+        self._wire: dict[int, tuple[Signal, RoomSignal]] = {}  # each visible signal and its wire form
 
     @property
     def names(self) -> frozenset[str]:
@@ -117,10 +118,20 @@ class Rooms:
         """Publish the rooms whose visible signals changed."""
         self.on_look(now)
         present = {person: self._where(person, now) for person in self.plan.people}
-        for room, shown in signals_per_room(signals, self.plan, present, now).items():
-            wire = strongest([room_signal(s) for s in shown])
+        ranked = {room: strongest(shown) for room, shown in signals_per_room(signals, self.plan, present, now).items()}
+        visible = {s.event_id for shown in ranked.values() for s in shown}
+        self._wire = {event_id: pair for event_id, pair in self._wire.items() if event_id in visible}
+        for room, shown in ranked.items():
+            wire = [self._on_wire(signal) for signal in shown]
             if wire != self._content.get(room):
                 self._publish(room, wire, now)
+
+    def _on_wire(self, signal: Signal) -> RoomSignal:
+        """A signal as the rooms receive it, converted once while it stays the same."""
+        cached = self._wire.get(signal.event_id)
+        if cached is None or cached[0] != signal:
+            cached = self._wire[signal.event_id] = (signal, room_signal(signal))
+        return cached[1]
 
     def _publish(self, room: str, wire: list[RoomSignal], now: float) -> None:
         before = {s.event_id for s in self._content.get(room, [])}
