@@ -96,6 +96,7 @@ class Agent:
         self._bad_logged = False
         self._stored_state_seq = self.applied
         self._keep_wake = asyncio.Event()
+        self._last_payload = b""
         self._settling: asyncio.TimerHandle | None = None  # after a connect, until the retained state arrives
         self._newest: RoomState | None = None  # the newest state received while settling
 
@@ -145,6 +146,9 @@ class Agent:
     def _message(self, message: aiomqtt.Message) -> None:
         now = self.clock.now()
         payload = message.payload if isinstance(message.payload, bytes | bytearray) else b""
+        if payload == self._last_payload and self._settling is None:
+            return  # the same state on the other topic (state and changes carry the same bytes)
+        self._last_payload = bytes(payload)
         try:
             state = decode(RoomState, payload)
         except PayloadError as exc:
