@@ -282,23 +282,30 @@ class Hub:
         await self.service.stop()
 
     async def _publisher(self) -> None:
-        """Publish the latest state of every room that changed; what a lost connection did not take, again."""
+        """Publish the latest state of every room that changed, all rooms at once (their acknowledgements
+        overlap instead of queueing); what a lost connection did not take, again."""
         while not self._stopping:
             await self.rooms.wake.wait()
             self.rooms.wake.clear()
             client = await self.link.connection()
-            while self.rooms.outbox:
-                room, state = next(iter(self.rooms.outbox.items()))
-                payload = encode(state)
-                try:
-                    await client.publish(self.topics.of(room, Kind.STATE), payload, qos=1, retain=True)
-                    await client.publish(self.topics.of(room, Kind.CHANGES), payload, qos=1)
-                except aiomqtt.MqttError:
-                    self.rooms.wake.set()
-                    await asyncio.sleep(RESEND_PAUSE)  # the link notices and reconnects; `connection` waits for it
-                    break
-                if self.rooms.outbox.get(room) is state:
+            batch = list(self.rooms.outbox.items())
+            sent = await asyncio.gather(*(self._publish(client, room, state) for room, state in batch))
+            for (room, state), ok in zip(batch, sent, strict=True):
+                if ok and self.rooms.outbox.get(room) is state:
                     del self.rooms.outbox[room]
+            if not all(sent):
+                self.rooms.wake.set()
+                await asyncio.sleep(RESEND_PAUSE)  # the link notices and reconnects; `connection` waits for it
+
+    async def _publish(self, client: aiomqtt.Client, room: str, state: RoomState) -> bool:
+        """A room's state, retained and as a change; False if the connection failed."""
+        payload = encode(state)
+        try:
+            await asyncio.gather(client.publish(self.topics.of(room, Kind.STATE), payload, qos=1, retain=True),
+                                 client.publish(self.topics.of(room, Kind.CHANGES), payload, qos=1))
+        except aiomqtt.MqttError:
+            return False
+        return True
 
     def _connected(self, client: aiomqtt.Client) -> None:
         log.info("hub: connected to %s as home %s", self.link.address, self.topics.home)
