@@ -42,6 +42,7 @@ import httpx
 
 from bench._stats import cpu_seconds, format_summary, machine, machine_line, proc_status, summary_ms, write_results
 from lamplighter.config import parse_config
+from lamplighter.rooms.protocol import RoomState
 from lamplighter.service.agent import Agent
 from tests.daemon import TOKEN
 from tests.peers.mosquitto import Mosquitto
@@ -70,15 +71,29 @@ async def broker_round_trip(port: int, samples: int) -> list[float]:
     return times
 
 
+class TimedAgent(Agent):
+    """An agent that notes when it hands a state to its lamps (before the lamps' own work)."""
+
+    handed: dict[tuple[str, int], float]
+
+    def apply(self, state: RoomState, now: float) -> None:
+        for signal in state.signals:
+            self.handed.setdefault((self.room, signal.event_id), time.perf_counter())
+        super().apply(state, now)
+
+
 class Rooms:
     """N in-process agents and when each lamp showed what."""
 
     def __init__(self, broker: Mosquitto, workdir: Path, count: int) -> None:
-        self.agents = []
+        self.agents: list[TimedAgent] = []
+        self.handed: dict[tuple[str, int], float] = {}  # (room, event) -> when its agent applied the state
         for index in range(count):
             lamps = f"state_dir: {workdir / f'r{index}'}\nlamps: {{desk: virtual://desk}}\n"
             text = lamps + hub_settings(broker, TIMING)
-            self.agents.append(Agent(parse_config(text, env={}), f"r{index}"))
+            agent = TimedAgent(parse_config(text, env={}), f"r{index}")
+            agent.handed = self.handed
+            self.agents.append(agent)
         self.shown: dict[tuple[int, int], float] = {}  # (agent, event) -> perf_counter when the lamp showed it
         self.showing: dict[int, int | None] = dict.fromkeys(range(count))  # agent -> the event its lamp shows
         self._watchers: list[asyncio.Task[None]] = []
@@ -119,10 +134,12 @@ async def latency(broker: Mosquitto, workdir: Path, agent_dir: Path, count: int,
     per_sample: list[float] = []
     per_event: list[float] = []
     after_answer: list[float] = []  # from the hub's answer (the event is in its journal) to each lamp
+    handed: list[float] = []  # from the hub's answer to each agent applying the state (before its lamp's work)
     try:
         await rooms.start()
         async with httpx.AsyncClient(base_url=hub.url, headers={"Authorization": f"Bearer {TOKEN}"}) as http:
             await rooms.until(lambda: all(a["heard"] for a in hub.get("/api/agents")))
+            wall, cpu = time.perf_counter(), time.process_time()
             for index in range(events + 5):
                 started = time.perf_counter()
                 answer = (await http.post("/api/events", json={"level": "911", "title": f"bench {index}"})).json()
@@ -134,11 +151,14 @@ async def latency(broker: Mosquitto, workdir: Path, agent_dir: Path, count: int,
                     per_sample += times
                     per_event.append(max(times))
                     after_answer += [started + t - answered for t in times]
+                    handed += [rooms.handed[(f"r{i}", event)] - answered for i in range(count)]
                 await http.post(f"/api/events/{event}/ack", json={"by": "bench"})
                 await rooms.until(lambda event=event: event not in rooms.showing.values())
                 await asyncio.sleep(GAP)
-        return {"agents": count, "sample": summary_ms(per_sample), "last_room": summary_ms(per_event),
-                "after_answer": summary_ms(after_answer)}
+        busy = (time.process_time() - cpu) / (time.perf_counter() - wall)
+        return {"agents": count, "agents_process_cpu_share": round(busy, 2),
+                "sample": summary_ms(per_sample), "last_room": summary_ms(per_event),
+                "after_answer": summary_ms(after_answer), "answer_to_agent": summary_ms(handed)}
     finally:
         await rooms.stop()
         hub.stop()
@@ -217,7 +237,9 @@ async def main() -> None:
             print(format_summary(f"hub event -> agent lamp, {count} agent(s), each room", run["sample"]))
             print(format_summary(f"hub event -> agent lamp, {count} agent(s), last room", run["last_room"]))
             print(format_summary(f"hub's answer -> agent lamp, {count} agent(s), each room", run["after_answer"]))
-            print(f"  p50 / broker round trip p50: {run['sample']['p50'] / anchor['p50']:.0f}x")
+            print(format_summary(f"hub's answer -> agent has the state, {count} agent(s)", run["answer_to_agent"]))
+            print(f"  p50 / broker round trip p50: {run['sample']['p50'] / anchor['p50']:.0f}x; the agents' process "
+                  f"was on a CPU {run['agents_process_cpu_share']:.0%} of the time")
         with Mosquitto(Path(tmp) / "mqtt-burst").start() as broker:
             burst = await throughput(broker, Path(tmp), Path(agents), args.burst)
             print(f"hub throughput, 10 rooms: {burst['events_per_second']} events/s, {burst['states_per_second']} room "
