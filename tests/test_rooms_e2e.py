@@ -19,7 +19,7 @@ from paho.mqtt import publish
 
 from tests.daemon import TOKEN
 from tests.peers.mosquitto import Mosquitto
-from tests.rooms import HOME, AgentProcess, HubProcess, color
+from tests.rooms import FAST, HOME, AgentProcess, HubProcess, color
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -193,3 +193,19 @@ def test_a_signal_follows_its_person_between_two_rooms(tmp_path: Path) -> None:
                 agent.wait_for(lambda view: color(view) == RED)
         finally:
             stop(study, kitchen, hub)
+
+
+def test_a_button_in_the_room_acknowledges_what_the_room_shows(tmp_path: Path) -> None:
+    with Mosquitto(tmp_path / "mqtt").start() as broker:
+        hub = HubProcess(tmp_path / "hub", broker, extra=SHORT_HOLDS).start()
+        study = AgentProcess(tmp_path / "study", broker, room="study",
+                             timing=FAST + ", ack_button: zigbee2mqtt/study_button/action").start()
+        try:
+            hub.send("912", "disk filling")
+            outage = hub.send("911", "payments down")
+            study.wait_for(lambda view: color(view) == RED)
+            broker.publish("zigbee2mqtt/study_button/action", "single")
+            study.wait_for(lambda view: color(view) == YELLOW)  # the 911 it showed ended; the 912 shows again
+            assert ended(hub, outage) == "acknowledged by the button in study"
+        finally:
+            stop(study, hub)

@@ -245,6 +245,14 @@ class HubConfig(_Strict):
     apply_within: Annotated[PositiveDuration, at_most("10m")] = 5.0  # an "applied" receipt later: the fallback
     silent_after: Annotated[PositiveDuration, at_most("1d")] = 60.0  # an agent silent longer: blind
     heartbeat: Annotated[PositiveDuration, at_most("1h")] = 15.0  # how often an agent reports its health
+    ack_button: str | None = None  # an agent's button: any message on this topic acknowledges what the room shows
+
+    @field_validator("ack_button")
+    @classmethod
+    def _one_topic(cls, value: str | None) -> str | None:
+        if value is not None and (not value or "+" in value or "#" in value):
+            raise ValueError("must be one topic (no '+' or '#'), e.g. zigbee2mqtt/study_button/action")
+        return value
 
     @field_validator("broker")
     @classmethod

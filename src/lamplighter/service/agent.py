@@ -88,7 +88,7 @@ class Agent:
         self.outbox: asyncio.Queue[tuple[str, bytes, bool]] = asyncio.Queue()
         will = aiomqtt.Will(self.topics.of(room, Kind.HEALTH), encode(Health(online=False)), qos=1, retain=True)
         self.link = MqttLink(broker_address(config.hub, f"lamplighter-agent-{config.hub.home}-{room}", will),
-                             topics=lambda: self.topics.to_agent(room), qos=1, on_message=self._message,
+                             topics=self._subscriptions, qos=1, on_message=self._message,
                              on_connected=self._connected, on_lost=self._lost, backoff=Backoff())
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
@@ -143,9 +143,17 @@ class Agent:
 
     # ---- from the hub -------------------------------------------------------------------------
 
+    def _subscriptions(self) -> list[str]:
+        button = self.hub.ack_button
+        return [*self.topics.to_agent(self.room), *([button] if button else [])]
+
     def _message(self, message: aiomqtt.Message) -> None:
         now = self.clock.now()
         payload = message.payload if isinstance(message.payload, bytes | bytearray) else b""
+        if self.hub.ack_button is not None and str(message.topic) == self.hub.ack_button:
+            if payload and not message.retain:  # a press; not a retained old one, not an empty clearing message
+                self._button_pressed()
+            return
         if payload == self._last_payload and self._settling is None:
             return  # the same state on the other topic (state and changes carry the same bytes)
         self._last_payload = bytes(payload)
@@ -210,6 +218,15 @@ class Agent:
     def acknowledge(self, event_id: int, by: str) -> None:
         """Someone in the room acknowledged an event: tell the hub (queued while offline)."""
         self._send(Kind.ACKS, encode(Ack(event_id=event_id, by=by[:100], at=self.clock.now())))
+
+    def _button_pressed(self) -> None:
+        """The room's button acknowledges what its lamps show: the strongest signal of the applied state."""
+        shown = [view.showing for view in self.fleet.views() if view.showing is not None and view.showing.event_id > 0]
+        if not shown:
+            log.info("agent %s: the button was pressed with nothing to acknowledge", self.room)
+            return
+        strongest = max(shown, key=lambda s: (s.priority, s.started_at, s.event_id))
+        self.acknowledge(strongest.event_id, "the button")
 
     def health(self) -> Health:
         return Health(online=True, at=self.clock.now(), lamps=self._lamp_health(), applied_seq=self.applied,
