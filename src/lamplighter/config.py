@@ -245,6 +245,134 @@ class SourceConfig(BaseModel):
     type: str
 
 
+NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"  # a home or room name is one MQTT topic level
+HUB_SESSION_DAY = 86400.0
+
+
+class HubConfig(_Strict):
+    """`hub:`: the broker that links the hub and the room agents, and how long the hub waits for them."""
+
+    broker: str  # mqtt://HOST[:PORT] or mqtts://HOST[:PORT]
+    home: Annotated[str, Field(pattern=NAME_PATTERN)]
+    username: str | None = None
+    password: SecretStr | None = None
+    ca_file: Path | None = None  # mqtts: our own certificate authority (else the system's)
+    cert_file: Path | None = None  # mqtts: a client certificate, with key_file
+    key_file: Path | None = None
+    session_expiry: Annotated[PositiveDuration, at_most("30d")] = 7 * HUB_SESSION_DAY
+    apply_within: Annotated[PositiveDuration, at_most("10m")] = 5.0  # an "applied" receipt later: the fallback
+    silent_after: Annotated[PositiveDuration, at_most("1d")] = 60.0  # an agent silent longer: blind
+    heartbeat: Annotated[PositiveDuration, at_most("1h")] = 15.0  # how often an agent reports its health
+    ack_button: str | None = None  # an agent's button: any message on this topic acknowledges what the room shows
+
+    @field_validator("ack_button")
+    @classmethod
+    def _one_topic(cls, value: str | None) -> str | None:
+        if value is not None and (not value or "+" in value or "#" in value):
+            raise ValueError("must be one topic (no '+' or '#'), e.g. zigbee2mqtt/study_button/action")
+        return value
+
+    @field_validator("broker")
+    @classmethod
+    def _check_broker(cls, value: str) -> str:
+        split_broker(value)
+        return value
+
+    @field_validator("session_expiry")
+    @classmethod
+    def _a_day_at_least(cls, value: float) -> float:
+        if value < HUB_SESSION_DAY:
+            raise ValueError("must be at least 1d: a room offline overnight must find its messages waiting")
+        return value
+
+    @field_validator("password")
+    @classmethod
+    def _not_empty(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value():
+            raise ValueError("must not be empty (leave it out for a broker without login)")
+        return value
+
+    @property
+    def address(self) -> tuple[str, int, bool]:
+        """(host, port, tls) of the broker."""
+        return split_broker(self.broker)
+
+
+def split_broker(url: str) -> tuple[str, int, bool]:
+    """`mqtt://HOST[:PORT]` or `mqtts://HOST[:PORT]` as (host, port, tls); ValueError names what is wrong."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme not in ("mqtt", "mqtts") or not rest or "/" in rest or "@" in rest:
+        raise ValueError(f"must be mqtt://HOST[:PORT] or mqtts://HOST[:PORT] (login: username:, password:), "
+                         f"not {url!r}")
+    tls = scheme == "mqtts"
+    host, colon, port = rest.rpartition(":")
+    if not colon or host.endswith(":") or "]" in port:
+        return rest.strip("[]"), 8883 if tls else 1883, tls
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"bad port {port!r} in {url!r}")
+    return host.strip("[]"), int(port), tls
+
+
+class RoomConfig(_Strict):
+    """A room on the hub: which levels go there (None: all) and its own quiet hours."""
+
+    levels: list[str] | None = None
+    quiet_hours: list[QuietHoursConfig] = []
+
+    @field_validator("quiet_hours", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, dict) else value
+
+    @field_validator("levels", mode="before")
+    @classmethod
+    def _string_levels(cls, value: Any) -> Any:
+        return [str(v) for v in value] if isinstance(value, list) else value
+
+
+class PresenceConfig(_Strict):
+    """Where a person is: an MQTT topic whose payload names a room (a phone's room, an occupancy sensor)."""
+
+    topic: str  # on the hub's broker; the payload is a room's name (anything else: not in a known room)
+    stay: Annotated[PositiveDuration, at_most("1h")] = 30.0  # hysteresis: a new room counts once seen this long
+    stale_after: Annotated[PositiveDuration, at_most("1d")] = 900.0  # no report for this long: unknown
+
+
+class PersonConfig(_Strict):
+    """A person: their rooms, the levels that follow them, and where to learn which room they are in."""
+
+    rooms: list[str]
+    levels: list[str] = []
+    presence: PresenceConfig | None = None
+
+    @field_validator("levels", mode="before")
+    @classmethod
+    def _string_levels(cls, value: Any) -> Any:
+        return [str(v) for v in value] if isinstance(value, list) else value
+
+
+def room_problems(config: Config) -> list[tuple[tuple[str | int, ...], str]]:
+    """What the schema cannot see about rooms and people: names, levels and rooms that exist."""
+    problems: list[tuple[tuple[str | int, ...], str]] = []
+    levels = set(config.resolved_levels())
+    if config.rooms and config.hub is None:
+        problems.append((("rooms",), "rooms need a hub: (hub: {broker: mqtt://..., home: NAME})"))
+    for room, given in config.rooms.items():
+        if not re.fullmatch(NAME_PATTERN, room):
+            problems.append((("rooms", room), "a room name is letters, digits, '_', '-' or '.' (no '/', '+', '#')"))
+        for index, level in enumerate(given.levels or []):
+            if level not in levels:
+                problems.append((("rooms", room, "levels", index), f"no level named {level!r}"))
+    for name, person in config.people.items():
+        for index, room in enumerate(person.rooms):
+            if room not in config.rooms:
+                problems.append((("people", name, "rooms", index), f"no room named {room!r} under rooms:"))
+        for index, level in enumerate(person.levels):
+            if level not in levels:
+                problems.append((("people", name, "levels", index), f"no level named {level!r}"))
+    return problems
+
+
 class Config(_Strict):
     server: ServerConfig = ServerConfig()
     state_dir: Path = Field(default_factory=default_state_dir)
@@ -253,6 +381,9 @@ class Config(_Strict):
     levels: dict[str, LevelConfig] = {}
     sources: list[SourceConfig] = []
     guards: GuardsConfig = GuardsConfig()
+    hub: HubConfig | None = None  # `lamplighter hub` and `lamplighter agent`: the broker between them
+    rooms: dict[str, RoomConfig] = {}
+    people: dict[str, PersonConfig] = {}
     retention: RetentionConfig = RetentionConfig()
     log: LogConfig = LogConfig()
 
@@ -284,7 +415,7 @@ def level_problems(config: Config) -> list[tuple[tuple[str | int, ...], str]]:
         if missing:
             problems.append((("levels", name), f"level {name!r} is new and needs {' and '.join(missing)}"))
         for index, lamp in enumerate(given.lamps or []):
-            if lamp not in config.lamps:
+            if lamp not in config.lamps and lamp not in config.rooms:  # a hub's rooms are outputs too
                 problems.append((("levels", name, "lamps", index), f"no lamp named {lamp!r} under lamps:"))
         for index, siren in enumerate(given.sirens or []):
             if siren not in config.sirens:
@@ -392,7 +523,7 @@ def parse_config(text: str, env: Mapping[str, str], name: str = "<config>") -> C
     if not problems:
         try:
             config = Config.model_validate(data)
-            problems = list(level_problems(config))
+            problems = list(level_problems(config)) + room_problems(config)
             if not problems:
                 return config
         except ValidationError as exc:

@@ -13,6 +13,10 @@ handled the same way: nothing that happens on the connection ends it.
     ...
     await link.stop()
 
+The hub and the room agents use the same loop with a persistent MQTT 5 session (`Session`:
+a fixed client id, clean start off, a session expiry, so QoS 1 messages published while a
+room was away wait for it at the broker), a will message, and TLS with a client certificate.
+
 The loop itself, and how it stops without depending on a cancellation being delivered
 (aiomqtt waits with `asyncio.wait_for`, which on Python 3.11 can swallow one), is the one
 reconnect loop of lamplighter/reconnect.py.
@@ -22,11 +26,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import ssl
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import aiomqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from lamplighter.backoff import Backoff
 from lamplighter.reconnect import Reconnecting
@@ -37,10 +44,29 @@ MQTT_PORT = 1883
 MQTTS_PORT = 8883
 KEEPALIVE_SECONDS = 30
 REFUSED_LOGIN = frozenset({4, 5, 134, 135})  # CONNACK codes: bad user name or password, not authorised
+NO_DELAY = ((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),)  # a small message goes out now, not after an ACK
 
 OnMessage = Callable[[aiomqtt.Message], None]
 OnConnected = Callable[[aiomqtt.Client], None]
 OnLost = Callable[[str, bool], None]  # (what went wrong, whether the broker refused our login)
+
+
+@dataclass(frozen=True)
+class Session:
+    """A persistent MQTT 5 session: the broker keeps our subscriptions and queues QoS 1 messages
+    for `expiry` seconds while we are away (clean start off)."""
+
+    client_id: str
+    expiry: int
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    """Our own certificate authority (else the system's) and a client certificate (else none)."""
+
+    ca_file: str = ""
+    cert_file: str = ""
+    key_file: str = ""
 
 
 @dataclass(frozen=True)
@@ -52,15 +78,34 @@ class BrokerAddress:
     user: str = ""
     password: str = field(default="", repr=False)
     tls: bool = False
+    session: Session | None = None  # None: a clean MQTT 3.1.1 session each time (the sources' way)
+    will: aiomqtt.Will | None = None  # published by the broker when our connection dies
+    tls_files: TlsFiles = TlsFiles()
 
     def __str__(self) -> str:
         return f"{self.host}:{self.port}"
 
     def client(self) -> aiomqtt.Client:
         """A new client for this broker; TLS verifies its certificate against the system's authorities."""
+        session = self.session
+        if session is None:
+            return aiomqtt.Client(self.host, self.port, username=self.user or None, password=self.password or None,
+                                  keepalive=KEEPALIVE_SECONDS, will=self.will, tls_context=self._tls_context())
+        properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        properties.SessionExpiryInterval = session.expiry
         return aiomqtt.Client(self.host, self.port, username=self.user or None, password=self.password or None,
-                              keepalive=KEEPALIVE_SECONDS,
-                              tls_context=ssl.create_default_context() if self.tls else None)
+                              keepalive=KEEPALIVE_SECONDS, will=self.will, tls_context=self._tls_context(),
+                              identifier=session.client_id, protocol=aiomqtt.ProtocolVersion.V5,
+                              clean_start=False, properties=properties, socket_options=NO_DELAY)
+
+    def _tls_context(self) -> ssl.SSLContext | None:
+        if not self.tls:
+            return None
+        files = self.tls_files
+        context = ssl.create_default_context(cafile=files.ca_file or None)
+        if files.cert_file:
+            context.load_cert_chain(files.cert_file, files.key_file or None)
+        return context
 
 
 class MqttLink(Reconnecting):

@@ -33,6 +33,7 @@ class Mosquitto(PeerProcess):
     workdir: Path
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    persistence: bool = False  # keep sessions and retained messages across a restart (in workdir/data/)
 
     @property
     def address(self) -> str:
@@ -49,12 +50,21 @@ class Mosquitto(PeerProcess):
             raise RuntimeError(f"{BINARY} is not installed: `make test` installs it (Debian mosquitto)")
         self.workdir.mkdir(parents=True, exist_ok=True)
         config = self.workdir / "mosquitto.conf"
-        config.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+        config.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\n{self._persistence()}"
                           "log_dest stderr\nlog_type error\nlog_type warning\nlog_type notice\n")
         self.spawn([binary, "-c", str(config)])
         self.wait_ready(lambda: socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close() is None,
                         READY_TIMEOUT)
         return self
+
+    def _persistence(self) -> str:
+        if not self.persistence:
+            return "persistence false\n"
+        data = self.workdir / "data"
+        data.mkdir(exist_ok=True)
+        # As root it would drop to user mosquitto, who cannot reach the test's private directory.
+        stay = "user root\n" if os.geteuid() == 0 else ""
+        return f"persistence true\npersistence_location {data}/\n{stay}"
 
     def publish(self, topic: str, payload: str | bytes, retain: bool = False) -> None:
         """Publish one message (QoS 1) as a separate client, the way Frigate or a sensor would."""

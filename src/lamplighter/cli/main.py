@@ -1,4 +1,8 @@
-"""Command line: `lamplighter run|send|status|ack|snooze|lamps|test|check|reload|init|camera|backup|restore`."""
+"""The command line, one click group: `lamplighter COMMAND`.
+
+Daemons: run, hub, agent. Clients of a running daemon: send, status, ack, snooze, lamps, test,
+reload. Local: check, init, camera, backup, restore, discover, systemd-unit.
+"""
 
 from __future__ import annotations
 
@@ -364,6 +368,34 @@ def restore_command(config_path: Path | None, file: Path) -> None:
 
 cli.add_command(discover)
 cli.add_command(systemd_unit)
+
+
+@cli.command("hub")
+@config_option
+@click.option("-v", "--verbose", is_flag=True, help="Log debug detail.")
+def hub_command(config_path: Path | None, verbose: bool) -> None:
+    """Run the hub: the daemon, publishing each room's state to the broker under hub: for the room agents."""
+    from lamplighter.cli.rooms import needs_hub, run_hub
+
+    loaded = _load(config_path)
+    configure_logging(loaded.config.log.format, verbose)
+    _exit_on(needs_hub(loaded, rooms=True))
+    run_hub(loaded)
+
+
+@cli.command("agent")
+@config_option
+@click.option("--room", required=True, help="The room this agent shows (a name under the hub's rooms:).")
+@click.option("-v", "--verbose", is_flag=True, help="Log debug detail.")
+def agent_command(config_path: Path | None, room: str, verbose: bool) -> None:
+    """Run a room agent: connect out to the hub's broker and show the room's state on this file's lamps."""
+    from lamplighter.cli.rooms import needs_hub, run_agent
+
+    loaded = _load(config_path)
+    configure_logging(loaded.config.log.format, verbose)
+    _exit_on(needs_hub(loaded, rooms=False))
+    run_agent(loaded, room)
+
 
 
 def main() -> None:

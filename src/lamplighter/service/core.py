@@ -50,6 +50,7 @@ from lamplighter.service.incidents import Incidents
 from lamplighter.service.intake import Intake
 from lamplighter.service.lamp import LampController
 from lamplighter.service.metrics import Metrics
+from lamplighter.service.outputs import RemoteOutputs
 from lamplighter.service.reload import Changes, diff_configs, in_effect
 from lamplighter.service.retention import Retention
 from lamplighter.service.tasks import end_tasks
@@ -136,9 +137,11 @@ class Service:
     """
 
     def __init__(self, config: Config, clock: Clock | None = None, drivers: Mapping[str, Driver] | None = None,
-                 store: type[Store] = Store, config_path: Path | None = None) -> None:
+                 store: type[Store] = Store, config_path: Path | None = None,
+                 remote: RemoteOutputs | None = None) -> None:
         self.config = config
         self.config_path = config_path  # what `reload` reads again; None: the embedded default
+        self.remote = remote  # a hub's rooms: outputs driven through the broker
         self.clock = clock or SystemClock()
         self.levels: dict[str, Level] = config.resolved_levels()
         self.metrics = Metrics()
@@ -146,7 +149,8 @@ class Service:
         self.store = store(config.state_dir / DATABASE_NAME)
         self.fleet = LampFleet(drivers if drivers is not None else build_drivers(config), config.sirens, self.store,
                                self.clock, self.metrics, on_problem=self._fall_back)
-        self.incidents = Incidents(self.store, self.levels, frozenset(config.lamps), config.guards, self.activity,
+        self.incidents = Incidents(self.store, self.levels, frozenset(config.lamps) | self._remote_names,
+                                   config.guards, self.activity,
                                    self.metrics, on_change=self._changed)
         self.sources: dict[str, Source] = build_sources(_source_entries(config), self.clock)
         for source in self.sources.values():
@@ -199,7 +203,7 @@ class Service:
         """Resume what the journal remembers, then start the lamps, the sources and the clock."""
         now = self.clock.now()
         self.fleet.resume(self.store.snapshots())
-        self.incidents.resume(now, self.fleet.names)
+        self.incidents.resume(now, self.fleet.names | self._remote_names)
         self.watchdog.watching_since = now
         for name, at in self.store.last_event_per_source().items():
             if name in self.sources:
@@ -446,6 +450,8 @@ class Service:
 
     def _on_deadlines(self, now: float) -> None:
         """End expired signals and lamp tests, and watch the sources."""
+        if self.remote is not None:
+            self.remote.update(self.signals.values(), now)  # presence and quiet hours move with time
         tests_ended = self.fleet.end_tests(now)
         if self.incidents.expire(now) or tests_ended:
             self._changed(since=None)  # the lamps wake at snooze and escalation edges by themselves
@@ -463,7 +469,8 @@ class Service:
     def _next_deadline(self, now: float) -> float | None:
         """The earliest moment something governed by time changes."""
         moments = (self.incidents.next_deadline(now), self.fleet.next_deadline(now), self.watchdog.next_deadline(now),
-                   self.retention.next_deadline())
+                   self.retention.next_deadline(),
+                   self.remote.next_deadline(now) if self.remote is not None else None)
         return min((t for t in moments if t is not None and math.isfinite(t)), default=None)
 
     # ---- keeping the parts in step -----------------------------------------------------------
@@ -471,14 +478,41 @@ class Service:
     def _changed(self, since: float | None) -> None:
         """Wake every lamp; `since` is when the event behind the change was received, for the latency metric."""
         self.fleet.update(self.signals.values(), since)
+        if self.remote is not None:
+            self.remote.update(self.signals.values(), self.clock.now())
         self.metrics.active_signals.set(len(self.signals))
         self._deadlines_changed.set()
         self._fall_back()
 
     def _fall_back(self) -> None:
-        if self.fallback.apply(self.signals, self.clock.now(), self.fleet.names, self.fleet.reachable,
-                               self.fleet.problem):
+        if self.fallback.apply(self.signals, self.clock.now(), self.fleet.names | self._remote_names,
+                               self._reachable, self._problem):
             self._changed(since=None)
+
+    # ---- remote outputs (a hub's rooms) --------------------------------------------------------
+
+    @property
+    def _remote_names(self) -> frozenset[str]:
+        return self.remote.names if self.remote is not None else frozenset()
+
+    def _reachable(self, output: str) -> bool:
+        if self.remote is not None and output in self.remote.names:
+            return self.remote.reachable(output)
+        return self.fleet.reachable(output)
+
+    def _problem(self, output: str) -> str:
+        if self.remote is not None and output in self.remote.names:
+            return self.remote.problem(output)
+        return self.fleet.problem(output)
+
+    def agent_views(self) -> list[dict[str, object]]:
+        """A hub's room agents: last seen, lamps, lag (none without rooms)."""
+        return self.remote.views() if self.remote is not None else []
+
+    def remote_changed(self) -> None:
+        """A remote output's health changed (a receipt, a silent agent): use fallbacks, look at the deadlines."""
+        self._deadlines_changed.set()
+        self._fall_back()
 
     def _watch_sources(self) -> None:
         self.watchdog.check(self.clock.now(), self.signals.values(), self.submit)

@@ -308,6 +308,11 @@ def create_app(service: Service, token: str) -> FastAPI:
     async def lamps() -> list[dict[str, Any]]:
         return [lamp_json(view) for view in service.lamp_views()]
 
+    @app.get("/api/agents", dependencies=auth)
+    async def agents() -> list[dict[str, Any]]:
+        """A hub's room agents: online, last seen, lamps, lag, sequence numbers (empty without rooms)."""
+        return service.agent_views()
+
     @app.post("/api/lamps/{name}/test", dependencies=auth, status_code=202)
     async def test_lamp(name: str, request: Request) -> JSONResponse:
         if name not in service.lamps:

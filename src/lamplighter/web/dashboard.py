@@ -258,6 +258,7 @@ def now_snapshot(service: Service, watching_since: float, activity: list[str]) -
         "signals": [_signal_json(service, signal) for signal in signals],
         "sources": [_source_json(source, now, watching_since) for source in service.sources.values()],
         "snooze": _snooze_json(service.snooze()),
+        "agents": service.agent_views(),  # a hub's room agents (none otherwise)
     }
 
 

@@ -23,6 +23,7 @@ import uvicorn
 
 from lamplighter.errors import ConfigError, StoreError
 from lamplighter.service import Service
+from lamplighter.service.hub import Hub
 from lamplighter.systemd import keep_watchdog, notify, watchdog_interval
 from lamplighter.web.app import create_app
 from lamplighter.web.limits import ConnectionLimits, guarded_protocol
@@ -117,6 +118,16 @@ def _tell_systemd_ready(service: Service) -> asyncio.Task[None] | None:
     if interval is None:
         return None
     return asyncio.create_task(keep_watchdog(service.keeping_time, interval), name="systemd watchdog")
+
+
+async def serve_hub(hub: Hub, token: str) -> None:
+    """`serve` for a hub: the service with its rooms, the MQTT link to the agents, and HTTP."""
+    server = _Server(uvicorn_config(hub.service, token), hub.service)
+    await hub.start()
+    try:
+        await server.serve()
+    finally:
+        await hub.stop()
 
 
 def _arm_hard_stop() -> None:

@@ -28,6 +28,9 @@ export function update(snapshot) {
   document.getElementById("signals-empty").hidden = snapshot.signals.length > 0;
   syncList(document.getElementById("sources"), snapshot.sources, (s) => s.name, createSource, updateSource);
   document.getElementById("sources-empty").hidden = snapshot.sources.length > 0;
+  const agents = snapshot.agents || [];
+  syncList(document.getElementById("agents"), agents, (a) => a.room, createAgent, updateAgent);
+  document.getElementById("agents-title").hidden = agents.length === 0;
 }
 
 async function run(work, done) {
@@ -156,6 +159,26 @@ function acknowledge(id) {
 function snooze(id, choose) {
   run(() => api(`api/events/${id}/snooze`, { method: "POST", body: { for: choose.value, by: BY } }),
     `Event ${id} snoozed for ${choose.selectedOptions[0].textContent}.`);
+}
+
+// ---- rooms (a hub's agents) ---------------------------------------------------------------------------
+
+function createAgent(agent) {
+  return el("li", { class: "source panel agent" },
+    el("h3", {}, agent.room), el("span", { class: "muted" }, "room agent"), el("span", { class: "badge" }),
+    el("p", { class: "source-detail muted" }));
+}
+
+function updateAgent(node, agent) {
+  const [text, tone] = !agent.online ? ["offline", "bad"] : agent.problem ? ["not showing", "warn"] : ["online", "good"];
+  const badge = node.querySelector(".badge");
+  badge.textContent = text;
+  badge.className = `badge ${tone}`;
+  const seen = agent.last_seen ? `last seen ${ago(agent.last_seen)}` : "not heard from yet";
+  const lamps = agent.lamps.map((lamp) => `${lamp.name} ${lamp.online ? "online" : "OFFLINE"}`).join(", ");
+  const lag = agent.lag === null ? "" : ` · lag ${Math.round(agent.lag * 1000)} ms`;
+  node.querySelector(".source-detail").textContent =
+    `${seen}${lamps ? ` · ${lamps}` : ""}${lag}${agent.problem ? ` · ${agent.problem}` : ""}`;
 }
 
 // ---- sources -----------------------------------------------------------------------------------------
