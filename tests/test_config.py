@@ -78,7 +78,8 @@ def test_every_problem_is_reported_with_line_and_path() -> None:
             "  dedup_windw: 1m\n")
     found = dict(problems_of(text))
     assert set(found) == {"ll.yaml:2 server.listen", "ll.yaml:5 levels.911.color", "ll.yaml:6 levels.911.brightness",
-                          "ll.yaml:9 guards.dedup_windw"}
+                          "ll.yaml:9 guards.dedup_windw", "ll.yaml:7 levels.custom"}  # all in one pass
+    assert found["ll.yaml:7 levels.custom"] == "level 'custom' is new and needs color and priority"
     assert "HOST:PORT" in found["ll.yaml:2 server.listen"]
     assert "unknown colour 'rde'" in found["ll.yaml:5 levels.911.color"]
     assert "unknown key" in found["ll.yaml:9 guards.dedup_windw"]

@@ -68,7 +68,7 @@ def test_ack_and_resolve_from_the_cli(daemon: Callable[..., Daemon]) -> None:
     assert resolved.stdout.strip() == "event 3: resolved (ended signal 2)"
     with d.client() as client:
         assert desk(client)["showing"] is None
-    assert cli(d, "snooze", "30m").stdout.startswith("lamps snoozed until ")
+    assert cli(d, "snooze", "30m").stdout.startswith("lamps snoozed for 30m, until ")
     assert cli(d, "send", "912", "disk").stdout.startswith("event 4: quiet (snoozed by ")
     assert cli(d, "snooze", "off").stdout.strip() == "snooze ended"
     assert cli(d, "send", "912", "disk again", "--sender", "bob").stdout.strip() == "event 5: shown"
