@@ -250,7 +250,7 @@ def test_timeline_shows_outcomes_with_reasons_a_chart_and_filters_by_level_and_s
     events = page.locator("#events li")
     expect(events).to_have_count(6)
     expect(events.nth(0)).to_contain_text("unrouted level nowhere has no lamps")
-    expect(events.nth(1)).to_contain_text("throttled sender bob is over 2 per")
+    expect(events.nth(1)).to_contain_text("throttled sender bob is over the limit (2 at once, then one every")
     expect(events.nth(4)).to_contain_text(f"deduplicated same key as active event {first['id']}; hold refreshed")
     expect(events.nth(5)).to_contain_text("shown from alice via api")
     expect(events.nth(5)).to_contain_text("still active")
