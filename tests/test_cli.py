@@ -60,7 +60,7 @@ def test_check_summarizes_a_good_config_with_secrets_hidden(runner: CliRunner, t
     result = runner.invoke(cli, ["check", "-c", str(config)], env={"T": "hunter22-correct-horse"})
     assert result.exit_code == 0, result.output
     assert "good.yaml: OK" in result.output
-    assert "level 911: #ff0000 solid, priority 300, hold until acknowledged, on all lamps" in result.output
+    assert "level 911: #ff0000 blink, priority 300, hold until acknowledged, on all lamps" in result.output
     assert "hunter22-correct-horse" not in result.output
 
 

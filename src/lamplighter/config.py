@@ -35,6 +35,7 @@ from lamplighter.model import (
     UNTIL_ACK,
     Effect,
     Level,
+    default_levels,
     is_notification_url,
     parse_color,
     parse_duration,
@@ -284,7 +285,7 @@ def resolve_levels(config: Config) -> dict[str, Level]:
     A level that escalates to sirens lasts until it is acknowledged or resolved: a signal
     that ended with its hold could never sound the siren that asks for an acknowledgement.
     """
-    levels = {level.name: level for level in DEFAULT_LEVELS}
+    levels = {level.name: level for level in default_levels(config.palette)}
     for name, given in config.levels.items():
         levels[name] = _merge_level(name, levels.get(name), given)
     return {name: _with_sirens(level, tuple(config.sirens)) for name, level in levels.items()}
