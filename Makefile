@@ -7,10 +7,10 @@ BUILDBOT_VENV := .cache/peers/buildbot-venv
 BUILDBOT_STAMP := $(BUILDBOT_VENV)/.installed
 HASS_VENV := .cache/peers/hass-venv
 TEST_PEERS := chromium fonts-dejavu-core dovecot-imapd prometheus-alertmanager mosquitto mosquitto-clients \
-    alsa-utils espeak-ng
+    alsa-utils espeak-ng fonts-noto-cjk gettext
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: run test bench check lint clean
+.PHONY: run test bench check lint clean catalogs
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -55,3 +55,15 @@ lint: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+# The message catalogs (src/lamplighter/i18n.py says how to add a message): extract every _() and N_(),
+# write the English catalog, merge new messages into the Korean one, compile both (.mo files are committed).
+LOCALE_DIR := src/lamplighter/locale
+catalogs:
+	scripts/ensure-debian-packages gettext
+	xgettext --language=Python --from-code=UTF-8 --keyword=_ --keyword=N_ --no-wrap --sort-by-file \
+	    --package-name=lamplighter --output=$(LOCALE_DIR)/lamplighter.pot $$(find src/lamplighter -name '*.py' | sort)
+	msgen --no-wrap --lang=en $(LOCALE_DIR)/lamplighter.pot --output-file=$(LOCALE_DIR)/en/LC_MESSAGES/lamplighter.po
+	msgmerge --quiet --update --backup=none --no-wrap --no-fuzzy-matching \
+	    $(LOCALE_DIR)/ko/LC_MESSAGES/lamplighter.po $(LOCALE_DIR)/lamplighter.pot
+	for po in $(LOCALE_DIR)/*/LC_MESSAGES/lamplighter.po; do msgfmt --check-format --check-domain --output-file=$${po%.po}.mo $$po; done

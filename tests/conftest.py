@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from lamplighter import i18n
 from lamplighter.config import Config, LevelConfig, parse_config
 from lamplighter.drivers.base import Driver
 from lamplighter.model import SystemClock
@@ -41,6 +42,13 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.current += seconds
+
+
+@pytest.fixture(autouse=True)
+def english_after_each_test() -> Iterator[None]:
+    """A service or a CLI command sets the language from its configuration; the next test starts in English."""
+    yield
+    i18n.set_default(i18n.DEFAULT_LOCALE)
 
 
 @pytest.fixture

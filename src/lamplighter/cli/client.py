@@ -16,7 +16,9 @@ from typing import Any
 import click
 import httpx
 
+from lamplighter import i18n
 from lamplighter.config import Config, LoadedConfig, load_config
+from lamplighter.i18n import _
 from lamplighter.service.tokens import TOKEN_ENV, find_token, token_path
 
 URL_ENV = "LAMPLIGHTER_URL"
@@ -54,11 +56,12 @@ def find_credential(loaded: LoadedConfig, env: Mapping[str, str], flag: str | No
     token = find_token(loaded.config, env)
     path = token_path(loaded.config.state_dir)
     if token is None:
-        raise click.ClickException(
-            f"no API token: pass --token, set {TOKEN_ENV}, set server.token in the config, or start the daemon "
-            f"once so that it writes {path}")
-    where = {"config": f"server.token in {loaded.path or 'the configuration'}",
-             "environment": f"the environment variable {TOKEN_ENV}"}.get(token.origin, f"the token file {path}")
+        raise click.ClickException(_(
+            "no API token: pass --token, set {env}, set server.token in the config, or start the daemon "
+            "once so that it writes {path}").format(env=TOKEN_ENV, path=path))
+    where = {"config": _("server.token in {file}").format(file=loaded.path or _("the configuration")),
+             "environment": _("the environment variable {env}").format(env=TOKEN_ENV)}.get(
+        token.origin, _("the token file {path}").format(path=path))
     return Credential(token.value, where)
 
 
@@ -73,11 +76,12 @@ class Client:
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.TransportError as exc:
-            raise click.ClickException(
-                f"cannot reach Lamplighter at {self.url} ({exc}); is `lamplighter run` running?") from None
+            raise click.ClickException(_(
+                "cannot reach Lamplighter at {url} ({error}); is `lamplighter run` running?").format(
+                url=self.url, error=exc)) from None
         if response.status_code == 401:
-            raise click.ClickException(f"Lamplighter at {self.url} refused the token from {self.credential.where}: "
-                                       f"{_error(response)}")
+            raise click.ClickException(_("Lamplighter at {url} refused the token from {where}: {error}").format(
+                url=self.url, where=self.credential.where, error=_error(response)))
         if response.status_code >= 400:
             raise click.ClickException(f"{_error(response)} (HTTP {response.status_code})")
         return response.json()
@@ -91,6 +95,9 @@ def _error(response: httpx.Response) -> str:
 
 
 def connect(config_path: Path | None, url: str | None, token: str | None, env: Mapping[str, str]) -> Client:
-    """A client for --url/--token, filling what is not given from the environment and the configuration."""
-    loaded = LoadedConfig(Config(), None) if url and token else client_config(config_path, env)
+    """A client for --url/--token, filling what is not given from the environment and the configuration
+    (whose `locale:` it then speaks)."""
+    needs_file = not (url and token) or config_path is not None
+    loaded = client_config(config_path, env) if needs_file else LoadedConfig(Config(), None)
+    i18n.set_default(loaded.config.locale)
     return Client((url or daemon_url(loaded.config, env)).rstrip("/"), find_credential(loaded, env, token))

@@ -22,6 +22,7 @@ from typing import Any
 import click
 import uvloop
 
+from lamplighter import i18n
 from lamplighter.cli import output as style
 from lamplighter.cli.client import URL_ENV, Client, connect, daemon_url
 from lamplighter.cli.discover import discover
@@ -29,6 +30,7 @@ from lamplighter.cli.output import Output
 from lamplighter.config import DEFAULT_CONFIG_NAME, Config, ConfigProblems, LoadedConfig, load_config
 from lamplighter.drivers.base import redact
 from lamplighter.errors import ConfigError, LamplighterError
+from lamplighter.i18n import N_, _
 from lamplighter.model import MAX_EVENT_ID, format_duration, parse_duration
 from lamplighter.service import Service, validate
 from lamplighter.service.tokens import TOKEN_ENV, Token, ensure_token, find_token, token_path
@@ -53,7 +55,17 @@ def _load(config_path: Path | None) -> LoadedConfig:
     except ConfigError as exc:
         problems = exc.problems
     _exit_on(problems)
+    i18n.set_default(loaded.config.locale)
     return loaded
+
+
+def said(word: str) -> str:
+    """An API word (an outcome, an effect) in the CLI's language; --json keeps the API's."""
+    return _(word) if word in WORDS else word
+
+
+WORDS = frozenset((N_("shown"), N_("deduplicated"), N_("throttled"), N_("quiet"), N_("unrouted"), N_("resolved"),
+                   N_("acknowledged"), N_("rejected"), N_("solid"), N_("blink"), N_("pulse")))
 
 
 def _exit_on(problems: list[tuple[str, str]]) -> None:
@@ -152,7 +164,8 @@ def send(client: Client, out: Output, level: str, title: str, body: str, sender:
     payload = {"level": level, "title": title, "body": body, "sender": sender or getpass.getuser(), "key": key,
                "status": "resolved" if resolve else "firing", "labels": _parse_labels(labels), "lamps": list(lamps)}
     answer = client.request("POST", "/api/events", json=payload)
-    out.show(answer, [f"event {answer['id']}: {style.outcome(answer['outcome'])}" + _reasons(answer)])
+    out.show(answer, [_("event {id}: {outcome}").format(id=answer["id"], outcome=style.outcome(said(answer["outcome"])))
+                      + _reasons(answer)])
 
 
 def _parse_labels(labels: tuple[str, ...]) -> dict[str, str]:
@@ -177,34 +190,37 @@ def status(client: Client, out: Output, count: int) -> None:
     """Show each lamp, what it shows and why, and the recent events."""
     lamps = client.request("GET", "/api/lamps")
     events = client.request("GET", "/api/events", params={"limit": count})
-    lines = [_describe_lamp(lamp) for lamp in lamps] + ["recent events:"]
+    lines = [_describe_lamp(lamp) for lamp in lamps] + [_("recent events:")]
     lines += [_describe_event(event) for event in events]
     out.show({"lamps": lamps, "events": events}, lines)
 
 
 def _describe_event(event: dict[str, Any]) -> str:
-    level, outcome = f"{event['level']:<6}", f"{event['outcome']:<12}"
+    level, outcome = f"{event['level']:<6}", f"{said(event['outcome']):<12}"
     return f"  {event['id']:>5}  {style.level(level)} {style.outcome(outcome)} {event['title']}{_reasons(event)}"
 
 
 def _describe_lamp(lamp: dict[str, Any]) -> str:
     showing = lamp["showing"]
-    why = f"  showing event {showing['event_id']} ({style.level(showing['level'])}: {showing['title']})" \
-        if showing and showing["event_id"] > 0 else f"  showing a test of {showing['level']}" if showing else ""
+    why = "  " + _("showing event {id} ({level}: {title})").format(
+        id=showing["event_id"], level=style.level(showing["level"]), title=showing["title"]) \
+        if showing and showing["event_id"] > 0 else \
+        "  " + _("showing a test of {level}").format(level=showing["level"]) if showing else ""
     return f"{lamp['name']:<10} {lamp['url']:<28} {_look(lamp)}{why}{style.problem(_problem(lamp))}"
 
 
 def _look(lamp: dict[str, Any]) -> str:
     state = lamp["state"]
     if state is None:
-        return "unknown"
-    return f"on {state['color']} {state['brightness']}% {state['effect']}" if state["on"] else "off"
+        return _("unknown")
+    return _("on {color} {brightness}% {effect}").format(
+        color=state["color"], brightness=state["brightness"], effect=said(state["effect"])) if state["on"] else _("off")
 
 
 def _problem(lamp: dict[str, Any]) -> str:
     if not lamp["online"]:
-        return f"  OFFLINE: {lamp['error']}"
-    return "" if lamp.get("reached", True) else f"  NOT SHOWING IT: {lamp['error']}"
+        return "  " + _("OFFLINE: {error}").format(error=lamp["error"])
+    return "" if lamp.get("reached", True) else "  " + _("NOT SHOWING IT: {error}").format(error=lamp["error"])
 
 
 @cli.command(short_help="List lamps and sirens with their health.")
@@ -231,18 +247,21 @@ def test_lamp(client: Client, out: Output, lamp: str, level: str, duration: str)
     shown = _wait_for_lamp(client, lamp, lambda view: view["showing"] is not None and view["showing"]["event_id"] < 0,
                            timeout=TEST_TIMEOUT)
     if shown is None or _problem(shown):
-        click.echo(f"{lamp} did not show {level}{_problem(shown) if shown else ' in time'}", err=True)
+        click.echo(_("{lamp} did not show {level}").format(lamp=lamp, level=level)
+                   + (_problem(shown) if shown else " " + _("in time")), err=True)
         raise SystemExit(1)
     took_ms = round((time.monotonic() - started) * 1000)
     if not out.as_json:
-        out.show(None, [f"{lamp} shows {level}: {_look(shown)} ({took_ms} ms)"])
+        out.show(None, [_("{lamp} shows {level}: {look} ({ms} ms)").format(
+            lamp=lamp, level=level, look=_look(shown), ms=took_ms)])
     wait = answer["until"] - time.time() + TEST_TIMEOUT
     back = _wait_for_lamp(client, lamp, lambda view: view["showing"] is None, timeout=max(wait, TEST_TIMEOUT))
     if back is None or _problem(back):
-        click.echo(f"{lamp} did not go back{_problem(back) if back else ' in time'}", err=True)
+        click.echo(_("{lamp} did not go back").format(lamp=lamp) + (_problem(back) if back else " " + _("in time")),
+                   err=True)
         raise SystemExit(1)
     out.show({"lamp": lamp, "level": level, "shown": shown, "shown_after_ms": took_ms, "back": back},
-             [f"{lamp} is back: {_look(back)}"])
+             [_("{lamp} is back: {look}").format(lamp=lamp, look=_look(back))])
 
 
 def _wait_for_lamp(client: Client, lamp: str, ready: Callable[[dict[str, Any]], bool],
@@ -264,7 +283,7 @@ def _wait_for_lamp(client: Client, lamp: str, ready: Callable[[dict[str, Any]], 
 def ack(client: Client, out: Output, event_id: int, by: str | None) -> None:
     """Acknowledge an event: its signal ends and the lamp goes back."""
     answer = client.request("POST", f"/api/events/{event_id}/ack", json={"by": by or getpass.getuser()})
-    out.show(answer, [f"event {answer['id']} acknowledged by {answer['by']}"])
+    out.show(answer, [_("event {id} acknowledged by {by}").format(id=answer["id"], by=answer["by"])])
 
 
 @cli.command(short_help="Keep the lamps dark for a while (30m, 2h) except for 911s.")
@@ -275,28 +294,29 @@ def ack(client: Client, out: Output, event_id: int, by: str | None) -> None:
 def snooze(client: Client, out: Output, duration: str, event_id: int | None, by: str | None) -> None:
     """Keep the lamps dark for DURATION (30m, 2h) except for 911s; `off` ends the snooze."""
     if duration == "off":
-        out.show(client.request("DELETE", "/api/snooze"), ["snooze ended"])
+        out.show(client.request("DELETE", "/api/snooze"), [_("snooze ended")])
         return
     seconds = _snooze_seconds(duration)
     body = {"for": seconds, "by": by or getpass.getuser()}
     path = f"/api/events/{event_id}/snooze" if event_id is not None else "/api/snooze"
     answer = client.request("POST", path, json=body)
     until = datetime.fromtimestamp(answer["snoozed_until"]).astimezone()
-    what = f"event {event_id}" if event_id is not None else "lamps"
-    out.show(answer, [f"{what} snoozed for {format_duration(seconds)}, until {until:%H:%M}"])
+    what = _("event {id}").format(id=event_id) if event_id is not None else _("lamps")
+    out.show(answer, [_("{what} snoozed for {duration}, until {time}").format(
+        what=what, duration=format_duration(seconds), time=f"{until:%H:%M}")])
 
 
 def _snooze_seconds(duration: str) -> float:
     """A snooze's length: a unit is required (a bare `2` would silently be 2 seconds)."""
     if duration.strip().replace(".", "", 1).isdigit():
-        raise click.BadParameter(f"{duration!r} has no unit: say {duration}m for minutes, {duration}h for hours "
-                                 f"or {duration}s for seconds", param_hint="DURATION")
+        raise click.BadParameter(_("{given!r} has no unit: say {n}m for minutes, {n}h for hours or {n}s for seconds")
+                                 .format(given=duration, n=duration), param_hint="DURATION")
     try:
         seconds = parse_duration(duration)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="DURATION") from None
     if seconds <= 0:
-        raise click.BadParameter("a snooze must be longer than 0s (`off` ends one)", param_hint="DURATION")
+        raise click.BadParameter(_("a snooze must be longer than 0s (`off` ends one)"), param_hint="DURATION")
     return seconds
 
 

@@ -25,6 +25,7 @@ import math
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
+from lamplighter import i18n
 from lamplighter.announce import Announcements
 from lamplighter.config import Config
 from lamplighter.drivers.base import Driver
@@ -113,6 +114,7 @@ class Service:
     def __init__(self, config: Config, clock: Clock | None = None, drivers: Mapping[str, Driver] | None = None,
                  store: type[Store] = Store) -> None:
         self.config = config
+        i18n.set_default(config.locale)  # replies and announcements speak the configured language
         self.clock = clock or SystemClock()
         self.levels: dict[str, Level] = config.resolved_levels()
         self.metrics = Metrics()
