@@ -110,15 +110,16 @@ def _print_banner(loaded: LoadedConfig, token: Token, config_path: Path | None) 
         click.echo(f"  lamp {name}: {redact(url)}")
     first = next(iter(config.lamps))
     if token.generated:
-        click.echo(f"A new API token was generated and saved to {token_path(config.state_dir)}.")
-        click.echo("These links carry the token; they are printed only this once:")
-        click.echo(f"  the lamp:      {base}/lamp/{first}?token={token.value}")
-        click.echo(f"  the dashboard: {base}/dashboard?token={token.value}")
+        click.echo(_("A new API token was generated and saved to {path}.").format(path=token_path(config.state_dir)))
+        click.echo(_("These links carry the token; they are printed only this once:"))
+        click.echo("  " + _("the lamp:      {url}").format(url=f"{base}/lamp/{first}?token={token.value}"))
+        click.echo("  " + _("the dashboard: {url}").format(url=f"{base}/dashboard?token={token.value}"))
     else:
-        click.echo(f"Open the dashboard: {base}/dashboard  (sign in with the token from {token.origin})")
-        click.echo(f"Open the lamp:      {base}/lamp/{first}?token=TOKEN")
+        click.echo(_("Open the dashboard: {url}  (sign in with the token from {origin})").format(
+            url=f"{base}/dashboard", origin=token.origin))
+        click.echo(_("Open the lamp:      {url}").format(url=f"{base}/lamp/{first}?token=TOKEN"))
     config_flag = f" -c {shlex.quote(str(config_path))}" if config_path is not None else ""
-    click.echo(f'Try it: {_command_name()} send{config_flag} 911 "payments down"')
+    click.echo(_("Try it: {command}").format(command=f'{_command_name()} send{config_flag} 911 "payments down"'))
 
 
 def _command_name() -> str:
@@ -164,8 +165,8 @@ def send(client: Client, out: Output, level: str, title: str, body: str, sender:
     payload = {"level": level, "title": title, "body": body, "sender": sender or getpass.getuser(), "key": key,
                "status": "resolved" if resolve else "firing", "labels": _parse_labels(labels), "lamps": list(lamps)}
     answer = client.request("POST", "/api/events", json=payload)
-    out.show(answer, [_("event {id}: {outcome}").format(id=answer["id"], outcome=style.outcome(said(answer["outcome"])))
-                      + _reasons(answer)])
+    outcome = style.outcome(answer["outcome"], said(answer["outcome"]))
+    out.show(answer, [_("event {id}: {outcome}").format(id=answer["id"], outcome=outcome) + _reasons(answer)])
 
 
 def _parse_labels(labels: tuple[str, ...]) -> dict[str, str]:
@@ -196,8 +197,8 @@ def status(client: Client, out: Output, count: int) -> None:
 
 
 def _describe_event(event: dict[str, Any]) -> str:
-    level, outcome = f"{event['level']:<6}", f"{said(event['outcome']):<12}"
-    return f"  {event['id']:>5}  {style.level(level)} {style.outcome(outcome)} {event['title']}{_reasons(event)}"
+    level, outcome = f"{event['level']:<6}", style.outcome(event["outcome"], f"{said(event['outcome']):<12}")
+    return f"  {event['id']:>5}  {style.level(level)} {outcome} {event['title']}{_reasons(event)}"
 
 
 def _describe_lamp(lamp: dict[str, Any]) -> str:
@@ -374,9 +375,9 @@ def _summarize(config: Config) -> None:
 def init(path: Path, force: bool) -> None:
     """Write a commented starter configuration (default ./lamplighter.yaml)."""
     if path.exists() and not force:
-        raise click.ClickException(f"{path} exists; use --force to overwrite it")
+        raise click.ClickException(_("{path} exists; use --force to overwrite it").format(path=path))
     path.write_text(files("lamplighter.cli").joinpath("starter.yaml").read_text(encoding="utf-8"), encoding="utf-8")
-    click.echo(f"wrote {path}; check it with: lamplighter check -c {path}")
+    click.echo(_("wrote {path}; check it with: lamplighter check -c {path}").format(path=path))
 
 
 cli.add_command(discover)

@@ -41,9 +41,9 @@ class Output:
             click.echo(line, color=colour)
 
 
-def outcome(word: str) -> str:
-    """An outcome (padding kept) in its colour: green shown, yellow held back, red not routed."""
-    return click.style(word, fg=OUTCOME_COLOURS.get(word.strip()), bold=word.strip() == "shown")
+def outcome(word: str, text: str | None = None) -> str:
+    """`text` (else the API's outcome `word`) in the outcome's colour: green shown, yellow held back, red not routed."""
+    return click.style(word if text is None else text, fg=OUTCOME_COLOURS.get(word), bold=word == "shown")
 
 
 def level(name: str) -> str:
