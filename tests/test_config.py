@@ -146,3 +146,12 @@ def test_siren_names_are_checked() -> None:
                              "levels:\n  911: {sirens: [horn]}\n"))
     assert found["ll.yaml:2 sirens.desk"] == "'desk' is a lamp too: give the siren another name"
     assert found["ll.yaml:4 levels.911.sirens.0"] == "no siren named 'horn' under sirens:"
+
+
+def test_a_wrong_value_does_not_hide_a_wrong_reference_but_a_wrong_lamps_section_does_not_invent_one() -> None:
+    found = dict(problems_of("palette: pastel\nlamps: {desk: 'virtual://desk'}\nlevels: {door: {lamps: [porch]}}\n"))
+    assert set(found) == {"ll.yaml:1 palette", "ll.yaml:3 levels.door.lamps.0"}
+    assert found["ll.yaml:3 levels.door.lamps.0"] == "no lamp named 'porch' under lamps:"
+    # lamps: as a whole is wrong: its default (desk) would make `porch` look unknown; only the real problem is told
+    assert problems_of("lamps: [porch]\nlevels: {door: {lamps: [porch]}}\n") == [
+        ("ll.yaml:1 lamps", "Input should be a valid dictionary")]

@@ -416,9 +416,9 @@ def _validate_what_can_be(data: dict[str, Any], known: list[tuple[Any, ...]]) ->
     """Validate `data`; while it fails, drop each wrong value and try again.
 
     Returns the schema's problems (none at or under a place in `known`, which already has one)
-    and the configuration without the wrong values, or None when a whole section is wrong (its
-    defaults would make references to it look wrong too). One pass of `check` so reports the
-    cross references (an unknown lamp name) together with the schema problems."""
+    and the configuration without the wrong values, or None when `lamps:` or `sirens:` as a
+    whole is wrong (their defaults would make every reference to them look wrong too). One pass
+    of `check` so reports the cross references (an unknown lamp name) with the schema problems."""
     problems: list[Problem] = []
     reported = list(known)
     for _ in range(MAX_PRUNING_PASSES):
@@ -431,8 +431,8 @@ def _validate_what_can_be(data: dict[str, Any], known: list[tuple[Any, ...]]) ->
             reported += [loc for loc, _ in found]
             data = _without(data, [loc for loc, _ in found])
             continue
-        whole_section = any(len(loc) <= 1 for loc in reported)
-        return (None if whole_section else config), problems
+        outputs_lost = any(len(loc) == 0 or (len(loc) == 1 and str(loc[0]) in ("lamps", "sirens")) for loc in reported)
+        return (None if outputs_lost else config), problems
     return None, problems
 
 
