@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from lamplighter.cli.main import cli
+from lamplighter.config import parse_config
 from tests.daemon import TOKEN, Daemon, free_port
 
 
@@ -70,6 +71,15 @@ def test_init_writes_a_starter_that_check_accepts_and_never_overwrites(runner: C
     assert runner.invoke(cli, ["check"]).exit_code == 0  # found in the working directory
     again = runner.invoke(cli, ["init"])
     assert again.exit_code == 1 and "exists" in again.output
+
+
+@pytest.mark.parametrize("palette", ["", "palette: colorblind\n"])
+def test_the_starter_shows_the_default_levels_and_keeps_the_palette(runner: CliRunner, palette: str) -> None:
+    assert runner.invoke(cli, ["init"]).exit_code == 0
+    starter = parse_config(palette + Path("lamplighter.yaml").read_text(), env={}).resolved_levels()
+    defaults = parse_config(palette, env={}).resolved_levels()
+    for name in ("911", "912", "door"):
+        assert (starter[name].color, starter[name].effect) == (defaults[name].color, defaults[name].effect)
 
 
 def test_client_commands_say_when_the_daemon_is_not_running(runner: CliRunner, tmp_path: Path) -> None:

@@ -181,7 +181,7 @@ def test_a_posted_911_turns_the_swatch_red_live_and_acknowledge_by_keyboard_rest
     expect(desk.locator(".lamp-what")).to_have_text("911 payments down")
     expect(desk.locator(".lamp-why")).to_contain_text("from alice via api")
     expect(desk.locator(".lamp-why")).to_contain_text("until acknowledged")
-    expect(swatch(page, "desk")).to_have_attribute("aria-label", "desk: red (#ff0000), 100%, blink")  # the default 911 blinks
+    expect(swatch(page, "desk")).to_have_attribute("aria-label", "desk: red (#ff0000), 100%, blink")
     signal = page.locator("#signals li")
     expect(signal).to_have_count(1)
     expect(signal).to_contain_text(f"event {event_id}")
