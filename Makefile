@@ -8,10 +8,10 @@ BUILDBOT_VENV := .cache/peers/buildbot-venv
 BUILDBOT_STAMP := $(BUILDBOT_VENV)/.installed
 HASS_VENV := .cache/peers/hass-venv
 TEST_PEERS := chromium fonts-dejavu-core dovecot-imapd prometheus-alertmanager mosquitto mosquitto-clients \
-    alsa-utils espeak-ng systemd iproute2
+    alsa-utils espeak-ng systemd iproute2 fonts-noto-cjk gettext
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: run test bench check lint clean addon
+.PHONY: run test bench check lint clean addon catalogs
 
 # `make run` installs what running needs and nothing more; `make test` adds the test extras on top.
 # Each has its own stamp, so `make run` after `make test` installs nothing. pip shows its progress.
@@ -75,3 +75,15 @@ addon: $(RUNTIME_STAMP)
 	$(BIN)/pip wheel --no-deps --wheel-dir $(ADDON) .
 	cp requirements.lock $(ADDON)/
 	rm -rf build
+
+# The message catalogs (src/lamplighter/i18n.py says how to add a message): extract every _() and N_(),
+# write the English catalog, merge new messages into the Korean one, compile both (.mo files are committed).
+LOCALE_DIR := src/lamplighter/locale
+catalogs:
+	scripts/ensure-debian-packages gettext
+	xgettext --language=Python --from-code=UTF-8 --keyword=_ --keyword=N_ --no-wrap --sort-by-file \
+	    --package-name=lamplighter --output=$(LOCALE_DIR)/lamplighter.pot $$(find src/lamplighter -name '*.py' | sort)
+	msgen --no-wrap --lang=en $(LOCALE_DIR)/lamplighter.pot --output-file=$(LOCALE_DIR)/en/LC_MESSAGES/lamplighter.po
+	msgmerge --quiet --update --backup=none --no-wrap --no-fuzzy-matching \
+	    $(LOCALE_DIR)/ko/LC_MESSAGES/lamplighter.po $(LOCALE_DIR)/lamplighter.pot
+	for po in $(LOCALE_DIR)/*/LC_MESSAGES/lamplighter.po; do msgfmt --check-format --check-domain --output-file=$${po%.po}.mo $$po; done

@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from lamplighter.config import Config, parse_config
+from lamplighter import i18n
+from lamplighter.config import Config, LevelConfig, parse_config
 from lamplighter.drivers.base import Driver
 from lamplighter.model import SystemClock
 from lamplighter.service import Service
@@ -43,6 +44,13 @@ class FakeClock:
         self.current += seconds
 
 
+@pytest.fixture(autouse=True)
+def english_after_each_test() -> Iterator[None]:
+    """A service or a CLI command sets the language from its configuration; the next test starts in English."""
+    yield
+    i18n.set_default(i18n.DEFAULT_LOCALE)
+
+
 @pytest.fixture
 def clock(request: pytest.FixtureRequest) -> FakeClock | LoopClock | SystemClock:
     """The service clock: the virtual loop's own under `virtual_time`, the real one under `real_time`
@@ -52,8 +60,22 @@ def clock(request: pytest.FixtureRequest) -> FakeClock | LoopClock | SystemClock
     return SystemClock() if request.node.get_closest_marker("real_time") else FakeClock()
 
 
-def make_config(tmp_path: Path, yaml_text: str = "") -> Config:
-    return parse_config(f"state_dir: {tmp_path / 'state'}\n{yaml_text}", env={})
+def make_config(tmp_path: Path, yaml_text: str = "", solid: bool = True) -> Config:
+    """A configuration on `tmp_path`; with `solid`, 911 and 912 are solid unless the text says otherwise.
+
+    The default 911 blinks and the default 912 pulses (a look told apart without colour); the tests
+    of restore, priority and pacing compare solid frames and are not about that, so they pin the old
+    solid look. tests/test_effects.py checks the default rhythms themselves (solid=False)."""
+    config = parse_config(f"state_dir: {tmp_path / 'state'}\n{yaml_text}", env={})
+    return with_solid_defaults(config) if solid else config
+
+
+def with_solid_defaults(config: Config) -> Config:
+    levels = dict(config.levels)
+    for name in ("911", "912"):
+        given = levels[name].model_dump(exclude_unset=True) if name in levels else {}
+        levels[name] = LevelConfig.model_validate({"effect": "solid", **given})
+    return config.model_copy(update={"levels": levels})
 
 
 @pytest.fixture

@@ -48,9 +48,9 @@ CONFIG = """
 lamps: {desk: 'sim://desk', hall: 'sim://hall'}
 sirens: {bell: 'sim://bell'}
 guards: {rate_limit: {per_sender: null, per_source: null}}
-levels:
-  '911': {hold: 5m, escalate_after: 90s}
-  '912': {hold: 40s}
+levels:  # one blinking level covers emulated effects; a blinking 911 too would make each week far slower
+  '911': {hold: 5m, escalate_after: 90s, effect: solid}
+  '912': {hold: 40s, effect: solid}
   door: {hold: 20s, effect: blink}
   low: {color: blue, priority: 10, hold: until_ack, lamps: [hall]}
 """

@@ -78,7 +78,8 @@ def test_every_problem_is_reported_with_line_and_path() -> None:
             "  dedup_windw: 1m\n")
     found = dict(problems_of(text))
     assert set(found) == {"ll.yaml:2 server.listen", "ll.yaml:5 levels.911.color", "ll.yaml:6 levels.911.brightness",
-                          "ll.yaml:9 guards.dedup_windw"}
+                          "ll.yaml:9 guards.dedup_windw", "ll.yaml:7 levels.custom"}  # all in one pass
+    assert found["ll.yaml:7 levels.custom"] == "level 'custom' is new and needs color and priority"
     assert "HOST:PORT" in found["ll.yaml:2 server.listen"]
     assert "unknown colour 'rde'" in found["ll.yaml:5 levels.911.color"]
     assert "unknown key" in found["ll.yaml:9 guards.dedup_windw"]
@@ -145,3 +146,12 @@ def test_siren_names_are_checked() -> None:
                              "levels:\n  911: {sirens: [horn]}\n"))
     assert found["ll.yaml:2 sirens.desk"] == "'desk' is a lamp too: give the siren another name"
     assert found["ll.yaml:4 levels.911.sirens.0"] == "no siren named 'horn' under sirens:"
+
+
+def test_a_wrong_value_does_not_hide_a_wrong_reference_but_a_wrong_lamps_section_does_not_invent_one() -> None:
+    found = dict(problems_of("palette: pastel\nlamps: {desk: 'virtual://desk'}\nlevels: {door: {lamps: [porch]}}\n"))
+    assert set(found) == {"ll.yaml:1 palette", "ll.yaml:3 levels.door.lamps.0"}
+    assert found["ll.yaml:3 levels.door.lamps.0"] == "no lamp named 'porch' under lamps:"
+    # lamps: as a whole is wrong: its default (desk) would make `porch` look unknown; only the real problem is told
+    assert problems_of("lamps: [porch]\nlevels: {door: {lamps: [porch]}}\n") == [
+        ("ll.yaml:1 lamps", "Input should be a valid dictionary")]

@@ -145,7 +145,7 @@ async def test_timeline_gives_outcomes_reasons_what_became_of_each_signal_and_fi
     assert by_id[shown["id"]]["ended"]["reason"] == "acknowledged by alice"
     assert by_id[shown["id"] + 1]["reasons"] == [f"same key as active event {shown['id']}; hold refreshed"]
     assert everything["events"][0]["reasons"] == ["level nowhere has no lamps"]
-    assert everything["events"][1]["reasons"][0].startswith("sender bob is over 2 per")
+    assert everything["events"][1]["reasons"][0].startswith("sender bob is over the limit (2 at once, then one every")
     assert [e["active"] for e in everything["events"] if e["outcome"] == "shown"] == [True, True, False]
     assert everything["choices"]["sender"] == ["carol", "bob", "alice"]
     assert everything["choices"]["level"][:4] == ["911", "door", "912", "blind"]

@@ -45,7 +45,7 @@ def test_send_shows_the_level_and_the_lamp_returns_after_the_hold(daemon: Callab
     assert sent.stdout.strip() == "event 1: shown"
     with d.client() as client:
         lamp = desk(client)
-        assert lamp["state"] == {"on": True, "color": "#ff0000", "brightness": 100, "effect": "solid"}
+        assert lamp["state"] == {"on": True, "color": "#ff0000", "brightness": 100, "effect": "blink"}
         showing: dict[str, float] = lamp["showing"]  # type: ignore[assignment]
         assert showing["title"] == "payments down"
         status = cli(d, "status")
@@ -68,7 +68,7 @@ def test_ack_and_resolve_from_the_cli(daemon: Callable[..., Daemon]) -> None:
     assert resolved.stdout.strip() == "event 3: resolved (ended signal 2)"
     with d.client() as client:
         assert desk(client)["showing"] is None
-    assert cli(d, "snooze", "30m").stdout.startswith("lamps snoozed until ")
+    assert cli(d, "snooze", "30m").stdout.startswith("lamps snoozed for 30m, until ")
     assert cli(d, "send", "912", "disk").stdout.startswith("event 4: quiet (snoozed by ")
     assert cli(d, "snooze", "off").stdout.strip() == "snooze ended"
     assert cli(d, "send", "912", "disk again", "--sender", "bob").stdout.strip() == "event 5: shown"
@@ -142,7 +142,7 @@ def test_lamp_test_shows_the_level_on_one_lamp_then_puts_it_back_and_stores_noth
     tested = cli(d, "test", "desk", "912", "--for", "1s")
     assert tested.returncode == 0, tested.stderr
     shows, back = tested.stdout.strip().splitlines()
-    assert shows.startswith("desk shows 912: on #ffd000 100% solid (") and shows.endswith(" ms)")
+    assert shows.startswith("desk shows 912: on #ffd000 100% pulse (") and shows.endswith(" ms)")
     assert back == "desk is back: on #ffd8a8 40% solid"
     with d.client() as client:
         assert client.get("/api/events").json() == []  # a test is not an event

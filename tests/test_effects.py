@@ -14,11 +14,14 @@ from pathlib import Path
 
 import pytest
 
+from lamplighter.config import parse_config
 from lamplighter.drivers.base import LampUrl
 from lamplighter.drivers.virtual import VirtualDriver
+from lamplighter.errors import ConfigError
 from lamplighter.model import LAMP_OFF, Effect, LampState, Signal, make_event
 from lamplighter.rules.effects import emulation
 from lamplighter.service import Service
+from tests.conftest import make_config
 from tests.peers.http_fake import most_in_any_window
 from tests.peers.lamps import eventually, running_lamp
 
@@ -142,3 +145,38 @@ async def test_a_siren_without_effects_is_never_toggled_by_an_emulated_blink(
         await eventually(lambda: siren.received)
         await asyncio.sleep(1.3)
     assert siren.looks() == [RED_BLINK]
+
+
+def test_the_default_levels_differ_in_rhythm_not_only_in_colour() -> None:
+    levels = parse_config("", env={}).resolved_levels()
+    rhythms = {name: emulation(levels[name].look, SOLID_ONLY, min_interval=0.1) for name in ("911", "912", "door")}
+    assert rhythms["door"] is None  # steady
+    assert rhythms["911"] is not None and rhythms["911"].half_period == 0.5  # blinks: on and dark
+    assert not rhythms["911"].dim.on
+    assert rhythms["912"] is not None and rhythms["912"].half_period == 1.0  # pulses slowly, never dark
+    assert rhythms["912"].dim.on and rhythms["912"].dim.brightness == 35
+
+
+def test_the_colorblind_palette_takes_okabe_ito_colours_and_keeps_the_rhythms() -> None:
+    levels = parse_config("palette: colorblind\n", env={}).resolved_levels()
+    assert {name: (levels[name].color, levels[name].effect) for name in ("911", "912", "door")} == {
+        "911": ("#d55e00", Effect.BLINK), "912": ("#f0e442", Effect.PULSE), "door": ("#0072b2", Effect.SOLID)}
+    own = parse_config("palette: colorblind\nlevels: {'911': {color: magenta}}\n", env={}).resolved_levels()
+    assert own["911"].color == "#ff00ff" and own["door"].color == "#0072b2"  # a level's own colour wins
+
+
+def test_an_unknown_palette_is_named_with_the_choices() -> None:
+    with pytest.raises(ConfigError) as raised:
+        parse_config("palette: pastel\n", env={}, name="ll.yaml")
+    assert raised.value.problems == [("ll.yaml:1 palette", "Input should be 'default' or 'colorblind'")]
+
+
+async def test_the_default_912_pulses_on_a_bulb_without_effects(tmp_path: Path) -> None:
+    bulb = PlainBulb()
+    service = Service(make_config(tmp_path, solid=False), drivers={"desk": bulb})
+    async with service.running():
+        send(service, "912", "disk filling")
+        await eventually(lambda: len(bulb.received) >= 3, timeout=5)
+    bright, dim, again = bulb.looks()[:3]
+    assert bright == LampState(on=True, color="#ffd000") and again == bright
+    assert dim == LampState(on=True, color="#ffd000", brightness=35)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lamplighter.model import Outcome, make_event
-from lamplighter.rules.ratelimit import TokenBucket
+from lamplighter.rules.ratelimit import TokenBucket, describe_rate
 from tests.test_router import Harness
 
 EVERY, BURST = 3.0, 2
@@ -62,3 +62,12 @@ def test_a_big_batch_keeps_the_source_budget_while_memory_is_pruned() -> None:
         h.router.prune_above = 50  # prune often, as 11,000 senders' buckets do past the real threshold
         shown += verdict.outcome is Outcome.SHOWN
     assert shown <= 20 + int(3.3 / 3) + 1  # the burst, plus one per 3 s of routing
+
+
+@pytest.mark.parametrize(("burst", "every", "words"), [
+    (2, 30.0, "2 at once, then one every 30s"),
+    (20, 3.0, "20 at once, then one every 3s"),
+    (1, 90.0, "one every 1m30s"),
+])
+def test_a_bucket_is_described_as_the_configuration_says_it(burst: int, every: float, words: str) -> None:
+    assert describe_rate(burst, every) == words

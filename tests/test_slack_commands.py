@@ -71,6 +71,15 @@ async def test_911_lights_the_lamp_and_tells_the_sender(running: Start, send: Ca
     assert service.store.event(1).sender == "jiwoo (U2147483697)"
 
 
+async def test_with_locale_ko_the_sender_is_told_in_korean(running: Start, send: Callable[[Service], Send]) -> None:
+    service = await running(http_yaml() + "locale: ko\n")
+    reply = await send(service)(text="결제 API 500")
+    assert reply == {"response_type": "ephemeral",
+                     "text": "💡 지금 램프에 표시 중: *911* “결제 API 500” (이벤트 1, 보낸 사람 <@U2147483697>)."}
+    ack = await send(service)(command="/lamp", text="ack 1")
+    assert ack["text"] == "✅ <@U2147483697> 님이 *911* “결제 API 500” (이벤트 1)을(를) 확인했습니다."
+
+
 async def test_a_command_set_to_reply_in_channel_says_it_there_but_refusals_stay_private(
         running: Start, send: Callable[[Service], Send]) -> None:
     service = await running(http_yaml("    commands:\n      /911: {level: 911, reply: in_channel, allow: [U0BOSS]}\n"))

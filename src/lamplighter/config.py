@@ -7,13 +7,14 @@ applies: one `virtual://desk` lamp and the three default levels.
 
 from __future__ import annotations
 
+import copy
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import time as time_of_day
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -34,6 +35,7 @@ from lamplighter.model import (
     UNTIL_ACK,
     Effect,
     Level,
+    default_levels,
     is_notification_url,
     parse_color,
     parse_duration,
@@ -61,8 +63,10 @@ class _Strict(BaseModel):
 def split_listen(value: str) -> tuple[str, int]:
     """`HOST:PORT` (or `[::1]:PORT`) as (host, port); ValueError names what is wrong."""
     host, sep, port = value.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"must be HOST:PORT, e.g. 127.0.0.1:{port if port.isdigit() else 8911}, not {value!r}")
+    if not sep or not host or not port.isdigit():
+        raise ValueError(f"must be HOST:PORT, e.g. 127.0.0.1:8911, not {value!r}")
+    if not 0 < int(port) < 65536:
+        raise ValueError(f"port {int(port)} is out of range: a port is 1-65535")
     return host.strip("[]"), int(port)
 
 
@@ -391,6 +395,8 @@ class Config(_Strict):
     @classmethod
     def _age_alone(cls, value: Any) -> Any:
         return {"max_age": value} if isinstance(value, (str, int, float)) else value
+    locale: Literal["en", "ko"] = "en"  # the language of replies and CLI messages; pages follow the browser
+    palette: Literal["default", "colorblind"] = "default"  # the default levels' colours
 
     @field_validator("levels", "lamps", "sirens", mode="before")
     @classmethod
@@ -435,7 +441,7 @@ def resolve_levels(config: Config) -> dict[str, Level]:
     A level that escalates to sirens lasts until it is acknowledged or resolved: a signal
     that ended with its hold could never sound the siren that asks for an acknowledgement.
     """
-    levels = {level.name: level for level in DEFAULT_LEVELS}
+    levels = {level.name: level for level in default_levels(config.palette)}
     for name, given in config.levels.items():
         levels[name] = _merge_level(name, levels.get(name), given)
     return {name: _with_sirens(level, tuple(config.sirens)) for name, level in levels.items()}
@@ -482,8 +488,10 @@ def find_config_path(explicit: Path | None, env: Mapping[str, str]) -> Path | No
     return local if local.exists() else None
 
 
-def load_config(explicit: Path | None = None, env: Mapping[str, str] | None = None) -> LoadedConfig:
-    """Find, read and validate the configuration; raise ConfigError listing every problem."""
+def load_config(explicit: Path | None = None, env: Mapping[str, str] | None = None,
+                only: Collection[str] | None = None) -> LoadedConfig:
+    """Find, read and validate the configuration (`only` these top-level keys, if given);
+    raise ConfigError listing every problem."""
     env = os.environ if env is None else env
     path = find_config_path(explicit, env)
     if path is None:
@@ -496,13 +504,17 @@ def load_config(explicit: Path | None = None, env: Mapping[str, str] | None = No
         line = exc.object[:exc.start].count(b"\n") + 1
         raise ConfigError([(f"{path}:{line}", f"not UTF-8 text: byte 0x{exc.object[exc.start]:02x} cannot be read "
                                                "(save the file as UTF-8)")]) from None
-    config = parse_config(text, env, name=str(path))
+    config = parse_config(text, env, name=str(path), only=only)
     root = yaml.compose(text)
     return LoadedConfig(config, path, _line_numbers(root) if root is not None else {})
 
 
-def parse_config(text: str, env: Mapping[str, str], name: str = "<config>") -> Config:
-    """Validate YAML text; problems are reported as `name:LINE path`."""
+def parse_config(text: str, env: Mapping[str, str], name: str = "<config>",
+                 only: Collection[str] | None = None) -> Config:
+    """Validate YAML text; problems are reported as `name:LINE path`.
+
+    `only`: read just these top-level keys (a client needs `server` and `state_dir`, not the
+    secrets of every source); raise ConfigProblems listing every problem."""
     try:
         root = yaml.compose(text)
         data = yaml.safe_load(text) if root is not None else {}  # may fail where compose did not: `key: =`
@@ -518,17 +530,112 @@ def parse_config(text: str, env: Mapping[str, str], name: str = "<config>") -> C
         raise ConfigError([(_place(name, lines, loc), msg) for loc, msg in duplicates])
     if not isinstance(data, dict):
         raise ConfigError([(name, "the file must be a mapping of keys such as lamps:, levels:")])
+    if only is not None:
+        data = {key: value for key, value in data.items() if key in only}
     problems: list[Problem] = []
     data = _interpolate(data, env, (), problems)
-    if not problems:
+    config, schema = _validate_what_can_be(data, [loc for loc, _ in problems])
+    problems += schema
+    if config is not None:
+        problems += level_problems(config) + room_problems(config)
+    if config is not None and not problems:
+        return config
+    partial = LoadedConfig(config, Path(name), lines) if config is not None else None
+    raise ConfigProblems([(_place(name, lines, loc), msg) for loc, msg in problems], partial,
+                         [loc for loc, _ in problems])
+
+
+class ConfigProblems(ConfigError):
+    """The file's problems, with `partial`: the configuration without the wrong values (None when
+    a whole section is wrong), so that a caller can look for further problems in the same pass."""
+
+    def __init__(self, problems: list[tuple[str, str]], partial: LoadedConfig | None,
+                 places: list[tuple[Any, ...]]) -> None:
+        super().__init__(problems)
+        self.partial = partial
+        self._places = places
+
+    def further(self, found: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        """Problems found in `partial` (dotted path, message), placed in the file; those at a place
+        that already has a problem (a dropped value, an empty secret) are left out."""
+        if self.partial is None:
+            return []
+        return [(self.partial.place(dotted), message) for dotted, message in found
+                if not any(_related(tuple(dotted.split(".")), place) for place in self._places)]
+
+
+MAX_PRUNING_PASSES = 5
+_DROPPED = object()
+
+
+def _validate_what_can_be(data: dict[str, Any], known: list[tuple[Any, ...]]) -> tuple[Config | None, list[Problem]]:
+    """Validate `data`; while it fails, drop each wrong value and try again.
+
+    Returns the schema's problems (none at or under a place in `known`, which already has one)
+    and the configuration without the wrong values, or None when `lamps:` or `sirens:` as a
+    whole is wrong (their defaults would make every reference to them look wrong too). One pass
+    of `check` so reports the cross references (an unknown lamp name) with the schema problems."""
+    problems: list[Problem] = []
+    reported = list(known)
+    for _ in range(MAX_PRUNING_PASSES):
         try:
             config = Config.model_validate(data)
-            problems = list(level_problems(config)) + room_problems(config)
-            if not problems:
-                return config
         except ValidationError as exc:
-            problems = [(tuple(err["loc"]), _pydantic_message(err)) for err in exc.errors()]
-    raise ConfigError([(_place(name, lines, loc), msg) for loc, msg in problems])
+            found = [(tuple(err["loc"]), _pydantic_message(err)) for err in exc.errors()]
+            new = [(loc, msg) for loc, msg in found if not any(_related(loc, seen) for seen in reported)]
+            problems += new
+            reported += [loc for loc, _ in found]
+            data = _without(data, [loc for loc, _ in found])
+            continue
+        outputs_lost = any(len(loc) == 0 or (len(loc) == 1 and str(loc[0]) in ("lamps", "sirens")) for loc in reported)
+        return (None if outputs_lost else config), problems
+    return None, problems
+
+
+def _related(one: tuple[Any, ...], other: tuple[Any, ...]) -> bool:
+    """Whether one place is the other or lies under it (either way round)."""
+    shorter = min(len(one), len(other))
+    return [str(part) for part in one[:shorter]] == [str(part) for part in other[:shorter]]
+
+
+def _without(data: dict[str, Any], places: list[tuple[Any, ...]]) -> dict[str, Any]:
+    """A copy of `data` with the value at (or the deepest existing part of) each place dropped."""
+    pruned: dict[str, Any] = copy.deepcopy(data)
+    for place in places:
+        _drop(pruned, place)
+    return cast(dict[str, Any], _sweep(pruned))
+
+
+def _drop(node: Any, place: tuple[Any, ...]) -> None:
+    path: list[Any] = []
+    parent: Any = None
+    for part in place:
+        found = _child_key(node, part)
+        if found is None:
+            break
+        parent, node = node, node[found]
+        path.append(found)
+    if parent is None:
+        return
+    an_output = len(path) == 2 and str(path[0]) in ("lamps", "sirens")  # kept, so that references to it hold
+    parent[path[-1]] = f"virtual://{path[-1]}" if an_output else _DROPPED
+
+
+def _child_key(node: Any, part: Any) -> Any:
+    """The key or index of `node` that a validation error's `part` names, or None."""
+    if isinstance(node, dict):
+        return next((key for key in node if str(key) == str(part)), None)
+    if isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+        return part
+    return None
+
+
+def _sweep(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {key: _sweep(value) for key, value in node.items() if value is not _DROPPED}
+    if isinstance(node, list):
+        return [_sweep(value) for value in node if value is not _DROPPED]
+    return node
 
 
 def _pydantic_message(err: Any) -> str:

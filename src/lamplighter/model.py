@@ -193,14 +193,31 @@ def is_notification_url(entry: str) -> bool:
 
 BLIND_LEVEL = "blind"
 
+# The default levels differ in rhythm as well as colour, so that a person who cannot tell red
+# from green (about 1 man in 12) still tells a 911 (blinking) from the door (steady) and a 912
+# (slow pulse). `palette: colorblind` swaps the colours for PALETTES["colorblind"].
 DEFAULT_LEVELS: tuple[Level, ...] = (
-    Level(name="911", color=NAMED_COLORS["red"], priority=300, quiet_hours_bypass=True, sirens=None),
+    Level(name="911", color=NAMED_COLORS["red"], priority=300, quiet_hours_bypass=True, sirens=None,
+          effect=Effect.BLINK),
     Level(name="door", color=NAMED_COLORS["green"], priority=200),
-    Level(name="912", color=NAMED_COLORS["yellow"], priority=100),
+    Level(name="912", color=NAMED_COLORS["yellow"], priority=100, effect=Effect.PULSE),
     # A source that went silent or lost its connection: until it speaks again.
     Level(name=BLIND_LEVEL, color=NAMED_COLORS["purple"], priority=50, effect=Effect.PULSE, brightness=60,
           hold=UNTIL_ACK),
 )
+
+PALETTES: dict[str, dict[str, str]] = {
+    "default": {},
+    # From the Okabe-Ito palette, told apart with deuteranopia and protanopia: vermillion,
+    # blue, yellow and reddish purple never fall on one confusion line.
+    "colorblind": {"911": "#d55e00", "door": "#0072b2", "912": "#f0e442", BLIND_LEVEL: "#cc79a7"},
+}
+
+
+def default_levels(palette: str = "default") -> tuple[Level, ...]:
+    """The default levels in the colours of `palette` (a key of PALETTES)."""
+    colours = PALETTES[palette]
+    return tuple(replace(level, color=colours.get(level.name, level.color)) for level in DEFAULT_LEVELS)
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from lamplighter.i18n import _
 from lamplighter.model import Event, Receipt
 
 MAX_BODY = 1000
@@ -16,7 +17,8 @@ class Announcement:
 
 
 def describe(event: Event, receipt: Receipt) -> Announcement:
-    sender = f" from {event.sender}" if event.sender else ""
-    body = f"On the lamp now{sender} via {event.source} (event {receipt.id})."
+    body = (_("On the lamp now from {sender} via {source} (event {id}).") if event.sender else
+            _("On the lamp now via {source} (event {id}).")).format(sender=event.sender, source=event.source,
+                                                                   id=receipt.id)
     details = event.body[:MAX_BODY]
     return Announcement(f"{event.level}: {event.title}", f"{body}\n{details}" if details else body)

@@ -1,18 +1,29 @@
-"""A small HTTP client for the running daemon, used by `send`, `status`, `ack`, `reload` and the rest."""
+"""A small HTTP client for the running daemon, used by the client commands (`send`, `status`, `ack`, ...).
+
+A client needs only two things: where the daemon listens and its API token. Each comes from
+the command line (`--url`, `--token`), else the environment (LAMPLIGHTER_URL,
+LAMPLIGHTER_TOKEN), else the configuration file, of which only `server:` and `state_dir:` are
+read: a source's secret that the daemon needs is not needed here, nor checked.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import click
 import httpx
 
-from lamplighter.config import Config
-from lamplighter.service.tokens import find_token, token_path
+from lamplighter import i18n
+from lamplighter.config import Config, LoadedConfig, load_config
+from lamplighter.i18n import _
+from lamplighter.service.tokens import TOKEN_ENV, find_token, token_path
 
 URL_ENV = "LAMPLIGHTER_URL"
 TIMEOUT_SECONDS = 5.0
+CLIENT_KEYS = ("server", "state_dir", "locale")  # all a client reads of the file
 
 
 def daemon_url(config: Config, env: Mapping[str, str]) -> str:
@@ -25,26 +36,69 @@ def daemon_url(config: Config, env: Mapping[str, str]) -> str:
     return f"http://{host}:{config.server.port}"
 
 
+@dataclass(frozen=True)
+class Credential:
+    """The API token a client sends, and where it came from (for a message when it is refused)."""
+
+    value: str
+    where: str
+
+
+def client_config(config_path: Path | None, env: Mapping[str, str]) -> LoadedConfig:
+    """The part of the configuration a client needs (`server`, `state_dir`, `locale`); ConfigError if it is wrong."""
+    return load_config(config_path, env, only=CLIENT_KEYS)
+
+
+def find_credential(loaded: LoadedConfig, env: Mapping[str, str], flag: str | None) -> Credential:
+    """--token, else the token the daemon uses (config, environment, token file); ClickException if none."""
+    if flag:
+        return Credential(flag, "--token")
+    token = find_token(loaded.config, env)
+    path = token_path(loaded.config.state_dir)
+    if token is None:
+        raise click.ClickException(_(
+            "no API token: pass --token, set {env}, set server.token in the config, or start the daemon "
+            "once so that it writes {path}").format(env=TOKEN_ENV, path=path))
+    where = {"config": _("server.token in {file}").format(file=loaded.path or _("the configuration")),
+             "environment": _("the environment variable {env}").format(env=TOKEN_ENV)}.get(
+        token.origin, _("the token file {path}").format(path=path))
+    return Credential(token.value, where)
+
+
 class Client:
-    def __init__(self, config: Config, env: Mapping[str, str]) -> None:
-        self.url = daemon_url(config, env)
-        token = find_token(config, env)
-        if token is None:
-            raise click.ClickException(
-                f"no API token: set LAMPLIGHTER_TOKEN, server.token in the config, or start the daemon once "
-                f"so that it writes {token_path(config.state_dir)}")
+    def __init__(self, url: str, credential: Credential) -> None:
+        self.url = url
+        self.credential = credential
         self._http = httpx.Client(base_url=self.url, timeout=TIMEOUT_SECONDS,
-                                  headers={"Authorization": f"Bearer {token.value}"})
+                                  headers={"Authorization": f"Bearer {credential.value}"})
 
     def request(self, method: str, path: str, refusals: tuple[int, ...] = (), **kwargs: Any) -> Any:
         """The JSON answer; ClickException for an error status, except `refusals` (returned as JSON)."""
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.TransportError as exc:
-            raise click.ClickException(
-                f"cannot reach Lamplighter at {self.url} ({exc}); is `lamplighter run` running?") from None
+            raise click.ClickException(_(
+                "cannot reach Lamplighter at {url} ({error}); is `lamplighter run` running?").format(
+                url=self.url, error=exc)) from None
         if response.status_code == 401:
-            raise click.ClickException(f"Lamplighter at {self.url} refused the token: {response.json().get('error')}")
+            raise click.ClickException(_("Lamplighter at {url} refused the token from {where}: {error}").format(
+                url=self.url, where=self.credential.where, error=_error(response)))
         if response.status_code >= 400 and response.status_code not in refusals:
-            raise click.ClickException(f"{response.json().get('error', response.text)} (HTTP {response.status_code})")
+            raise click.ClickException(f"{_error(response)} (HTTP {response.status_code})")
         return response.json()
+
+
+def _error(response: httpx.Response) -> str:
+    try:
+        return str(response.json().get("error", response.text))
+    except ValueError:
+        return response.text
+
+
+def connect(config_path: Path | None, url: str | None, token: str | None, env: Mapping[str, str]) -> Client:
+    """A client for --url/--token, filling what is not given from the environment and the configuration
+    (whose `locale:` it then speaks)."""
+    needs_file = not (url and token) or config_path is not None
+    loaded = client_config(config_path, env) if needs_file else LoadedConfig(Config(), None)
+    i18n.set_default(loaded.config.locale)
+    return Client((url or daemon_url(loaded.config, env)).rstrip("/"), find_credential(loaded, env, token))

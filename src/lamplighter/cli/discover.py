@@ -71,7 +71,7 @@ def _parse_ports(context: click.Context, parameter: click.Parameter, values: tup
     return ports
 
 
-@click.command()
+@click.command(short_help="Find the lamps on this network and print their URLs.")
 @click.option("--timeout", type=click.FloatRange(min=0.1, max=120), default=3.0, show_default=True,
               help="Seconds to listen for answers.")
 @click.option("--target", "--broadcast", "target", metavar="ADDRESS", default=None, callback=_ip_address,

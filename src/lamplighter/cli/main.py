@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import getpass
 import os
+import shlex
 import shutil
 import sys
 import time
@@ -23,34 +25,51 @@ from typing import Any
 import click
 import uvloop
 
-from lamplighter.cli.client import Client, daemon_url
+from lamplighter import i18n
+from lamplighter.cli import output as style
+from lamplighter.cli.client import URL_ENV, Client, connect, daemon_url
 from lamplighter.cli.discover import discover
+from lamplighter.cli.output import Output
 from lamplighter.cli.systemd_unit import systemd_unit
-from lamplighter.config import DEFAULT_CONFIG_NAME, Config, LoadedConfig, load_config
+from lamplighter.config import DEFAULT_CONFIG_NAME, Config, LoadedConfig
 from lamplighter.drivers.base import redact
 from lamplighter.errors import ConfigError, LamplighterError
+from lamplighter.i18n import N_, _
 from lamplighter.logs import LogFormat, configure_logging
-from lamplighter.model import MAX_EVENT_ID, format_duration
+from lamplighter.model import MAX_EVENT_ID, format_duration, parse_duration
 from lamplighter.service import Service
 from lamplighter.service.core import load_checked
 from lamplighter.service.journal import backup_journal, hold_journal, restore_journal
-from lamplighter.service.tokens import Token, ensure_token, find_token, token_path
+from lamplighter.service.tokens import TOKEN_ENV, Token, ensure_token, find_token, token_path
 
 TEST_TIMEOUT = 15.0  # seconds a lamp test waits for the lamp to show the level, and to go back
 POLL_SECONDS = 0.05
 RELOAD_TIMEOUT = 30.0  # a reload answers after removed lamps are back (5 s each at most, in parallel) and sources stop
 EVENT_ID = click.IntRange(1, MAX_EVENT_ID)
+MAX_LISTED_EVENTS = 5000  # the API's bound on /api/events?limit
 
 config_option = click.option("-c", "--config", "config_path", type=click.Path(path_type=Path),
                              help=f"Configuration file (else $LAMPLIGHTER_CONFIG, else ./{DEFAULT_CONFIG_NAME}).")
 
 
 def _load(config_path: Path | None) -> LoadedConfig:
+    """The whole configuration, checked as the daemon will use it; every problem printed at once, exit 2."""
     try:
-        return load_checked(config_path)
+        loaded = load_checked(config_path)
     except ConfigError as exc:
         _exit_on(exc.problems)
         raise
+    i18n.set_default(loaded.config.locale)
+    return loaded
+
+
+def said(word: str) -> str:
+    """An API word (an outcome, an effect) in the CLI's language; --json keeps the API's."""
+    return _(word) if word in WORDS else word
+
+
+WORDS = frozenset((N_("shown"), N_("deduplicated"), N_("throttled"), N_("quiet"), N_("unrouted"), N_("resolved"),
+                   N_("acknowledged"), N_("rejected"), N_("solid"), N_("blink"), N_("pulse")))
 
 
 def _exit_on(problems: list[tuple[str, str]]) -> None:
@@ -67,7 +86,7 @@ def cli() -> None:
     """Lamplighter: turn the events that matter into a lamp in the room."""
 
 
-@cli.command()
+@cli.command(short_help="Run the daemon in the foreground until Ctrl-C.")
 @config_option
 @click.option("-v", "--verbose", is_flag=True, help="Log debug detail, the libraries' chatter included.")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default=None,
@@ -76,18 +95,19 @@ def run(config_path: Path | None, verbose: bool, log_format: LogFormat | None) -
     """Run the daemon in the foreground until Ctrl-C or SIGTERM."""
     loaded = _load(config_path)
     configure_logging(log_format or loaded.config.log.format, verbose)
+    from lamplighter.web.server import listen, serve
+
+    listening = listen(loaded.config.server)  # a taken port ends here, before a token is printed
     token = ensure_token(loaded.config, os.environ)
     lock = hold_journal(loaded.config.state_dir)  # one daemon per journal; `restore` waits for none
     service = Service(loaded.config, config_path=loaded.path)
-    _print_banner(loaded, token)
-    from lamplighter.web.server import serve
-
+    _print_banner(loaded, token, config_path)
     with contextlib.suppress(KeyboardInterrupt), asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(serve(service, token.value))
+        runner.run(serve(service, token.value, listening))
     lock.close()
 
 
-def _print_banner(loaded: LoadedConfig, token: Token) -> None:
+def _print_banner(loaded: LoadedConfig, token: Token, config_path: Path | None) -> None:
     config = loaded.config
     base = daemon_url(config, {})
     click.echo(f"Lamplighter {version('lamplighter')} on {base}")
@@ -97,14 +117,16 @@ def _print_banner(loaded: LoadedConfig, token: Token) -> None:
         click.echo(f"  lamp {name}: {redact(url)}")
     first = next(iter(config.lamps))
     if token.generated:
-        click.echo(f"A new API token was generated and saved to {token_path(config.state_dir)}.")
-        click.echo("These links carry the token; they are printed only this once:")
-        click.echo(f"  the lamp:      {base}/lamp/{first}?token={token.value}")
-        click.echo(f"  the dashboard: {base}/dashboard?token={token.value}")
+        click.echo(_("A new API token was generated and saved to {path}.").format(path=token_path(config.state_dir)))
+        click.echo(_("These links carry the token; they are printed only this once:"))
+        click.echo("  " + _("the lamp:      {url}").format(url=f"{base}/lamp/{first}?token={token.value}"))
+        click.echo("  " + _("the dashboard: {url}").format(url=f"{base}/dashboard?token={token.value}"))
     else:
-        click.echo(f"Open the dashboard: {base}/dashboard  (sign in with the token from {token.origin})")
-        click.echo(f"Open the lamp:      {base}/lamp/{first}?token=TOKEN")
-    click.echo(f'Try it: {_command_name()} send 911 "payments down"')
+        click.echo(_("Open the dashboard: {url}  (sign in with the token from {origin})").format(
+            url=f"{base}/dashboard", origin=token.origin))
+        click.echo(_("Open the lamp:      {url}").format(url=f"{base}/lamp/{first}?token=TOKEN"))
+    config_flag = f" -c {shlex.quote(str(config_path))}" if config_path is not None else ""
+    click.echo(_("Try it: {command}").format(command=f'{_command_name()} send{config_flag} 911 "payments down"'))
 
 
 def _command_name() -> str:
@@ -114,8 +136,28 @@ def _command_name() -> str:
     return os.path.relpath(sys.argv[0]) if sys.argv[0].endswith("lamplighter") else "python -m lamplighter"
 
 
-@cli.command()
-@config_option
+def client_command(func: Callable[..., None]) -> Callable[..., None]:
+    """A command that talks to the running daemon: -c, --url, --token and --json, and a connected Client."""
+
+    @config_option
+    @click.option("--url", metavar="URL", default=None,
+                  help=f"The daemon's address (else ${URL_ENV}, else server.listen of the config).")
+    @click.option("--token", metavar="TOKEN", default=None,
+                  help=f"The API token (else ${TOKEN_ENV}, else server.token, else the daemon's token file).")
+    @click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON, for programs.")
+    @functools.wraps(func)
+    def wrapper(config_path: Path | None, url: str | None, token: str | None, as_json: bool, **kwargs: Any) -> None:
+        try:
+            client = connect(config_path, url, token, os.environ)
+        except ConfigError as exc:
+            _exit_on(exc.problems)
+        func(client, Output(as_json), **kwargs)
+
+    return wrapper
+
+
+@cli.command(short_help="Send an event: lamplighter send 911 \"payments down\".")
+@client_command
 @click.argument("level")
 @click.argument("title")
 @click.option("--body", default="", help="Longer text.")
@@ -124,14 +166,14 @@ def _command_name() -> str:
 @click.option("--resolve", is_flag=True, help="Say the problem is over: ends the signal with this key.")
 @click.option("--label", "labels", multiple=True, metavar="NAME=VALUE", help="A label; repeat for more.")
 @click.option("--lamp", "lamps", multiple=True, metavar="NAME", help="Only on this lamp (a test); repeat for more.")
-def send(config_path: Path | None, level: str, title: str, body: str, sender: str | None, key: str,
+def send(client: Client, out: Output, level: str, title: str, body: str, sender: str | None, key: str,
          resolve: bool, labels: tuple[str, ...], lamps: tuple[str, ...]) -> None:
-    """Send an event to the running daemon, e.g. `lamplighter send 911 "payments down"`."""
-    client = Client(_load(config_path).config, os.environ)
+    """Send an event to the running daemon: `lamplighter send 911 "payments down"`."""
     payload = {"level": level, "title": title, "body": body, "sender": sender or getpass.getuser(), "key": key,
                "status": "resolved" if resolve else "firing", "labels": _parse_labels(labels), "lamps": list(lamps)}
     answer = client.request("POST", "/api/events", json=payload)
-    click.echo(f"event {answer['id']}: {answer['outcome']}" + _reasons(answer))
+    outcome = style.outcome(answer["outcome"], said(answer["outcome"]))
+    out.show(answer, [_("event {id}: {outcome}").format(id=answer["id"], outcome=outcome) + _reasons(answer)])
 
 
 def _parse_labels(labels: tuple[str, ...]) -> dict[str, str]:
@@ -148,76 +190,86 @@ def _reasons(event: dict[str, Any]) -> str:
     return f" ({'; '.join(event['reasons'])})" if event.get("reasons") else ""
 
 
-@cli.command()
-@config_option
-@click.option("-n", "--events", "count", default=10, show_default=True, help="How many recent events to list.")
-def status(config_path: Path | None, count: int) -> None:
+@cli.command(short_help="Show what each lamp shows and why, and recent events.")
+@client_command
+@click.option("-n", "--events", "count", type=click.IntRange(1, MAX_LISTED_EVENTS), default=10, show_default=True,
+              help=f"How many recent events to list (1-{MAX_LISTED_EVENTS}).")
+def status(client: Client, out: Output, count: int) -> None:
     """Show each lamp, what it shows and why, and the recent events."""
-    client = Client(_load(config_path).config, os.environ)
-    for lamp in client.request("GET", "/api/lamps"):
-        click.echo(_describe_lamp(lamp))
-    click.echo("recent events:")
-    for event in client.request("GET", "/api/events", params={"limit": count}):
-        click.echo(f"  {event['id']:>5}  {event['level']:<6} {event['outcome']:<12} {event['title']}"
-                   + _reasons(event))
+    lamps = client.request("GET", "/api/lamps")
+    events = client.request("GET", "/api/events", params={"limit": count})
+    lines = [_describe_lamp(lamp) for lamp in lamps] + [_("recent events:")]
+    lines += [_describe_event(event) for event in events]
+    out.show({"lamps": lamps, "events": events}, lines)
+
+
+def _describe_event(event: dict[str, Any]) -> str:
+    level, outcome = f"{event['level']:<6}", style.outcome(event["outcome"], f"{said(event['outcome']):<12}")
+    return f"  {event['id']:>5}  {style.level(level)} {outcome} {event['title']}{_reasons(event)}"
 
 
 def _describe_lamp(lamp: dict[str, Any]) -> str:
     showing = lamp["showing"]
-    why = f"  showing event {showing['event_id']} ({showing['level']}: {showing['title']})" \
-        if showing and showing["event_id"] > 0 else f"  showing a test of {showing['level']}" if showing else ""
-    return f"{lamp['name']:<10} {lamp['url']:<28} {_look(lamp)}{why}{_problem(lamp)}"
+    why = "  " + _("showing event {id} ({level}: {title})").format(
+        id=showing["event_id"], level=style.level(showing["level"]), title=showing["title"]) \
+        if showing and showing["event_id"] > 0 else \
+        "  " + _("showing a test of {level}").format(level=showing["level"]) if showing else ""
+    return f"{lamp['name']:<10} {lamp['url']:<28} {_look(lamp)}{why}{style.problem(_problem(lamp))}"
 
 
 def _look(lamp: dict[str, Any]) -> str:
     state = lamp["state"]
     if state is None:
-        return "unknown"
-    return f"on {state['color']} {state['brightness']}% {state['effect']}" if state["on"] else "off"
+        return _("unknown")
+    return _("on {color} {brightness}% {effect}").format(
+        color=state["color"], brightness=state["brightness"], effect=said(state["effect"])) if state["on"] else _("off")
 
 
 def _problem(lamp: dict[str, Any]) -> str:
     if not lamp["online"]:
-        return f"  OFFLINE: {lamp['error']}"
-    return "" if lamp.get("reached", True) else f"  NOT SHOWING IT: {lamp['error']}"
+        return "  " + _("OFFLINE: {error}").format(error=lamp["error"])
+    return "" if lamp.get("reached", True) else "  " + _("NOT SHOWING IT: {error}").format(error=lamp["error"])
 
 
-@cli.command()
-@config_option
-def lamps(config_path: Path | None) -> None:
+@cli.command(short_help="List lamps and sirens with their health.")
+@client_command
+def lamps(client: Client, out: Output) -> None:
     """List the lamps and sirens with their health; exits 1 if one is offline or not showing what it should."""
-    client = Client(_load(config_path).config, os.environ)
     found = client.request("GET", "/api/lamps")
-    for lamp in found:
-        click.echo(f"{lamp['kind']:<6} " + _describe_lamp(lamp))
+    out.show(found, [f"{lamp['kind']:<6} " + _describe_lamp(lamp) for lamp in found])
     if any(_problem(lamp) for lamp in found):
         raise SystemExit(1)
 
 
-@cli.command("test")
-@config_option
+@cli.command("test", short_help="Show a level on one lamp for a few seconds, then restore it.")
+@client_command
 @click.argument("lamp")
 @click.argument("level", default="911")
 @click.option("--for", "duration", default="5s", show_default=True, help="How long to show it.")
-def test_lamp(config_path: Path | None, lamp: str, level: str, duration: str) -> None:
+def test_lamp(client: Client, out: Output, lamp: str, level: str, duration: str) -> None:
     """Show LEVEL (default 911) on one lamp or siren for a few seconds, then put it back as it was.
 
     A test is not an event: nothing is stored, announced or escalated."""
-    client = Client(_load(config_path).config, os.environ)
     started = time.monotonic()
     answer = client.request("POST", f"/api/lamps/{lamp}/test", json={"level": level, "for": duration})
     shown = _wait_for_lamp(client, lamp, lambda view: view["showing"] is not None and view["showing"]["event_id"] < 0,
                            timeout=TEST_TIMEOUT)
     if shown is None or _problem(shown):
-        click.echo(f"{lamp} did not show {level}{_problem(shown) if shown else ' in time'}", err=True)
+        click.echo(_("{lamp} did not show {level}").format(lamp=lamp, level=level)
+                   + (_problem(shown) if shown else " " + _("in time")), err=True)
         raise SystemExit(1)
-    click.echo(f"{lamp} shows {level}: {_look(shown)} ({(time.monotonic() - started) * 1000:.0f} ms)")
+    took_ms = round((time.monotonic() - started) * 1000)
+    if not out.as_json:
+        out.show(None, [_("{lamp} shows {level}: {look} ({ms} ms)").format(
+            lamp=lamp, level=level, look=_look(shown), ms=took_ms)])
     wait = answer["until"] - time.time() + TEST_TIMEOUT
     back = _wait_for_lamp(client, lamp, lambda view: view["showing"] is None, timeout=max(wait, TEST_TIMEOUT))
     if back is None or _problem(back):
-        click.echo(f"{lamp} did not go back{_problem(back) if back else ' in time'}", err=True)
+        click.echo(_("{lamp} did not go back").format(lamp=lamp) + (_problem(back) if back else " " + _("in time")),
+                   err=True)
         raise SystemExit(1)
-    click.echo(f"{lamp} is back: {_look(back)}")
+    out.show({"lamp": lamp, "level": level, "shown": shown, "shown_after_ms": took_ms, "back": back},
+             [_("{lamp} is back: {look}").format(lamp=lamp, look=_look(back))])
 
 
 def _wait_for_lamp(client: Client, lamp: str, ready: Callable[[dict[str, Any]], bool],
@@ -232,34 +284,48 @@ def _wait_for_lamp(client: Client, lamp: str, ready: Callable[[dict[str, Any]], 
     return None
 
 
-@cli.command()
-@config_option
+@cli.command(short_help="Acknowledge an event: its signal ends, the lamp goes back.")
+@client_command
 @click.argument("event_id", type=EVENT_ID)
 @click.option("--by", default=None, help="Who acknowledges (default: your user name).")
-def ack(config_path: Path | None, event_id: int, by: str | None) -> None:
+def ack(client: Client, out: Output, event_id: int, by: str | None) -> None:
     """Acknowledge an event: its signal ends and the lamp goes back."""
-    client = Client(_load(config_path).config, os.environ)
     answer = client.request("POST", f"/api/events/{event_id}/ack", json={"by": by or getpass.getuser()})
-    click.echo(f"event {answer['id']} acknowledged by {answer['by']}")
+    out.show(answer, [_("event {id} acknowledged by {by}").format(id=answer["id"], by=answer["by"])])
 
 
-@cli.command()
-@config_option
-@click.argument("duration")
+@cli.command(short_help="Keep the lamps dark for a while (30m, 2h) except for 911s.")
+@client_command
+@click.argument("duration", metavar="DURATION|off")
 @click.option("--event", "event_id", type=EVENT_ID, default=None, help="Snooze only this event's signal.")
 @click.option("--by", default=None, help="Who snoozes (default: your user name).")
-def snooze(config_path: Path | None, duration: str, event_id: int | None, by: str | None) -> None:
-    """Keep the lamps dark for DURATION (e.g. 30m) except for 911s; `off` ends the snooze."""
-    client = Client(_load(config_path).config, os.environ)
+def snooze(client: Client, out: Output, duration: str, event_id: int | None, by: str | None) -> None:
+    """Keep the lamps dark for DURATION (30m, 2h) except for 911s; `off` ends the snooze."""
     if duration == "off":
-        client.request("DELETE", "/api/snooze")
-        click.echo("snooze ended")
+        out.show(client.request("DELETE", "/api/snooze"), [_("snooze ended")])
         return
-    body = {"for": duration, "by": by or getpass.getuser()}
+    seconds = _snooze_seconds(duration)
+    body = {"for": seconds, "by": by or getpass.getuser()}
     path = f"/api/events/{event_id}/snooze" if event_id is not None else "/api/snooze"
     answer = client.request("POST", path, json=body)
     until = datetime.fromtimestamp(answer["snoozed_until"]).astimezone()
-    click.echo(f"{f'event {event_id}' if event_id is not None else 'lamps'} snoozed until {until:%H:%M}")
+    what = _("event {id}").format(id=event_id) if event_id is not None else _("lamps")
+    out.show(answer, [_("{what} snoozed for {duration}, until {time}").format(
+        what=what, duration=format_duration(seconds), time=f"{until:%H:%M}")])
+
+
+def _snooze_seconds(duration: str) -> float:
+    """A snooze's length: a unit is required (a bare `2` would silently be 2 seconds)."""
+    if duration.strip().replace(".", "", 1).isdigit():
+        raise click.BadParameter(_("{given!r} has no unit: say {n}m for minutes, {n}h for hours or {n}s for seconds")
+                                 .format(given=duration, n=duration), param_hint="DURATION")
+    try:
+        seconds = parse_duration(duration)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="DURATION") from None
+    if seconds <= 0:
+        raise click.BadParameter(_("a snooze must be longer than 0s (`off` ends one)"), param_hint="DURATION")
+    return seconds
 
 
 @cli.group()
@@ -267,7 +333,7 @@ def camera() -> None:
     """Camera tools: see what a camera source sees."""
 
 
-@camera.command("test")
+@camera.command("test", short_help="Print what a camera sees, frame by frame.")
 @config_option
 @click.argument("source")
 @click.option("--frames", type=int, default=None,
@@ -282,7 +348,7 @@ def camera_test_command(config_path: Path | None, source: str, frames: int | Non
     raise SystemExit(camera_test(entry, click.echo, max_frames=frames, save_dir=save_dir))
 
 
-@cli.command()
+@cli.command(short_help="Validate the configuration: every problem with its line.")
 @config_option
 def check(config_path: Path | None) -> None:
     """Validate the configuration and report every problem with its place in the file."""
@@ -310,42 +376,34 @@ def _summarize(config: Config) -> None:
                    f"hold {hold}, on {lamps}{sirens}")
 
 
-@cli.command("reload")
-@config_option
-def reload_config(config_path: Path | None) -> None:
+@cli.command("reload", short_help="Make the running daemon read its configuration again (as SIGHUP does).")
+@client_command
+def reload_config(client: Client, out: Output) -> None:
     """Make the running daemon read its configuration file again, without a restart (as SIGHUP does).
 
     The daemon reads the file it was started with (-c here only helps find the daemon and its token).
     Every problem in the file is printed as FILE:LINE path: message (exit 2), and the daemon keeps
     running with its configuration unchanged."""
-    client = Client(_load_for_client(config_path), os.environ)
     answer = client.request("POST", "/api/reload", refusals=(422,), timeout=RELOAD_TIMEOUT)
-    if not answer.get("reloaded"):
+    if not answer.get("reloaded") and not out.as_json:
         click.echo(answer["error"], err=True)
         _exit_on([(problem["place"], problem["message"]) for problem in answer["problems"]])
-    click.echo(f"reloaded: {answer['summary']}")
-    if answer["needs_restart"]:
-        click.echo(f"restart the daemon to apply: {', '.join(answer['needs_restart'])}")
+    restart = [f"restart the daemon to apply: {', '.join(answer['needs_restart'])}"] \
+        if answer.get("needs_restart") else []
+    out.show(answer, [f"reloaded: {answer.get('summary')}", *restart])
+    if not answer.get("reloaded"):
+        raise SystemExit(2)
 
 
-def _load_for_client(config_path: Path | None) -> Config:
-    """The file's `server:` and `state_dir:` (where the daemon and its token are), even if the rest of the
-    file has problems: the daemon reports those itself."""
-    try:
-        return load_config(config_path).config
-    except ConfigError:
-        return Config()
-
-
-@cli.command()
+@cli.command(short_help="Write a commented starter configuration.")
 @click.argument("path", type=click.Path(path_type=Path), default=DEFAULT_CONFIG_NAME)
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
 def init(path: Path, force: bool) -> None:
     """Write a commented starter configuration (default ./lamplighter.yaml)."""
     if path.exists() and not force:
-        raise click.ClickException(f"{path} exists; use --force to overwrite it")
+        raise click.ClickException(_("{path} exists; use --force to overwrite it").format(path=path))
     path.write_text(files("lamplighter.cli").joinpath("starter.yaml").read_text(encoding="utf-8"), encoding="utf-8")
-    click.echo(f"wrote {path}; check it with: lamplighter check -c {path}")
+    click.echo(_("wrote {path}; check it with: lamplighter check -c {path}").format(path=path))
 
 
 @cli.command("backup")

@@ -10,6 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from lamplighter.model import format_duration
+
+
+def describe_rate(burst: int, every: float) -> str:
+    """A bucket in the configuration's own terms: `2 at once, then one every 30s`."""
+    then = f"one every {format_duration(every)}"
+    return then if burst == 1 else f"{burst} at once, then {then}"
+
 
 @dataclass(frozen=True)
 class TokenBucket:

@@ -26,7 +26,7 @@ from lamplighter.config import GuardsConfig, RateConfig
 from lamplighter.model import Event, Level, Outcome, Signal, Status, format_duration
 from lamplighter.rules.active import ActiveSignals
 from lamplighter.rules.quiet import in_quiet_hours
-from lamplighter.rules.ratelimit import TokenBucket
+from lamplighter.rules.ratelimit import TokenBucket, describe_rate
 
 
 @dataclass(frozen=True)
@@ -202,8 +202,8 @@ def rate_limit(router: Router, r: Routing) -> Verdict | None:
     for _, bucket, rate, who in buckets:
         if not bucket.has_token(r.now):
             wait = bucket.retry_after(r.now)
-            per, retry = format_duration(rate.every * rate.burst), format_duration(wait)
-            reason = f"{who} is over {rate.burst} per {per}; try again in {retry}"
+            reason = f"{who} is over the limit ({describe_rate(rate.burst, rate.every)}); " \
+                     f"try again in {format_duration(wait)}"
             return Verdict(Outcome.THROTTLED, (reason,), retry_after=round(wait, 1))
     for key, bucket, _, _ in buckets:
         router.buckets[key] = bucket.take(r.now)

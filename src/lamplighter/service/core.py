@@ -32,8 +32,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lamplighter import i18n
 from lamplighter.announce import Announcements
-from lamplighter.config import Config, LoadedConfig, load_config
+from lamplighter.config import Config, ConfigProblems, LoadedConfig, load_config
 from lamplighter.drivers.base import Driver
 from lamplighter.drivers.registry import build_driver
 from lamplighter.errors import ConfigError, LampUrlError, StoreError
@@ -84,7 +85,11 @@ def validate(config: Config) -> list[tuple[str, str]]:
 def load_checked(path: Path | None) -> LoadedConfig:
     """Read and check a configuration as `lamplighter check` does; ConfigError lists every problem found,
     each placed as `FILE:LINE path`."""
-    loaded = load_config(path)
+    try:
+        loaded = load_config(path)
+    except ConfigProblems as exc:  # the schema's problems, and what the rest of the file still shows
+        further = exc.further(validate(exc.partial.config)) if exc.partial is not None else []
+        raise ConfigError(exc.problems + further) from None
     problems = [(loaded.place(where), message) for where, message in validate(loaded.config)]
     if problems:
         raise ConfigError(problems)
@@ -142,6 +147,7 @@ class Service:
         self.config = config
         self.config_path = config_path  # what `reload` reads again; None: the embedded default
         self.remote = remote  # a hub's rooms: outputs driven through the broker
+        i18n.set_default(config.locale)  # replies and announcements speak the configured language
         self.clock = clock or SystemClock()
         self.levels: dict[str, Level] = config.resolved_levels()
         self.metrics = Metrics()

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from lamplighter.config import PositiveDuration, at_most
 from lamplighter.errors import AuthError, ConfigError, EventError, LampBusy, PayloadError, StoreError
+from lamplighter.i18n import using
 from lamplighter.model import MAX_EVENT_ID, Receipt, Status, make_event
 from lamplighter.service import Service, SignalAction
 from lamplighter.sources.base import WebhookSource
@@ -39,6 +40,7 @@ from lamplighter.web.dashboard import (
 )
 from lamplighter.web.ingress import IngressPrefix
 from lamplighter.web.limits import BodySizeLimit
+from lamplighter.web.page_text import LAMP_PAGE, language_headers, page_locale, script_words, translate_markup
 from lamplighter.web.views import lamp_json
 
 MAX_SNOOZE = "7d"
@@ -354,8 +356,11 @@ def create_app(service: Service, token: str) -> FastAPI:
             response = RedirectResponse(f"/lamp/{name}", status_code=303)
             remember_login(response, token)
             return response
-        page = lamp_page.replace("{{LAMP}}", json.dumps(name)).replace("{{CSRF}}", csrf_token(token))
-        return HTMLResponse(page, headers=LAMP_PAGE_HEADERS)
+        locale = page_locale(request.headers.get("accept-language"), service.config.locale)
+        with using(locale):
+            page = translate_markup(lamp_page, LAMP_PAGE).replace("{{WORDS}}", script_words(LAMP_PAGE))
+        page = page.replace("{{LAMP}}", json.dumps(name)).replace("{{CSRF}}", csrf_token(token))
+        return HTMLResponse(page, headers={**LAMP_PAGE_HEADERS, **language_headers(locale)})
 
     @app.get("/lamp/{name}/events", dependencies=auth)
     async def lamp_events(name: str) -> StreamingResponse:

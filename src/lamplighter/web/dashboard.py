@@ -33,6 +33,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 
 from lamplighter.config import GuardsConfig, QuietHoursConfig, RateConfig
 from lamplighter.drivers.base import HIDDEN, redact
+from lamplighter.i18n import _, using
 from lamplighter.model import NAMED_COLORS, LampView, Level, Outcome, Signal, StoredEvent, format_duration
 from lamplighter.rules.router import Snooze
 from lamplighter.rules.watchdog import Watch, blind_reason
@@ -40,6 +41,7 @@ from lamplighter.service import Service
 from lamplighter.service.activity import Activity
 from lamplighter.service.broadcast import Broadcast
 from lamplighter.sources.base import Source
+from lamplighter.web.page_text import DASHBOARD, language_headers, page_locale, translate_markup
 from lamplighter.web.views import lamp_json
 
 COOKIE = "lamplighter_token"
@@ -50,7 +52,7 @@ TIMELINE_LIMIT = 100
 CHOICES_LIMIT = 100
 CHART_DAYS = 3
 VIEWS = {  # path -> (view name, page title)
-    "/dashboard": ("now", "Now"),
+    "/dashboard": ("now", "Now"),  # the titles are in the catalog through page_text.DASHBOARD
     "/dashboard/timeline": ("timeline", "Timeline"),
     "/dashboard/try": ("try", "Try it"),
     "/dashboard/setup": ("setup", "Setup"),
@@ -122,7 +124,7 @@ def dashboard_router(service: Service, token: str, authorized: Authorize) -> API
     """The dashboard's pages, login, static files and data, guarded by `authorized` like the API."""
     router = APIRouter()
     _add_login(router, token, authorized)
-    _add_pages(router, token, authorized)
+    _add_pages(router, token, authorized, service.config.locale)
     _add_live(router, service, [Depends(on_the_loop(authorized))])
     _add_data(router, service, token, [Depends(on_the_loop(authorized))])
     return router
@@ -167,7 +169,7 @@ def _add_login(router: APIRouter, token: str, authorized: Authorize) -> None:
         return response
 
 
-def _add_pages(router: APIRouter, token: str, authorized: Authorize) -> None:
+def _add_pages(router: APIRouter, token: str, authorized: Authorize, configured_locale: str) -> None:
     shell = _template("dashboard.html")
     static = files("lamplighter.web").joinpath("static")
     assets = {item.name: item.read_bytes() for item in static.iterdir() if PurePath(item.name).suffix in ASSET_TYPES}
@@ -183,7 +185,10 @@ def _add_pages(router: APIRouter, token: str, authorized: Authorize) -> None:
         if not _signed_in(request, authorized):
             return RedirectResponse(f"/login?next={quote(path)}", status_code=303)
         view, title = VIEWS[path]
-        return HTMLResponse(_fill(shell, VIEW=view, TITLE=title, CSRF=csrf_token(token)), headers=PAGE_HEADERS)
+        locale = page_locale(request.headers.get("accept-language"), configured_locale)
+        with using(locale):
+            html = _fill(translate_markup(shell, DASHBOARD), VIEW=view, TITLE=_(title), CSRF=csrf_token(token))
+        return HTMLResponse(html, headers={**PAGE_HEADERS, **language_headers(locale)})
 
     for path in VIEWS:
         router.add_api_route(path, page, methods=["GET"], response_model=None)

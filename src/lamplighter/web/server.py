@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import os
 import signal
@@ -21,6 +22,7 @@ from types import FrameType
 
 import uvicorn
 
+from lamplighter.config import ListensOn
 from lamplighter.errors import ConfigError, StoreError
 from lamplighter.service import Service
 from lamplighter.service.hub import Hub
@@ -79,12 +81,30 @@ def uvicorn_config(service: Service, token: str) -> uvicorn.Config:
     )
 
 
-async def serve(service: Service, token: str) -> None:
-    """Start the lamp controllers, serve HTTP, and stop both cleanly on a signal."""
+def listen(settings: ListensOn) -> socket.socket:
+    """A socket bound to `listen:`, or ConfigError in one line (the port is taken, the address is not
+    this machine's), before anything else starts."""
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((settings.host, settings.port))
+    except OSError as exc:
+        sock.close()
+        taken = " (another program listens there: stop it, or choose another port)" \
+            if exc.errno == errno.EADDRINUSE else ""
+        raise ConfigError([("server.listen", f"cannot listen on {settings.listen}: "
+                                             f"{exc.strerror or exc}{taken}")]) from None
+    sock.set_inheritable(True)
+    return sock
+
+
+async def serve(service: Service, token: str, sock: socket.socket | None = None) -> None:
+    """Start the lamp controllers, serve HTTP (on `sock`, if given), and stop both cleanly on a signal."""
     server = _Server(uvicorn_config(service, token), service)
     async with service.running():
         with reload_on_hangup(service):
-            await server.serve()  # logs and exits 1 if the address is taken
+            await server.serve(sockets=[sock] if sock is not None else None)  # no socket: exits 1 if it is taken
 
 
 @contextlib.contextmanager

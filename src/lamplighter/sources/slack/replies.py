@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from lamplighter.i18n import N_, _
 from lamplighter.model import Event, LampView, Outcome, Receipt, SignalAction, StoredEvent, format_duration
 from lamplighter.sources.slack.settings import EVERYONE
 
@@ -28,15 +29,15 @@ class Reply:
         return {"response_type": "in_channel" if self.in_channel else "ephemeral", "text": self.text}
 
 
-HEADLINES: dict[Outcome, str] = {
-    Outcome.SHOWN: "💡 On the lamp now",
-    Outcome.DEDUPLICATED: "Already counted, not shown again",
-    Outcome.THROTTLED: "⏳ Not shown: throttled",
-    Outcome.QUIET: "🌙 Not shown: quiet time",
-    Outcome.UNROUTED: "Not shown: no lamp takes this level",
-    Outcome.RESOLVED: "Resolved",
-    Outcome.ACKNOWLEDGED: "Acknowledged",
-    Outcome.REJECTED: "Not shown: rejected",
+HEADLINES: dict[Outcome, str] = {  # message ids: said with _() in the configured locale
+    Outcome.SHOWN: N_("💡 On the lamp now"),
+    Outcome.DEDUPLICATED: N_("Already counted, not shown again"),
+    Outcome.THROTTLED: N_("⏳ Not shown: throttled"),
+    Outcome.QUIET: N_("🌙 Not shown: quiet time"),
+    Outcome.UNROUTED: N_("Not shown: no lamp takes this level"),
+    Outcome.RESOLVED: N_("Resolved"),
+    Outcome.ACKNOWLEDGED: N_("Acknowledged"),
+    Outcome.REJECTED: N_("Not shown: rejected"),
 }
 
 
@@ -66,80 +67,88 @@ def _sentence(text: str) -> str:
 
 def outcome(event: Event, receipt: Receipt, now: float, by: str, in_channel: bool) -> Reply:
     """What happened to an event a person sent; only `shown` is ever posted in the channel."""
-    parts = [f"{HEADLINES[receipt.outcome]}: *{escape(event.level)}* “{escape(event.title)}” "
-             f"(event {receipt.id}, from {mention(by)})."]
+    parts = [_("{headline}: *{level}* “{title}” (event {id}, from {sender}).").format(
+        headline=_(HEADLINES[receipt.outcome]), level=escape(event.level), title=escape(event.title),
+        id=receipt.id, sender=mention(by))]
     parts += [_sentence(escape(reason)) for reason in receipt.reasons]
     if receipt.retry_after is not None:
-        parts.append(f"You may send again at {slack_time(round(now + receipt.retry_after))}.")
+        parts.append(_("You may send again at {time}.").format(time=slack_time(round(now + receipt.retry_after))))
     return Reply(" ".join(parts), in_channel=in_channel and receipt.outcome is Outcome.SHOWN)
 
 
 def refused(what: str, audience: tuple[str, ...], problems: Iterable[str]) -> Reply:
-    who = ", ".join(mention(given) for given in audience if given != EVERYONE) or "nobody"
-    text = f"🚫 Not allowed: you may not {what} (allowed: {who}). Nothing was done."
+    who = ", ".join(mention(given) for given in audience if given != EVERYONE) or _("nobody")
+    text = _("🚫 Not allowed: you may not {what} (allowed: {who}). Nothing was done.").format(what=what, who=who)
     return Reply(" ".join([text, *(_sentence(problem) for problem in problems)]))
 
 
 def say_what(command: str) -> Reply:
-    return Reply(f"Say what is wrong, e.g. `{command} payments API returns 500`. Nothing was sent.")
+    return Reply(_("Say what is wrong, e.g. `{command} payments API returns 500`. Nothing was sent.").format(
+        command=command))
 
 
 def usage(command: str) -> Reply:
     verbs = ("ack [EVENT]", "status", "why [EVENT]", "snooze 30m|off", "test")
-    return Reply("Usage: " + " · ".join(f"`{command} {verb}`" for verb in verbs))
+    return Reply(_("Usage: {commands}").format(commands=" · ".join(f"`{command} {verb}`" for verb in verbs)))
 
 
 def unknown_command(command: str) -> Reply:
-    return Reply(f"This Lamplighter has no command {escape(command)}; check `commands:` in its configuration.")
+    return Reply(_("This Lamplighter has no command {command}; check `commands:` in its configuration.").format(
+        command=escape(command)))
 
 
 def not_accepted(problem: str) -> Reply:
-    return Reply(f"⚠️ Not accepted, nothing was shown: {escape(problem)}. Try again, or reach them another way.")
+    return Reply(_("⚠️ Not accepted, nothing was shown: {problem}. Try again, or reach them another way.").format(
+        problem=escape(problem)))
 
 
 def not_running() -> Reply:
-    return Reply("Lamplighter is starting up and cannot answer this yet; try again in a moment.")
+    return Reply(_("Lamplighter is starting up and cannot answer this yet; try again in a moment."))
 
 
 def acknowledged(by: str, ended: Iterable[tuple[str, str, int]]) -> Reply:
     """`ended`: (level, title, event id) of each signal the acknowledgement ended."""
-    what = ", ".join(f"*{escape(level)}* “{escape(title)}” (event {event_id})" for level, title, event_id in ended)
-    return Reply(f"✅ {mention(by)} acknowledged {what}.", in_channel=True)
+    what = ", ".join(_("*{level}* “{title}” (event {id})").format(level=escape(level), title=escape(title), id=event_id)
+                     for level, title, event_id in ended)
+    return Reply(_("✅ {who} acknowledged {what}.").format(who=mention(by), what=what), in_channel=True)
 
 
 def not_acknowledged(event_id: int, result: SignalAction) -> Reply:
     if result is SignalAction.UNKNOWN:
         return no_event(event_id)
-    return Reply(f"Event {event_id} is not on any lamp (it ended, or was never shown).")
+    return Reply(_("Event {id} is not on any lamp (it ended, or was never shown).").format(id=event_id))
 
 
 def nothing_showing(verb: str) -> Reply:
-    return Reply(f"Nothing is on the lamps to {verb}.")
+    return Reply(_("Nothing is on the lamps to {verb}.").format(verb=verb))
 
 
 def snoozed(by: str, seconds: float, until: float, command: str) -> Reply:
-    return Reply(f"😴 {mention(by)} snoozed the lamps for {format_duration(seconds)}, until {slack_time(until)}. "
-                 f"Levels that bypass quiet hours still show. `{command} snooze off` ends it.", in_channel=True)
+    return Reply(_("😴 {who} snoozed the lamps for {duration}, until {time}. Levels that bypass quiet hours still "
+                   "show. `{command} snooze off` ends it.").format(
+        who=mention(by), duration=format_duration(seconds), time=slack_time(until), command=command), in_channel=True)
 
 
 def snooze_ended(by: str) -> Reply:
-    return Reply(f"⏰ {mention(by)} ended the snooze: the lamps show what is active.", in_channel=True)
+    return Reply(_("⏰ {who} ended the snooze: the lamps show what is active.").format(who=mention(by)),
+                 in_channel=True)
 
 
 def bad_duration(problem: str, command: str) -> Reply:
-    return Reply(f"{_sentence(escape(problem))} Say how long, e.g. `{command} snooze 30m`, or `{command} snooze off`.")
+    return Reply(_("{problem} Say how long, e.g. `{command} snooze 30m`, or `{command} snooze off`.").format(
+        problem=_sentence(escape(problem)), command=command))
 
 
 def status(views: Iterable[LampView]) -> Reply:
     lines = [_lamp_line(view) for view in views]
-    return Reply("\n".join(lines) or "No lamps are configured.")
+    return Reply("\n".join(lines) or _("No lamps are configured."))
 
 
 def _lamp_line(view: LampView) -> str:
     shown = view.showing
-    what = "nothing to show" if shown is None else (f"*{escape(shown.level)}* “{escape(shown.title)}” "
-                                                    f"since {slack_time(shown.started_at)} (event {shown.event_id})")
-    offline = "" if view.online else f" — ⚠️ offline: {escape(view.error)}"
+    what = _("nothing to show") if shown is None else _("*{level}* “{title}” since {time} (event {id})").format(
+        level=escape(shown.level), title=escape(shown.title), time=slack_time(shown.started_at), id=shown.event_id)
+    offline = "" if view.online else " — " + _("⚠️ offline: {error}").format(error=escape(view.error))
     return f"• {view.kind} *{escape(view.name)}*: {what}{offline}"
 
 
@@ -147,9 +156,11 @@ def explain(record: StoredEvent) -> str:
     """One stored event, its outcome and the reasons behind it."""
     reasons = "; ".join(escape(reason) for reason in record.reasons)
     because = f" ({reasons})" if reasons else ""
-    return (f"Event {record.id}: *{escape(record.level)}* “{escape(record.title)}” "
-            f"from {escape(record.sender or 'nobody')} via {escape(record.source)}, "
-            f"received {slack_time(record.received_at)}: *{record.outcome}*{because}")
+    text = _("Event {id}: *{level}* “{title}” from {sender} via {source}, received {time}: *{outcome}*{because}")
+    return text.format(
+        id=record.id, level=escape(record.level), title=escape(record.title),
+        sender=escape(record.sender or _("nobody")), source=escape(record.source),
+        time=slack_time(record.received_at), outcome=_(record.outcome), because=because)
 
 
 def why(records: Iterable[StoredEvent]) -> Reply:
@@ -157,4 +168,4 @@ def why(records: Iterable[StoredEvent]) -> Reply:
 
 
 def no_event(event_id: int) -> Reply:
-    return Reply(f"No event {event_id} in the journal.")
+    return Reply(_("No event {id} in the journal.").format(id=event_id))
