@@ -376,7 +376,7 @@ def _summarize(config: Config) -> None:
                    f"hold {hold}, on {lamps}{sirens}")
 
 
-@cli.command("reload", short_help="Make the running daemon read its configuration again (as SIGHUP does).")
+@cli.command("reload", short_help="Make the daemon read its configuration again (SIGHUP).")
 @client_command
 def reload_config(client: Client, out: Output) -> None:
     """Make the running daemon read its configuration file again, without a restart (as SIGHUP does).
@@ -406,7 +406,7 @@ def init(path: Path, force: bool) -> None:
     click.echo(_("wrote {path}; check it with: lamplighter check -c {path}").format(path=path))
 
 
-@cli.command("backup")
+@cli.command("backup", short_help="Copy the journal to FILE, safe while the daemon runs.")
 @config_option
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 def backup_command(config_path: Path | None, file: Path) -> None:
@@ -415,7 +415,7 @@ def backup_command(config_path: Path | None, file: Path) -> None:
     click.echo(f"backed up {summary} to {file}")
 
 
-@cli.command("restore")
+@cli.command("restore", short_help="Put a backup FILE back as the journal (daemon stopped).")
 @config_option
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 def restore_command(config_path: Path | None, file: Path) -> None:
@@ -428,7 +428,7 @@ cli.add_command(discover)
 cli.add_command(systemd_unit)
 
 
-@cli.command("hub")
+@cli.command("hub", short_help="Run the hub: the daemon, publishing each room's state.")
 @config_option
 @click.option("-v", "--verbose", is_flag=True, help="Log debug detail.")
 def hub_command(config_path: Path | None, verbose: bool) -> None:
@@ -441,7 +441,7 @@ def hub_command(config_path: Path | None, verbose: bool) -> None:
     run_hub(loaded)
 
 
-@cli.command("agent")
+@cli.command("agent", short_help="Run a room agent: show the hub's room on local lamps.")
 @config_option
 @click.option("--room", required=True, help="The room this agent shows (a name under the hub's rooms:).")
 @click.option("-v", "--verbose", is_flag=True, help="Log debug detail.")

@@ -34,7 +34,7 @@ def unit_text(executable: Path) -> str:
     return text
 
 
-@click.command("systemd-unit")
+@click.command("systemd-unit", short_help="Print a systemd unit for this installation.")
 @click.option("--exec", "executable", type=click.Path(path_type=Path, dir_okay=False, exists=True),
               default=None, help="The lamplighter program ExecStart names (default: this one).")
 def systemd_unit(executable: Path | None) -> None:
