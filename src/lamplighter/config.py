@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import time as time_of_day
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -227,6 +227,17 @@ class SourceConfig(BaseModel):
     type: str
 
 
+class LampPageConfig(_Strict):
+    """The browser lamp page: `acknowledge: hold` shows a press-and-hold button (about 1.5 s), `off` none."""
+
+    acknowledge: Literal["hold", "off"] = "hold"
+
+    @field_validator("acknowledge", mode="before")
+    @classmethod
+    def _yaml_off(cls, value: Any) -> Any:
+        return "off" if value is False else value  # YAML reads a bare `off` as false
+
+
 class Config(_Strict):
     server: ServerConfig = ServerConfig()
     state_dir: Path = Field(default_factory=default_state_dir)
@@ -235,6 +246,7 @@ class Config(_Strict):
     levels: dict[str, LevelConfig] = {}
     sources: list[SourceConfig] = []
     guards: GuardsConfig = GuardsConfig()
+    lamp_page: LampPageConfig = LampPageConfig()
 
     @field_validator("levels", "lamps", "sirens", mode="before")
     @classmethod

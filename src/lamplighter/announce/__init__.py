@@ -74,10 +74,13 @@ class Announcements:
             raise ConfigError(problems)
         return cls(by_level)
 
-    def announce(self, event: Event, receipt: Receipt) -> None:
-        """Start posting about an event that was shown (anything else is not news); returns at once."""
+    def announce(self, event: Event, receipt: Receipt, where: str | None = None) -> None:
+        """Start posting about an event that was shown (anything else is not news); returns at once.
+
+        `where`: the words for where its signal is (announce/text.py `where_text`), if known."""
         if receipt.outcome is Outcome.SHOWN:
-            self.post(event.level, describe(event, receipt), receipt.signal_id)
+            message = describe(event, receipt) if where is None else describe(event, receipt, where)
+            self.post(event.level, message, receipt.signal_id)
 
     def post(self, level: str, message: Announcement, signal_id: int | None) -> None:
         """Start posting `message` to the level's announcers; returns at once."""

@@ -1,12 +1,67 @@
-"""What an announcement says: the level and title, who sent it, from where, and the event id."""
+"""What Lamplighter says in words: announcements, and where a signal is (one wording for every face).
+
+`where_text` is the one function that turns the facts of rules/placement.py into the
+sentence Slack, the API, the CLI and the dashboard show ("On the lamp now", "Queued behind
+a 911, shows when it ends", "Shown on the fallback only: desk offline"). The words live in
+WORDS, one table, so that they can be translated in one place.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from lamplighter.model import Event, Receipt
+from lamplighter.rules.placement import Placement, Where
 
 MAX_BODY = 1000
+
+WORDS: dict[str, str] = {
+    "on_lamp": "On the lamp now",
+    "queued": "Queued behind a {level} (“{title}”), shows when it ends",
+    "queued_unknown": "Queued behind a higher level, shows when it ends",
+    "snoozed": "Snoozed until {until}; shows then if still active",
+    "fallback_only": "Shown on the fallback only ({lamps}): {offline}",
+    "offline": "Not on any lamp: {offline}",
+    "ended": "Ended",
+    "ended_shown": "Ended; it was on {lamps}",
+    "ended_never": "Ended without ever being on a lamp",
+    "offline_lamp": "{lamp} offline",
+    "announce_body": "{where}{sender} via {source} (event {id}).",
+    "announce_sender": " from {sender}",
+    "acknowledge_how": "Acknowledge: lamplighter ack {id}, /lamp ack in Slack, or hold the button on the lamp page.",
+}
+
+
+def local_time(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch).astimezone().strftime("%H:%M")
+
+
+def where_text(placement: Placement, at: Callable[[float], str] = local_time) -> str:
+    """The one sentence for where a signal is; `at` formats a time (Slack uses its date token)."""
+    offline = ", ".join(WORDS["offline_lamp"].format(lamp=lamp) for lamp, _ in placement.offline)
+    lamps = ", ".join(placement.lamps)
+    where = placement.where
+    if where is Where.ON_LAMP:
+        return WORDS["on_lamp"]
+    if where is Where.QUEUED:
+        behind = placement.behind
+        return WORDS["queued"].format(level=behind.level, title=behind.title) if behind else WORDS["queued_unknown"]
+    if where is Where.SNOOZED:
+        return WORDS["snoozed"].format(until=at(placement.snoozed_until or 0.0))
+    if where is Where.FALLBACK_ONLY:
+        return WORDS["fallback_only"].format(lamps=lamps, offline=offline)
+    if where is Where.OFFLINE:
+        return WORDS["offline"].format(offline=offline)
+    return ever_text(placement)
+
+
+def ever_text(placement: Placement) -> str:
+    """Whether an ended signal was ever on a lamp."""
+    if placement.ever_shown_on:
+        return WORDS["ended_shown"].format(lamps=", ".join(placement.ever_shown_on))
+    return WORDS["ended_never"]
 
 
 @dataclass(frozen=True)
@@ -15,8 +70,9 @@ class Announcement:
     body: str
 
 
-def describe(event: Event, receipt: Receipt) -> Announcement:
-    sender = f" from {event.sender}" if event.sender else ""
-    body = f"On the lamp now{sender} via {event.source} (event {receipt.id})."
+def describe(event: Event, receipt: Receipt, where: str = WORDS["on_lamp"]) -> Announcement:
+    """An announcement of a shown event; `where` is `where_text` of its placement when it was shown."""
+    sender = WORDS["announce_sender"].format(sender=event.sender) if event.sender else ""
+    body = WORDS["announce_body"].format(where=where, sender=sender, source=event.source, id=receipt.id)
     details = event.body[:MAX_BODY]
     return Announcement(f"{event.level}: {event.title}", f"{body}\n{details}" if details else body)

@@ -26,11 +26,13 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 from lamplighter.announce import Announcements
+from lamplighter.announce.text import where_text
 from lamplighter.config import Config
 from lamplighter.drivers.base import Driver
 from lamplighter.drivers.registry import build_driver
 from lamplighter.errors import ConfigError, LampUrlError
 from lamplighter.model import Clock, Event, LampView, Level, Receipt, Signal, SignalAction, StoredEvent, SystemClock
+from lamplighter.rules.placement import Placement, place
 from lamplighter.rules.router import Router, Snooze
 from lamplighter.service.activity import Activity
 from lamplighter.service.broadcast import Broadcast
@@ -214,7 +216,8 @@ class Service:
         if heard:
             self._watch_sources()
         for event, receipt in zip(events, receipts, strict=True):
-            self.announcements.announce(event.with_id(receipt.id), receipt)  # only `shown` posts; returns at once
+            where = where_text(self.placement(receipt.signal_id)) if receipt.signal_id is not None else None
+            self.announcements.announce(event.with_id(receipt.id), receipt, where)  # only `shown` posts; at once
         return receipts
 
     def record_rejected(self, event: Event, reason: str) -> Receipt:
@@ -246,6 +249,31 @@ class Service:
         test = self.fleet.test(lamp, self.levels.get(level_name), level_name, self.levels, seconds)
         self._changed(since=None)
         return test
+
+    # ---- what is showing: acknowledge or snooze it, and where a signal is -----------------------
+
+    def top_signals(self) -> list[Signal]:
+        """The visible signals, the one a lamp shows first (highest priority, then newest) at the front."""
+        now = self.clock.now()
+        visible = [s for s in self.signals.values() if s.visible_at(now)]
+        return sorted(visible, key=lambda s: (s.priority, s.started_at, s.event_id), reverse=True)
+
+    def acknowledge_showing(self, by: str, everything: bool = False) -> list[Signal]:
+        """Acknowledge the top signal (or, `everything`, every active one, snoozed too); the ones it ended."""
+        chosen = list(self.signals.values()) if everything else self.top_signals()[:1]
+        return [s for s in chosen if self.acknowledge(s.event_id, by) is SignalAction.DONE]
+
+    def snooze_showing(self, seconds: float) -> Signal | None:
+        """Snooze the top signal for `seconds` (it shows again then if still active); None if nothing shows."""
+        top = self.top_signals()[:1]
+        if not top or self.snooze_signal(top[0].event_id, seconds) is not SignalAction.DONE:
+            return None
+        return self.signals.get(top[0].event_id, top[0])
+
+    def placement(self, signal_id: int) -> Placement:
+        """Where a signal is now: on which lamps, behind what, which of its lamps are down, ever shown where."""
+        return place(self.signals.get(signal_id), self.signals.values(), self.fleet.reachable, self.fleet.problem,
+                     self.clock.now(), self.fleet.shown_on(signal_id))
 
     # ---- reading: what the faces show ---------------------------------------------------------
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 
 from lamplighter.drivers.base import Driver
@@ -25,6 +26,7 @@ from lamplighter.store import Store
 log = logging.getLogger(__name__)
 
 CLOSE_BOUND = 0.5  # seconds the drivers get to close their connections
+REMEMBERED_SHOWN = 10_000  # signals whose lamps are remembered for "was it ever on a lamp?"
 
 
 class LampFleet:
@@ -44,6 +46,7 @@ class LampFleet:
         self._metrics = metrics
         self._on_problem = on_problem
         self._tasks: list[asyncio.Task[None]] = []
+        self._shown_on: OrderedDict[int, set[str]] = OrderedDict()  # signal -> lamps that applied its look
 
     @property
     def names(self) -> frozenset[str]:
@@ -130,7 +133,21 @@ class LampFleet:
         for changes in self.changes.values():
             changes.close()
 
+    def shown_on(self, event_id: int) -> frozenset[str]:
+        """The lamps whose devices have shown this signal (since the daemon started)."""
+        return frozenset(self._shown_on.get(event_id, ()))
+
+    def _remember_shown(self, view: LampView) -> None:
+        shown = view.showing
+        if shown is None or shown.event_id <= 0 or not view.online or not view.reached:
+            return
+        self._shown_on.setdefault(shown.event_id, set()).add(view.name)
+        self._shown_on.move_to_end(shown.event_id)
+        if len(self._shown_on) > REMEMBERED_SHOWN:
+            self._shown_on.popitem(last=False)
+
     def _lamp_changed(self, view: LampView) -> None:
+        self._remember_shown(view)
         self._metrics.lamp_online.labels(view.name).set(1 if view.online else 0)
         self.changes[view.name].publish(view)
         if not view.online or not view.reached:

@@ -14,12 +14,12 @@ import json
 import secrets
 from collections.abc import AsyncIterator, Mapping
 from importlib.resources import files
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import Annotated, Any, NoReturn
 
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from lamplighter.config import PositiveDuration, at_most
 from lamplighter.errors import AuthError, EventError, LampBusy, PayloadError, StoreError
@@ -27,10 +27,10 @@ from lamplighter.model import MAX_EVENT_ID, Receipt, Status, make_event
 from lamplighter.service import Service, SignalAction
 from lamplighter.sources.base import WebhookSource
 from lamplighter.sources.webhooks.common import check_bearer
-from lamplighter.untrusted import load_json
+from lamplighter.web.acknowledge import acknowledge_router, lamp_page_html
+from lamplighter.web.bodies import parse_json
 from lamplighter.web.dashboard import (
     COOKIE,
-    csrf_token,
     dashboard_router,
     on_the_loop,
     passes_csrf_check,
@@ -38,12 +38,11 @@ from lamplighter.web.dashboard import (
     same_secret,
 )
 from lamplighter.web.limits import BodySizeLimit
-from lamplighter.web.views import lamp_json
+from lamplighter.web.views import lamp_json, placement_json
 
 MAX_SNOOZE = "7d"
 MAX_TEST = "5m"
-M = TypeVar("M", bound=BaseModel)
-KEEPALIVE_SECONDS = 15.0
+HEARTBEAT_SECONDS = 2.0  # the lamp page shows NOT CONNECTED after 5 s without a message
 EventId = Annotated[int, Path(ge=1, le=MAX_EVENT_ID, description="the id of an event in the journal")]
 LAMP_PAGE_HEADERS = {  # inline script and style stay allowed; framing (clickjacking the ack button) does not
     "Content-Security-Policy": "frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'",
@@ -87,18 +86,7 @@ class LampTestIn(BaseModel):
     duration: Annotated[PositiveDuration, at_most(MAX_TEST)] = Field(default=5.0, alias="for")
 
 
-async def _parse_json(request: Request, model: type[M], empty: str = "") -> M:
-    """Validate the raw body as JSON whatever the Content-Type says (curl -d sends a form type).
-
-    The JSON is read by the one bounded parser every intake uses (PayloadError: 400 or 413).
-    """
-    data = load_json(await request.body() or empty.encode())
-    if not isinstance(data, dict):
-        raise RequestValidationError([{"type": "model_type", "loc": ("body",), "msg": "Input should be an object"}])
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise RequestValidationError(exc.errors(include_url=False)) from None
+_parse_json = parse_json  # web/bodies.py, shared with web/acknowledge.py
 
 
 def _receipt_json(receipt: Receipt) -> dict[str, Any]:
@@ -106,6 +94,13 @@ def _receipt_json(receipt: Receipt) -> dict[str, Any]:
                               "signal_id": receipt.signal_id}
     if receipt.retry_after is not None:
         answer["retry_after"] = receipt.retry_after
+    return answer
+
+
+def _with_where(service: Service, answer: dict[str, Any]) -> dict[str, Any]:
+    """A receipt of a shown event, plus where its signal is (on a lamp, queued behind a 911, ...)."""
+    if answer["outcome"] == "shown" and answer["signal_id"] is not None:
+        answer["where"] = placement_json(service.placement(answer["signal_id"]))
     return answer
 
 
@@ -205,7 +200,7 @@ def create_app(service: Service, token: str) -> FastAPI:
             return _event_refused(exc)
         except StoreError as exc:
             return _error(503, f"not accepted: {exc}")
-        return JSONResponse(_receipt_json(receipt), status_code=202)
+        return JSONResponse(_with_where(service, _receipt_json(receipt)), status_code=202)
 
     @app.get("/api/events", dependencies=auth)
     async def list_events(limit: Annotated[int, Query(ge=1, le=5000)] = 50) -> list[dict[str, Any]]:
@@ -309,7 +304,7 @@ def create_app(service: Service, token: str) -> FastAPI:
             response = RedirectResponse(f"/lamp/{name}", status_code=303)
             remember_login(response, token)
             return response
-        page = lamp_page.replace("{{LAMP}}", json.dumps(name)).replace("{{CSRF}}", csrf_token(token))
+        page = lamp_page_html(lamp_page, name, token, service.config.lamp_page.acknowledge)
         return HTMLResponse(page, headers=LAMP_PAGE_HEADERS)
 
     @app.get("/lamp/{name}/events", dependencies=auth)
@@ -320,6 +315,7 @@ def create_app(service: Service, token: str) -> FastAPI:
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
     app.include_router(dashboard_router(service, token, authorized))
+    app.include_router(acknowledge_router(service, token, authorized))
     app.add_middleware(BodySizeLimit, max_bytes=service.config.server.max_body_bytes)
     return app
 
@@ -329,10 +325,10 @@ async def _lamp_stream(service: Service, name: str) -> AsyncIterator[str]:
     try:
         while True:
             try:
-                async with asyncio.timeout(KEEPALIVE_SECONDS):  # not wait_for: it can swallow a cancel on 3.11
+                async with asyncio.timeout(HEARTBEAT_SECONDS):  # not wait_for: it can swallow a cancel on 3.11
                     view = await queue.get()
             except TimeoutError:
-                yield ": keepalive\n\n"
+                yield "event: alive\ndata: {}\n\n"  # an event the page sees (a comment it would not)
                 continue
             if view is None:
                 return  # the daemon is stopping; the page's EventSource reconnects when it is back

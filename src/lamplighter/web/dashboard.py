@@ -55,12 +55,13 @@ VIEWS = {  # path -> (view name, page title)
     "/dashboard/try": ("try", "Try it"),
     "/dashboard/setup": ("setup", "Setup"),
 }
-ASSET_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
+ASSET_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".svg": "image/svg+xml"}
 SECRET_WORDS = frozenset({"password", "passwd", "pass", "secret", "token", "apikey", "auth", "authorization",
                           "credential", "credentials", "cookie", "private"})  # also any *_key but the dedup `key`
 PAGE_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'self';"
                                " frame-ancestors 'none'",
+    "X-Frame-Options": "DENY",
     "Cache-Control": "no-store",
     "Referrer-Policy": "no-referrer",
     "X-Content-Type-Options": "nosniff",
