@@ -58,7 +58,9 @@ def where_text(placement: Placement, at: Callable[[float], str] = local_time) ->
 
 
 def ever_text(placement: Placement) -> str:
-    """Whether an ended signal was ever on a lamp."""
+    """Whether an ended signal was ever on a lamp (not known for one that began before a restart)."""
+    if not placement.ever_known:
+        return WORDS["ended"]
     if placement.ever_shown_on:
         return WORDS["ended_shown"].format(lamps=", ".join(placement.ever_shown_on))
     return WORDS["ended_never"]

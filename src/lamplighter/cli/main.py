@@ -122,7 +122,7 @@ def send(config_path: Path | None, level: str, title: str, body: str, sender: st
     payload = {"level": level, "title": title, "body": body, "sender": sender or getpass.getuser(), "key": key,
                "status": "resolved" if resolve else "firing", "labels": _parse_labels(labels), "lamps": list(lamps)}
     answer = client.request("POST", "/api/events", json=payload)
-    click.echo(f"event {answer['id']}: {answer['outcome']}" + _reasons(answer))
+    click.echo(f"event {answer['id']}: {answer['outcome']}" + _reasons(answer) + _where(answer))
 
 
 def _parse_labels(labels: tuple[str, ...]) -> dict[str, str]:
@@ -139,6 +139,11 @@ def _reasons(event: dict[str, Any]) -> str:
     return f" ({'; '.join(event['reasons'])})" if event.get("reasons") else ""
 
 
+def _where(event: dict[str, Any]) -> str:
+    """Where a shown event's signal is, in the daemon's words: on the lamp, queued behind a 911, ever shown..."""
+    return f" — {event['where']['text']}" if event.get("where") else ""
+
+
 @cli.command()
 @config_option
 @click.option("-n", "--events", "count", default=10, show_default=True, help="How many recent events to list.")
@@ -150,7 +155,7 @@ def status(config_path: Path | None, count: int) -> None:
     click.echo("recent events:")
     for event in client.request("GET", "/api/events", params={"limit": count}):
         click.echo(f"  {event['id']:>5}  {event['level']:<6} {event['outcome']:<12} {event['title']}"
-                   + _reasons(event))
+                   + _reasons(event) + _where(event))
 
 
 def _describe_lamp(lamp: dict[str, Any]) -> str:
@@ -225,13 +230,20 @@ def _wait_for_lamp(client: Client, lamp: str, ready: Callable[[dict[str, Any]], 
 
 @cli.command()
 @config_option
-@click.argument("event_id", type=EVENT_ID)
+@click.argument("event_id", type=EVENT_ID, required=False)
+@click.option("--all", "everything", is_flag=True, help="Without EVENT_ID: every active signal, not only the top one.")
 @click.option("--by", default=None, help="Who acknowledges (default: your user name).")
-def ack(config_path: Path | None, event_id: int, by: str | None) -> None:
-    """Acknowledge an event: its signal ends and the lamp goes back."""
+def ack(config_path: Path | None, event_id: int | None, everything: bool, by: str | None) -> None:
+    """Acknowledge an event; without EVENT_ID, what the lamps show (the top signal; --all: every one)."""
     client = Client(_load(config_path).config, os.environ)
-    answer = client.request("POST", f"/api/events/{event_id}/ack", json={"by": by or getpass.getuser()})
-    click.echo(f"event {answer['id']} acknowledged by {answer['by']}")
+    who = by or getpass.getuser()
+    if event_id is not None:
+        answer = client.request("POST", f"/api/events/{event_id}/ack", json={"by": who})
+        click.echo(f"event {answer['id']} acknowledged by {answer['by']}")
+        return
+    answer = client.request("POST", "/api/ack", json={"by": who, "all": everything})
+    for signal in answer["acknowledged"]:
+        click.echo(f"event {signal['event_id']} ({signal['level']}: {signal['title']}) acknowledged by {answer['by']}")
 
 
 @cli.command()

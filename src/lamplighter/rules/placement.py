@@ -34,14 +34,16 @@ class Placement:
     offline: tuple[tuple[str, str], ...] = ()  # its own lamps that cannot be reached, with why
     snoozed_until: float | None = None
     ever_shown_on: tuple[str, ...] = ()  # lamps that have actually shown it (what their devices applied)
+    ever_known: bool = True  # False: it began before the daemon started, so where it was shown is not known
 
 
 def place(signal: Signal | None, signals: Iterable[Signal], reachable: Callable[[str], bool],
-          problem: Callable[[str], str], now: float, ever_shown_on: Iterable[str] = ()) -> Placement:
+          problem: Callable[[str], str], now: float, ever_shown_on: Iterable[str] = (),
+          ever_known: bool = True) -> Placement:
     """The facts about `signal` (None: it ended) among the active `signals` at `now`."""
     ever = tuple(sorted(ever_shown_on))
     if signal is None or not signal.active_at(now):
-        return Placement(Where.ENDED, ever_shown_on=ever)
+        return Placement(Where.ENDED, ever_shown_on=ever, ever_known=ever_known or bool(ever))
     others = list(signals)
     offline = tuple((lamp, problem(lamp)) for lamp in sorted(signal.lamps) if not reachable(lamp))
     if signal.snoozed_until is not None and now < signal.snoozed_until:

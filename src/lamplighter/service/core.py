@@ -134,6 +134,7 @@ class Service:
         self._deadlines_changed = asyncio.Event()
         self._stopping = False
         self._tasks: list[asyncio.Task[None]] = []
+        self._started_at = self.clock.now()  # where signals from before this were shown is not known
 
     # what tests and the CLI look at directly
     @property
@@ -168,7 +169,7 @@ class Service:
 
     async def start(self) -> None:
         """Resume what the journal remembers, then start the lamps, the sources and the clock."""
-        now = self.clock.now()
+        now = self._started_at = self.clock.now()
         self.fleet.resume(self.store.snapshots())
         self.incidents.resume(now, self.fleet.names)
         self.watchdog.watching_since = now
@@ -272,8 +273,15 @@ class Service:
 
     def placement(self, signal_id: int) -> Placement:
         """Where a signal is now: on which lamps, behind what, which of its lamps are down, ever shown where."""
+        record = self.event_record(signal_id) if signal_id not in self.signals else None
+        known = record is None or record.received_at >= self._started_at  # lamps before a restart are not known
         return place(self.signals.get(signal_id), self.signals.values(), self.fleet.reachable, self.fleet.problem,
-                     self.clock.now(), self.fleet.shown_on(signal_id))
+                     self.clock.now(), self.fleet.shown_on(signal_id), ever_known=known)
+
+    def where_words(self, signal_id: int) -> tuple[str, str]:
+        """Where a signal is, as (state, the one sentence every face shows), e.g. ("queued", "Queued behind...")."""
+        placement = self.placement(signal_id)
+        return placement.where.value, where_text(placement)
 
     # ---- reading: what the faces show ---------------------------------------------------------
 

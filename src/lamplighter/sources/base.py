@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from lamplighter.config import Duration
 from lamplighter.errors import ConfigError, LamplighterError
-from lamplighter.model import Clock, Event, LampView, Receipt, SignalAction, StoredEvent
+from lamplighter.model import Clock, Event, LampView, Receipt, Signal, SignalAction, StoredEvent
 from lamplighter.sources.replay import ReplayMemory
 
 log = logging.getLogger(__name__)
@@ -54,6 +54,12 @@ class Facade(Protocol):
     def event_record(self, event_id: int) -> StoredEvent | None: ...
 
     def record_rejected(self, event: Event, reason: str) -> Receipt: ...
+
+    def where_words(self, signal_id: int) -> tuple[str, str]: ...
+
+    def acknowledge_showing(self, by: str, everything: bool = False) -> list[Signal]: ...
+
+    def snooze_showing(self, seconds: float) -> Signal | None: ...
 
 
 class SourceSettings(BaseModel):

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from lamplighter.config import PositiveDuration, at_most
 from lamplighter.errors import AuthError, EventError, LampBusy, PayloadError, StoreError
-from lamplighter.model import MAX_EVENT_ID, Receipt, Status, make_event
+from lamplighter.model import MAX_EVENT_ID, Outcome, Receipt, Status, StoredEvent, make_event
 from lamplighter.service import Service, SignalAction
 from lamplighter.sources.base import WebhookSource
 from lamplighter.sources.webhooks.common import check_bearer
@@ -101,6 +101,14 @@ def _with_where(service: Service, answer: dict[str, Any]) -> dict[str, Any]:
     """A receipt of a shown event, plus where its signal is (on a lamp, queued behind a 911, ...)."""
     if answer["outcome"] == "shown" and answer["signal_id"] is not None:
         answer["where"] = placement_json(service.placement(answer["signal_id"]))
+    return answer
+
+
+def _event_with_where(service: Service, event: StoredEvent) -> dict[str, Any]:
+    """A stored event; a shown one with where its signal is now, or whether it was ever on a lamp."""
+    answer = event.to_json()
+    if event.outcome is Outcome.SHOWN:
+        answer["where"] = placement_json(service.placement(event.signal_id or event.id))
     return answer
 
 
@@ -204,7 +212,7 @@ def create_app(service: Service, token: str) -> FastAPI:
 
     @app.get("/api/events", dependencies=auth)
     async def list_events(limit: Annotated[int, Query(ge=1, le=5000)] = 50) -> list[dict[str, Any]]:
-        return [event.to_json() for event in service.recent_events(limit)]
+        return [_event_with_where(service, event) for event in service.recent_events(limit)]
 
     @app.post("/api/events/{event_id}/ack", dependencies=auth)
     async def ack(event_id: EventId, request: Request) -> JSONResponse:

@@ -40,6 +40,11 @@ HEADLINES: dict[Outcome, str] = {
 }
 
 
+WHERE_MARKS: dict[str, str] = {  # the mark before the words of announce/text.py `where_text`
+    "on_lamp": "💡", "queued": "⏳", "snoozed": "😴", "fallback_only": "⚠️", "offline": "⚠️", "ended": "",
+}
+
+
 def escape(text: str) -> str:
     """Text as Slack must receive it: `&`, `<` and `>` escaped, so nothing in it becomes a mention."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
@@ -64,9 +69,16 @@ def _sentence(text: str) -> str:
     return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
 
 
-def outcome(event: Event, receipt: Receipt, now: float, by: str, in_channel: bool) -> Reply:
-    """What happened to an event a person sent; only `shown` is ever posted in the channel."""
-    parts = [f"{HEADLINES[receipt.outcome]}: *{escape(event.level)}* “{escape(event.title)}” "
+def outcome(event: Event, receipt: Receipt, now: float, by: str, in_channel: bool,
+            where: tuple[str, str] | None = None) -> Reply:
+    """What happened to an event a person sent; only `shown` is ever posted in the channel.
+
+    `where`: (state, words) of the signal a shown event started, from the facade's `where_words`:
+    "On the lamp now" only when a lamp shows it, else "Queued behind a 911...", "Shown on the fallback only..."."""
+    headline = HEADLINES[receipt.outcome]
+    if receipt.outcome is Outcome.SHOWN and where is not None:
+        headline = f"{WHERE_MARKS.get(where[0], '')} {escape(where[1])}".strip()
+    parts = [f"{headline}: *{escape(event.level)}* “{escape(event.title)}” "
              f"(event {receipt.id}, from {mention(by)})."]
     parts += [_sentence(escape(reason)) for reason in receipt.reasons]
     if receipt.retry_after is not None:
