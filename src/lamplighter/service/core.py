@@ -29,6 +29,7 @@ from lamplighter.announce import Announcements
 from lamplighter.announce.text import where_text
 from lamplighter.config import Config
 from lamplighter.drivers.base import Driver
+from lamplighter.drivers.phone import build_siren
 from lamplighter.drivers.registry import build_driver
 from lamplighter.errors import ConfigError, LampUrlError
 from lamplighter.model import Clock, Event, LampView, Level, Receipt, Signal, SignalAction, StoredEvent, SystemClock
@@ -80,7 +81,7 @@ def _source_entries(config: Config) -> list[dict[str, Any]]:
 
 
 def _lamp_problems(config: Config) -> list[tuple[str, str]]:
-    return [(f"{kind}.{name}", str(exc)) for kind, name, url in _outputs(config) if (exc := _url_problem(url))]
+    return [(f"{kind}.{name}", str(exc)) for kind, name, url in _outputs(config) if (exc := _url_problem(kind, url))]
 
 
 def _outputs(config: Config) -> list[tuple[str, str, str]]:
@@ -89,19 +90,24 @@ def _outputs(config: Config) -> list[tuple[str, str, str]]:
         ("sirens", name, url) for name, url in config.sirens.items()]
 
 
-def _url_problem(url: str) -> LampUrlError | None:
+def _url_problem(kind: str, url: str) -> LampUrlError | None:
     try:
-        build_driver(url)
+        _build_output(kind, url)
     except LampUrlError as exc:
         return exc
     return None
+
+
+def _build_output(kind: str, url: str) -> Driver:
+    """A lamp's driver; a siren may also be a phone (an Apprise URL: ntfy, Pushover, Telegram)."""
+    return build_siren(url) if kind == "sirens" else build_driver(url)
 
 
 def build_drivers(config: Config) -> dict[str, Driver]:
     problems = _lamp_problems(config)
     if problems:
         raise ConfigError(problems)
-    return {name: build_driver(url) for _, name, url in _outputs(config)}
+    return {name: _build_output(kind, url) for kind, name, url in _outputs(config)}
 
 
 class Service:
