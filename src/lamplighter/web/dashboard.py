@@ -40,7 +40,7 @@ from lamplighter.service import Service
 from lamplighter.service.activity import Activity
 from lamplighter.service.broadcast import Broadcast
 from lamplighter.sources.base import Source
-from lamplighter.web.views import lamp_json
+from lamplighter.web.views import lamp_json, placement_json
 
 COOKIE = "lamplighter_token"
 CSRF_HEADER = "x-csrf-token"
@@ -283,6 +283,19 @@ def _signal_json(service: Service, signal: Signal) -> dict[str, Any]:
         "started_at": signal.started_at,
         "expires_at": signal.expires_at,
         "snoozed_until": signal.snoozed_until,
+        **_escalation_json(service, signal),
+    }
+
+
+def _escalation_json(service: Service, signal: Signal) -> dict[str, Any]:
+    """Its sirens and when they sound (or since when they do), and where the signal is, in the API's words."""
+    now = service.clock.now()
+    sounding = signal.escalates_at is not None and now >= signal.escalates_at and bool(signal.sirens)
+    return {
+        "sirens": sorted(signal.sirens),
+        "escalates_at": signal.escalates_at if signal.sirens else None,
+        "sounding": sounding,
+        "where": placement_json(service.placement(signal.event_id)) if signal.event_id > 0 else None,
     }
 
 
@@ -360,6 +373,8 @@ def config_json(service: Service, token: str) -> dict[str, Any]:
         "server": {"listen": config.server.listen, "token": HIDDEN, "max_body_bytes": config.server.max_body_bytes},
         "state_dir": str(config.state_dir),
         "lamps": [{"name": name, "url": redact(url)} for name, url in config.lamps.items()],
+        "sirens": [{"name": name, "url": service.lamps[name].driver.url(privacy=True) if name in service.lamps
+                    else redact(url)} for name, url in config.sirens.items()],
         "levels": [_level_json(level, all_lamps) for level in sorted(service.levels.values(),
                                                                      key=lambda lv: -lv.priority)],
         "guards": _guards_json(config.guards),
@@ -378,6 +393,8 @@ def _level_json(level: Level, all_lamps: list[str]) -> dict[str, Any]:
         "priority": level.priority,
         "lamps": list(level.lamps) if level.lamps is not None else all_lamps,
         "quiet_hours_bypass": level.quiet_hours_bypass,
+        "sirens": list(level.sirens or ()),
+        "escalate_after": format_duration(level.escalate_after) if level.sirens else None,
     }
 
 
