@@ -8,8 +8,8 @@ WORDS, one table, so that they can be translated in one place.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from lamplighter.model import Event, Receipt
@@ -66,10 +66,15 @@ def ever_text(placement: Placement) -> str:
     return WORDS["ended_never"]
 
 
+Picture = Callable[[], Awaitable[bytes | None]]
+"""Gets the JPEG behind an event (a door snapshot) when a channel that takes images posts it."""
+
+
 @dataclass(frozen=True)
 class Announcement:
     title: str
     body: str
+    picture: Picture | None = field(default=None, compare=False)
 
 
 def describe(event: Event, receipt: Receipt, where: str = WORDS["on_lamp"]) -> Announcement:

@@ -23,6 +23,7 @@ import contextlib
 import logging
 import math
 from collections.abc import AsyncIterator, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 from lamplighter.announce import Announcements
@@ -52,6 +53,7 @@ log = logging.getLogger(__name__)
 
 DATABASE_NAME = "lamplighter.db"
 STOP_BOUND = 1.0  # seconds the lamp and source tasks get to end after a stop, then they are left behind
+PICTURE_LABELS = frozenset({"snapshot", "snapshot_url"})  # labels of events that have a picture (camera, Frigate)
 LONGEST_WAIT = 60.0  # look at the deadlines at least this often, so a jump of the wall clock is noticed
 
 
@@ -224,7 +226,8 @@ class Service:
             self._watch_sources()
         for event, receipt in zip(events, receipts, strict=True):
             where = where_text(self.placement(receipt.signal_id)) if receipt.signal_id is not None else None
-            self.announcements.announce(event.with_id(receipt.id), receipt, where)  # only `shown` posts; at once
+            picture = partial(self.picture, receipt.id) if PICTURE_LABELS & event.labels.keys() else None
+            self.announcements.announce(event.with_id(receipt.id), receipt, where, picture)  # only `shown`; at once
         return receipts
 
     def record_rejected(self, event: Event, reason: str) -> Receipt:
@@ -288,6 +291,12 @@ class Service:
         """Where a signal is, as (state, the one sentence every face shows), e.g. ("queued", "Queued behind...")."""
         placement = self.placement(signal_id)
         return placement.where.value, where_text(placement)
+
+    async def picture(self, event_id: int) -> bytes | None:
+        """The snapshot behind an event (a door camera's), asked of the source that made it; None if none."""
+        record = self.event_record(event_id)
+        source = self.sources.get(record.source) if record is not None else None
+        return None if record is None or source is None else await source.picture(record.labels)
 
     # ---- reading: what the faces show ---------------------------------------------------------
 

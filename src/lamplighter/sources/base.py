@@ -114,6 +114,12 @@ class Source(ABC):
     async def run(self, submit: Submit) -> None:
         """Produce events until cancelled; a passive source (a webhook) returns at once."""
 
+    async def picture(self, labels: Mapping[str, str]) -> bytes | None:
+        """The JPEG behind one of this source's events (a door snapshot), from the event's labels; None if none.
+
+        Only the source that made an event is asked, and it looks only where it keeps pictures."""
+        return None
+
     def mark_connected(self) -> None:
         """Call when the connection works (again); logs only the change. Safe from any thread."""
         if not self.health.connected and self._loss_logged:

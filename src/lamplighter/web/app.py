@@ -38,6 +38,7 @@ from lamplighter.web.dashboard import (
     same_secret,
 )
 from lamplighter.web.limits import BodySizeLimit
+from lamplighter.web.pictures import pictures_router
 from lamplighter.web.views import lamp_json, placement_json
 
 MAX_SNOOZE = "7d"
@@ -324,6 +325,7 @@ def create_app(service: Service, token: str) -> FastAPI:
 
     app.include_router(dashboard_router(service, token, authorized))
     app.include_router(acknowledge_router(service, token, authorized))
+    app.include_router(pictures_router(service, authorized))
     app.add_middleware(BodySizeLimit, max_bytes=service.config.server.max_body_bytes)
     return app
 

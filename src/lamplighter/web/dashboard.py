@@ -39,6 +39,7 @@ from lamplighter.rules.watchdog import Watch, blind_reason
 from lamplighter.service import Service
 from lamplighter.service.activity import Activity
 from lamplighter.service.broadcast import Broadcast
+from lamplighter.service.core import PICTURE_LABELS
 from lamplighter.sources.base import Source
 from lamplighter.web.views import lamp_json, placement_json
 
@@ -283,6 +284,8 @@ def _signal_json(service: Service, signal: Signal) -> dict[str, Any]:
         "started_at": signal.started_at,
         "expires_at": signal.expires_at,
         "snoozed_until": signal.snoozed_until,
+        "picture": f"/api/events/{signal.event_id}/picture"
+                   if event is not None and PICTURE_LABELS & event.labels.keys() else None,
         **_escalation_json(service, signal),
     }
 

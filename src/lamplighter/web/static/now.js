@@ -15,6 +15,7 @@ const WORDS = {
   escalatesIn: "siren {sirens} in ",
   unlessAcked: " unless acknowledged",
   sirenSounding: "siren {sirens} SOUNDING since {time}",
+  snapshot: "Snapshot: {title}",
 };
 
 function say(key, values = {}) {
@@ -161,6 +162,7 @@ function createSignal(signal) {
     el("div", { class: "signal-head" }, el("span", { class: "level" }),
       el("span", { class: "signal-title", id: described })),
     el("p", { class: "signal-why muted" }),
+    el("img", { class: "snapshot", hidden: true, alt: "", loading: "lazy", width: "320", height: "180" }),
     el("div", { class: "actions" },
       el("button", { type: "button", "aria-describedby": described, onclick: () => acknowledge(id) }, "Acknowledge"),
       el("label", { for: choose.id }, "Snooze for"), choose,
@@ -172,6 +174,12 @@ function updateSignal(node, signal) {
   node.querySelector(".level").replaceChildren(levelChip(signal.level, signal.color));
   node.querySelector(".signal-title").textContent = signal.title;
   node.dataset.where = signal.where ? signal.where.state : "";
+  const picture = node.querySelector(".snapshot");
+  picture.hidden = !signal.picture;
+  if (signal.picture && picture.getAttribute("src") !== signal.picture) {
+    picture.src = signal.picture;
+    picture.alt = say("snapshot", { title: signal.title });
+  }
   node.querySelector(".signal-why").replaceChildren(
     `${from(signal)} · event ${signal.event_id} · since ${clockTime(signal.started_at)} · `, hold(signal), " · ",
     ...where(signal), ...escalation(signal));
