@@ -149,15 +149,6 @@ class FrigateVisits:
             return False
         return settings.approach is None or approaching(sighting, settings.approach)
 
-    async def picture(self, labels: Mapping[str, str]) -> bytes | None:
-        """The snapshot Frigate keeps of the event (its /api/events/ID/snapshot.jpg), only from `frigate_url`."""
-        from lamplighter.sources.pictures import fetch_picture
-
-        url, base = labels.get("snapshot_url", ""), self.settings.frigate_url
-        if not base or not url.startswith(f"{base.rstrip('/')}/api/events/") or ".." in url:
-            return None
-        return await fetch_picture(url)
-
     def _event(self, visit: Visit, sighting: Sighting, now: float, status: str) -> Event:
         label = next(label for label in sighting.labels if label in self.settings.labels)
         where = f" ({', '.join(sighting.zones)})" if sighting.zones else ""
@@ -233,6 +224,15 @@ class FrigateSource(BrokerSource):
         self.frigate = settings
         self.visits = FrigateVisits(settings, name)
         self.frigate_online: bool | None = None  # None: not heard yet
+
+    async def picture(self, labels: Mapping[str, str]) -> bytes | None:
+        """The snapshot Frigate keeps of the event (its /api/events/ID/snapshot.jpg), only from `frigate_url`."""
+        from lamplighter.sources.pictures import fetch_picture
+
+        url, base = labels.get("snapshot_url", ""), self.frigate.frigate_url
+        if not base or not url.startswith(f"{base.rstrip('/')}/api/events/") or ".." in url:
+            return None
+        return await fetch_picture(url)
 
     def topics(self) -> list[str]:
         prefix = self.frigate.topic_prefix
