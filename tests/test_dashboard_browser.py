@@ -219,7 +219,7 @@ def test_snooze_hides_a_signal_and_snooze_all_keeps_new_events_dark_until_it_end
     signal.get_by_label("Snooze for").select_option(label="1 hour")
     signal.get_by_role("button", name="Snooze").click()
     expect(swatch(page, "desk")).to_have_attribute("data-on", "false")
-    expect(signal).to_contain_text("snoozed until")
+    expect(signal).to_contain_text("Snoozed until")
     expect(lamp_card(page, "desk").locator(".lamp-why")).to_contain_text("912 “disk filling” is snoozed until")
     expect(page.locator("#notice")).to_contain_text("snoozed for 1 hour")
 
