@@ -247,6 +247,7 @@ class Config(_Strict):
     sources: list[SourceConfig] = []
     guards: GuardsConfig = GuardsConfig()
     lamp_page: LampPageConfig = LampPageConfig()
+    digest: list[str] = []  # where to post what happened during quiet hours, when they end (Apprise URLs, slack-app:)
 
     @field_validator("levels", "lamps", "sirens", mode="before")
     @classmethod

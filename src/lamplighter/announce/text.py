@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from lamplighter.model import Event, Receipt
+from lamplighter.rules.away import Away
 from lamplighter.rules.placement import Placement, Where
 
 MAX_BODY = 1000
@@ -30,7 +31,11 @@ WORDS: dict[str, str] = {
     "offline_lamp": "{lamp} offline",
     "announce_body": "{where}{sender} via {source} (event {id}).",
     "announce_sender": " from {sender}",
-    "acknowledge_how": "Acknowledge: lamplighter ack {id}, /lamp ack in Slack, or hold the button on the lamp page.",
+    "digest_title": "While you were away ({start}-{end})",
+    "digest_nothing": "Nothing happened.",
+    "digest_total": "{total} event(s): {counts}.",
+    "digest_count": "{count} {outcome}",
+    "digest_line": "{time} {level} “{title}”: {outcome}",
 }
 
 
@@ -83,3 +88,18 @@ def describe(event: Event, receipt: Receipt, where: str = WORDS["on_lamp"]) -> A
     body = WORDS["announce_body"].format(where=where, sender=sender, source=event.source, id=receipt.id)
     details = event.body[:MAX_BODY]
     return Announcement(f"{event.level}: {event.title}", f"{body}\n{details}" if details else body)
+
+
+def digest_text(away: Away, at: Callable[[float], str] = local_time) -> tuple[str, str]:
+    """(title, body) of what happened in a stretch of time: counts by outcome, then the notable events."""
+    title = WORDS["digest_title"].format(start=at(away.since), end=at(away.until))
+    if not away.total:
+        return title, WORDS["digest_nothing"]
+    counts = ", ".join(WORDS["digest_count"].format(count=n, outcome=o) for o, n in sorted(away.counts.items()))
+    lines = [WORDS["digest_line"].format(time=at(e.received_at), level=e.level, title=e.title, outcome=e.outcome)
+             for e in away.notable]
+    return title, "\n".join([WORDS["digest_total"].format(total=away.total, counts=counts), *lines])
+
+
+def digest_announcement(away: Away) -> Announcement:
+    return Announcement(*digest_text(away))

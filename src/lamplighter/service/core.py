@@ -34,10 +34,13 @@ from lamplighter.drivers.phone import build_siren
 from lamplighter.drivers.registry import build_driver
 from lamplighter.errors import ConfigError, LampUrlError
 from lamplighter.model import Clock, Event, LampView, Level, Receipt, Signal, SignalAction, StoredEvent, SystemClock
+from lamplighter.rules.away import Away, summarize
 from lamplighter.rules.placement import Placement, place
+from lamplighter.rules.quiet import last_quiet_window
 from lamplighter.rules.router import Router, Snooze
 from lamplighter.service.activity import Activity
 from lamplighter.service.broadcast import Broadcast
+from lamplighter.service.digest import Digest, build_digest_announcers
 from lamplighter.service.fallback import Fallback
 from lamplighter.service.fleet import LampFleet
 from lamplighter.service.incidents import Incidents
@@ -54,6 +57,7 @@ log = logging.getLogger(__name__)
 DATABASE_NAME = "lamplighter.db"
 STOP_BOUND = 1.0  # seconds the lamp and source tasks get to end after a stop, then they are left behind
 PICTURE_LABELS = frozenset({"snapshot", "snapshot_url"})  # labels of events that have a picture (camera, Frigate)
+AWAY_LIMIT = 10_000  # events looked at for "while you were away"
 LONGEST_WAIT = 60.0  # look at the deadlines at least this often, so a jump of the wall clock is noticed
 
 
@@ -65,6 +69,7 @@ def validate(config: Config) -> list[tuple[str, str]]:
         levels = config.resolved_levels()
         Announcements.build(_announce_specs(levels), sources)
         Announcements.build(_fallback_specs(levels), sources, field="fallback")
+        build_digest_announcers(config.digest, sources)
     except ConfigError as exc:
         problems.extend(exc.problems)
     return problems
@@ -139,6 +144,8 @@ class Service:
         self.announcements = Announcements.build(_announce_specs(self.levels), self.sources)
         self.fallback = Fallback(self.levels, Announcements.build(_fallback_specs(self.levels), self.sources,
                                                                   field="fallback"), self.activity)
+        self.digest = Digest(config.guards.quiet_hours, build_digest_announcers(config.digest, self.sources),
+                             self.clock.now())
         self._deadlines_changed = asyncio.Event()
         self._stopping = False
         self._tasks: list[asyncio.Task[None]] = []
@@ -207,6 +214,7 @@ class Service:
         await self.fleet.close()
         await self.announcements.close()
         await self.fallback.notices.close()
+        await self.digest.announcements.close()
         self.store.close()
 
     # ---- events ----------------------------------------------------------------------------
@@ -298,6 +306,15 @@ class Service:
         source = self.sources.get(record.source) if record is not None else None
         return None if record is None or source is None else await source.picture(record.labels)
 
+    def away(self, since: float, until: float | None = None) -> Away:
+        """What happened from `since` until `until` (default now): counts by outcome and the notable events."""
+        end = self.clock.now() if until is None else until
+        return summarize(self.store.events_since(since, AWAY_LIMIT), since, end)
+
+    def last_quiet_window(self) -> tuple[float, float] | None:
+        """The quiet-hours window that ended most recently (within two days), as (start, end)."""
+        return last_quiet_window(self.config.guards.quiet_hours, self.clock.now())
+
     # ---- reading: what the faces show ---------------------------------------------------------
 
     def event_record(self, event_id: int) -> StoredEvent | None:
@@ -362,10 +379,12 @@ class Service:
         else:
             self._fall_back()  # a snooze that ended may have made a stranded signal visible
         self._watch_sources()
+        self.digest.post_due(now, self.away)
 
     def _next_deadline(self, now: float) -> float | None:
         """The earliest moment something governed by time changes."""
-        moments = (self.incidents.next_deadline(now), self.fleet.next_deadline(now), self.watchdog.next_deadline(now))
+        moments = (self.incidents.next_deadline(now), self.fleet.next_deadline(now), self.watchdog.next_deadline(now),
+                   self.digest.next_deadline(now))
         return min((t for t in moments if t is not None and math.isfinite(t)), default=None)
 
     # ---- keeping the parts in step -----------------------------------------------------------

@@ -28,6 +28,7 @@ from lamplighter.service import Service, SignalAction
 from lamplighter.sources.base import WebhookSource
 from lamplighter.sources.webhooks.common import check_bearer
 from lamplighter.web.acknowledge import acknowledge_router, lamp_page_html
+from lamplighter.web.away import away_router
 from lamplighter.web.bodies import parse_json
 from lamplighter.web.dashboard import (
     COOKIE,
@@ -326,6 +327,7 @@ def create_app(service: Service, token: str) -> FastAPI:
     app.include_router(dashboard_router(service, token, authorized))
     app.include_router(acknowledge_router(service, token, authorized))
     app.include_router(pictures_router(service, authorized))
+    app.include_router(away_router(service, authorized))
     app.add_middleware(BodySizeLimit, max_bytes=service.config.server.max_body_bytes)
     return app
 

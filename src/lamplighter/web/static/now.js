@@ -16,7 +16,14 @@ const WORDS = {
   unlessAcked: " unless acknowledged",
   sirenSounding: "siren {sirens} SOUNDING since {time}",
   snapshot: "Snapshot: {title}",
+  awayTitle: "While you were away",
+  awaySince: "Since you last looked ({time}): {total} event(s): {counts}.",
+  awayQuiet: "During quiet hours ({start}-{end}): {total} event(s): {counts}.",
+  awayCount: "{count} {outcome}",
+  awayDismiss: "Got it",
 };
+const LAST_LOOKED = "lamplighter.lastLooked";  // when this browser last showed the Now page (epoch seconds)
+const AWAY_AFTER = 300;  // a look less than 5 minutes ago is not "away"
 
 function say(key, values = {}) {
   return WORDS[key].replace(/\{(\w+)\}/g, (_, name) => values[name]);
@@ -26,6 +33,8 @@ const SNOOZE_CHOICES = [["15m", "15 minutes"], ["1h", "1 hour"], ["4h", "4 hours
 const BY = "dashboard";
 
 export async function start() {
+  await showAway();
+  rememberLooking();
   document.getElementById("snooze-all").addEventListener("submit", (event) => {
     event.preventDefault();
     const chosen = event.target.elements.for;
@@ -54,6 +63,34 @@ async function run(work, done) {
   } catch (error) {
     notify(error.message, true);
   }
+}
+
+// ---- while you were away ---------------------------------------------------------------------------
+
+async function showAway() {
+  const last = Number(localStorage.getItem(LAST_LOOKED)) || null;
+  const now = Date.now() / 1000;
+  const away = await api(last ? `/api/away?since=${last}` : "/api/away").catch(() => null);
+  if (!away || !away.total || (away.reason === "since" && now - last < AWAY_AFTER)) return;
+  const counts = Object.entries(away.counts).map(([outcome, count]) => say("awayCount", { count, outcome })).join(", ");
+  const summary = away.reason === "quiet_hours"
+    ? say("awayQuiet", { start: clockTime(away.quiet_hours.start), end: clockTime(away.quiet_hours.end), total: away.total, counts })
+    : say("awaySince", { time: clockTime(away.since), total: away.total, counts });
+  const panel = el("section", { id: "away", class: "panel away", "aria-labelledby": "away-title" },
+    el("h2", { id: "away-title" }, say("awayTitle")), el("p", {}, summary),
+    el("ul", { class: "away-events" }, away.events.map((event) => el("li", { dataset: { event: String(event.id) } },
+      `${clockTime(event.received_at)} `, levelChip(event.level), ` ${event.title} · `, el("em", {}, event.outcome)))),
+    el("button", { type: "button", class: "quiet", onclick: () => panel.remove() }, say("awayDismiss")));
+  document.getElementById("signals-title").before(panel);
+}
+
+function rememberLooking() {
+  const mark = () => { if (document.visibilityState === "visible") localStorage.setItem(LAST_LOOKED, String(Date.now() / 1000)); };
+  mark();
+  setInterval(mark, 30_000);
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "hidden") localStorage.setItem(LAST_LOOKED, String(Date.now() / 1000));
+  });
 }
 
 function renderSnooze(snooze) {
