@@ -84,3 +84,29 @@ def test_setup_lists_sirens_escalation_and_mail_rules_readably(
     assert '{"' not in text and '\\"' not in text, text  # no JSON
     expect(rules).to_contain_text("alerts@monitor.example.com")
     screenshot(page, "dashboard-setup-sirens-rules.png", full_page=True)
+
+
+def test_the_now_page_says_what_happened_since_this_browser_last_looked(
+        daemon: Callable[..., Daemon], new_page: NewPage) -> None:
+    d = daemon(SIRENS.replace('"912": {hold: until_ack}', '"912": {hold: 1s}'))
+    page = new_page(**LAPTOP)
+    sign_in(page, d.url)
+    expect(page.locator("#away")).to_have_count(0)  # a first look: nothing to catch up on
+    post(d, level="912", title="disk 90%", sender="cron")
+    post(d, level="912", title="disk 91%", sender="cron")
+    post(d, level="912", title="disk 92%", sender="cron")  # the third from one sender in a row: throttled
+    page.goto(f"{d.url}/dashboard/setup")  # away from Now (which notes when it was last looked at)
+    page.evaluate("() => localStorage.setItem('lamplighter.lastLooked', String(Date.now() / 1000 - 3600))")
+    page.goto(f"{d.url}/dashboard")  # as if an hour later
+    away = page.locator("#away")
+    expect(away).to_be_visible()
+    expect(away.get_by_role("heading", name="While you were away")).to_be_visible()
+    expect(away).to_contain_text("3 event(s): 2 shown, 1 throttled.")
+    expect(away.locator("li")).to_have_count(3)
+    expect(away.locator("li").first).to_contain_text("disk 92% · throttled")
+    screenshot(page, "dashboard-while-you-were-away.png", full_page=True)
+    away.get_by_role("button", name="Got it").click()
+    expect(page.locator("#away")).to_have_count(0)
+    page.reload()
+    expect(page.locator("#live")).to_have_text("live")
+    expect(page.locator("#away")).to_have_count(0)  # just looked: nothing new

@@ -28,6 +28,6 @@ def summarize(events: Sequence[StoredEvent], since: float, until: float) -> Away
     """The events received from `since` to `until` (both included), counted by outcome, with the notable
     ones listed (at most MAX_LISTED)."""
     inside = [e for e in events if since <= e.received_at <= until]
-    counts = Counter(e.outcome.value for e in inside)
+    counts = sorted(Counter(e.outcome.value for e in inside).items())
     notable = sorted((e for e in inside if e.outcome in NOTABLE), key=lambda e: e.received_at, reverse=True)
     return Away(since, until, dict(counts), tuple(notable[:MAX_LISTED]))
