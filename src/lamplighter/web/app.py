@@ -44,6 +44,7 @@ from lamplighter.web.views import lamp_json, placement_json
 
 MAX_SNOOZE = "7d"
 MAX_TEST = "5m"
+RECONNECT_MS = 1000  # how soon a lamp page's EventSource tries again after losing the daemon
 HEARTBEAT_SECONDS = 2.0  # the lamp page shows NOT CONNECTED after 5 s without a message
 EventId = Annotated[int, Path(ge=1, le=MAX_EVENT_ID, description="the id of an event in the journal")]
 LAMP_PAGE_HEADERS = {  # inline script and style stay allowed; framing (clickjacking the ack button) does not
@@ -335,6 +336,7 @@ def create_app(service: Service, token: str) -> FastAPI:
 async def _lamp_stream(service: Service, name: str) -> AsyncIterator[str]:
     queue = service.watch(name)
     try:
+        yield f"retry: {RECONNECT_MS}\n\n"  # the page comes back within a second of the daemon
         while True:
             try:
                 async with asyncio.timeout(HEARTBEAT_SECONDS):  # not wait_for: it can swallow a cancel on 3.11
