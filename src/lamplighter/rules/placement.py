@@ -7,7 +7,7 @@ signal was ever shown) and every face words the result through one function
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -37,30 +37,35 @@ class Placement:
     ever_known: bool = True  # False: it began before the daemon started, so where it was shown is not known
 
 
-def place(signal: Signal | None, signals: Iterable[Signal], reachable: Callable[[str], bool],
+def winners_at(signals: Iterable[Signal], lamps: Iterable[str], now: float) -> dict[str, Signal | None]:
+    """What each lamp should show now (reconcile's winner), computed once for many placements."""
+    active = list(signals)
+    return {lamp: winner(active, lamp, now) for lamp in lamps}
+
+
+def place(signal: Signal | None, winners: Mapping[str, Signal | None], reachable: Callable[[str], bool],
           problem: Callable[[str], str], now: float, ever_shown_on: Iterable[str] = (),
           ever_known: bool = True) -> Placement:
-    """The facts about `signal` (None: it ended) among the active `signals` at `now`."""
+    """The facts about `signal` (None: it ended), given what each lamp should show now (`winners_at`)."""
     ever = tuple(sorted(ever_shown_on))
     if signal is None or not signal.active_at(now):
         return Placement(Where.ENDED, ever_shown_on=ever, ever_known=ever_known or bool(ever))
-    others = list(signals)
     offline = tuple((lamp, problem(lamp)) for lamp in sorted(signal.lamps) if not reachable(lamp))
     if signal.snoozed_until is not None and now < signal.snoozed_until:
         return Placement(Where.SNOOZED, offline=offline, snoozed_until=signal.snoozed_until, ever_shown_on=ever)
     up = [lamp for lamp in sorted(signal.lamps) if reachable(lamp)]
-    winning = tuple(lamp for lamp in up if _wins(signal, others, lamp, now))
+    winning = tuple(lamp for lamp in up if _wins(signal, winners, lamp))
     if winning:
         return Placement(Where.ON_LAMP, winning, offline=offline, ever_shown_on=ever)
     if up:
-        covers = [w for lamp in up if (w := winner(others, lamp, now)) is not None]
+        covers = [w for lamp in up if (w := winners.get(lamp)) is not None]
         behind = max(covers, key=lambda s: (s.priority, s.started_at), default=None)
         return Placement(Where.QUEUED, behind=behind, offline=offline, ever_shown_on=ever)
-    fallbacks = tuple(lamp for lamp in sorted(signal.fallbacks) if _wins(signal, others, lamp, now))
+    fallbacks = tuple(lamp for lamp in sorted(signal.fallbacks) if _wins(signal, winners, lamp))
     return Placement(Where.FALLBACK_ONLY if fallbacks else Where.OFFLINE, fallbacks, offline=offline,
                      ever_shown_on=ever)
 
 
-def _wins(signal: Signal, signals: list[Signal], lamp: str, now: float) -> bool:
-    shown = winner(signals, lamp, now)
+def _wins(signal: Signal, winners: Mapping[str, Signal | None], lamp: str) -> bool:
+    shown = winners.get(lamp)
     return shown is not None and shown.event_id == signal.event_id

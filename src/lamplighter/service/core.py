@@ -35,7 +35,7 @@ from lamplighter.drivers.registry import build_driver
 from lamplighter.errors import ConfigError, LampUrlError
 from lamplighter.model import Clock, Event, LampView, Level, Receipt, Signal, SignalAction, StoredEvent, SystemClock
 from lamplighter.rules.away import Away, summarize
-from lamplighter.rules.placement import Placement, place
+from lamplighter.rules.placement import Placement, place, winners_at
 from lamplighter.rules.quiet import last_quiet_window
 from lamplighter.rules.router import Router, Snooze
 from lamplighter.service.activity import Activity
@@ -290,10 +290,22 @@ class Service:
 
     def placement(self, signal_id: int) -> Placement:
         """Where a signal is now: on which lamps, behind what, which of its lamps are down, ever shown where."""
-        record = self.event_record(signal_id) if signal_id not in self.signals else None
-        known = record is None or record.received_at >= self._started_at  # lamps before a restart are not known
-        return place(self.signals.get(signal_id), self.signals.values(), self.fleet.reachable, self.fleet.problem,
-                     self.clock.now(), self.fleet.shown_on(signal_id), ever_known=known)
+        return self.placements([signal_id])[signal_id]
+
+    def placements(self, signal_ids: Sequence[int]) -> dict[int, Placement]:
+        """`placement` of many signals at once (what each lamp should show is worked out once)."""
+        now = self.clock.now()
+        winners = winners_at(self.signals.values(), self.fleet.names, now)
+        return {signal_id: place(self.signals.get(signal_id), winners, self.fleet.reachable, self.fleet.problem, now,
+                                 self.fleet.shown_on(signal_id), ever_known=self._ever_known(signal_id))
+                for signal_id in signal_ids}
+
+    def _ever_known(self, signal_id: int) -> bool:
+        """Whether the lamps that showed a signal are known: not for one that began before this start."""
+        if signal_id in self.signals:
+            return True
+        record = self.event_record(signal_id)
+        return record is None or record.received_at >= self._started_at
 
     def where_words(self, signal_id: int) -> tuple[str, str]:
         """Where a signal is, as (state, the one sentence every face shows), e.g. ("queued", "Queued behind...")."""

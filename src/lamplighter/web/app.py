@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from lamplighter.config import PositiveDuration, at_most
 from lamplighter.errors import AuthError, EventError, LampBusy, PayloadError, StoreError
 from lamplighter.model import MAX_EVENT_ID, Outcome, Receipt, Status, StoredEvent, make_event
+from lamplighter.rules.placement import Placement
 from lamplighter.service import Service, SignalAction
 from lamplighter.sources.base import WebhookSource
 from lamplighter.sources.webhooks.common import check_bearer
@@ -107,11 +108,11 @@ def _with_where(service: Service, answer: dict[str, Any]) -> dict[str, Any]:
     return answer
 
 
-def _event_with_where(service: Service, event: StoredEvent) -> dict[str, Any]:
+def _event_with_where(event: StoredEvent, places: Mapping[int, Placement]) -> dict[str, Any]:
     """A stored event; a shown one with where its signal is now, or whether it was ever on a lamp."""
     answer = event.to_json()
     if event.outcome is Outcome.SHOWN:
-        answer["where"] = placement_json(service.placement(event.signal_id or event.id))
+        answer["where"] = placement_json(places[event.signal_id or event.id])
     return answer
 
 
@@ -215,7 +216,9 @@ def create_app(service: Service, token: str) -> FastAPI:
 
     @app.get("/api/events", dependencies=auth)
     async def list_events(limit: Annotated[int, Query(ge=1, le=5000)] = 50) -> list[dict[str, Any]]:
-        return [_event_with_where(service, event) for event in service.recent_events(limit)]
+        events = service.recent_events(limit)
+        places = service.placements([e.signal_id or e.id for e in events if e.outcome is Outcome.SHOWN])
+        return [_event_with_where(event, places) for event in events]
 
     @app.post("/api/events/{event_id}/ack", dependencies=auth)
     async def ack(event_id: EventId, request: Request) -> JSONResponse:

@@ -34,6 +34,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 from lamplighter.config import GuardsConfig, QuietHoursConfig, RateConfig
 from lamplighter.drivers.base import HIDDEN, redact
 from lamplighter.model import NAMED_COLORS, LampView, Level, Outcome, Signal, StoredEvent, format_duration
+from lamplighter.rules.placement import Placement
 from lamplighter.rules.router import Snooze
 from lamplighter.rules.watchdog import Watch, blind_reason
 from lamplighter.service import Service
@@ -251,11 +252,12 @@ def now_snapshot(service: Service, watching_since: float, activity: list[str]) -
     """What the Now view shows: lamps with the why, active signals, sources, the global snooze."""
     now = service.clock.now()
     signals = sorted(service.signals.values(), key=lambda s: (-s.priority, -s.started_at))
+    places = service.placements([signal.event_id for signal in signals])
     return {
         "now": now,
         "activity": activity,
         "lamps": [_lamp_json(service, view) for view in service.lamp_views()],
-        "signals": [_signal_json(service, signal) for signal in signals],
+        "signals": [_signal_json(service, signal, places[signal.event_id]) for signal in signals],
         "sources": [_source_json(source, now, watching_since) for source in service.sources.values()],
         "snooze": _snooze_json(service.snooze()),
     }
@@ -270,7 +272,7 @@ def _lamp_json(service: Service, view: LampView) -> dict[str, Any]:
     }
 
 
-def _signal_json(service: Service, signal: Signal) -> dict[str, Any]:
+def _signal_json(service: Service, signal: Signal, where: Placement | None = None) -> dict[str, Any]:
     """A signal with the event behind it: who sent it and through which source."""
     event = service.event_record(signal.event_id)
     return {
@@ -287,18 +289,18 @@ def _signal_json(service: Service, signal: Signal) -> dict[str, Any]:
         "picture": f"/api/events/{signal.event_id}/picture"
                    if event is not None and PICTURE_LABELS & event.labels.keys() else None,
         **_escalation_json(service, signal),
+        "where": None if where is None else placement_json(where),
     }
 
 
 def _escalation_json(service: Service, signal: Signal) -> dict[str, Any]:
-    """Its sirens and when they sound (or since when they do), and where the signal is, in the API's words."""
+    """Its sirens and when they sound (or since when they do)."""
     now = service.clock.now()
     sounding = signal.escalates_at is not None and now >= signal.escalates_at and bool(signal.sirens)
     return {
         "sirens": sorted(signal.sirens),
         "escalates_at": signal.escalates_at if signal.sirens else None,
         "sounding": sounding,
-        "where": placement_json(service.placement(signal.event_id)) if signal.event_id > 0 else None,
     }
 
 
