@@ -1,30 +1,46 @@
 """Door pictures: a Frigate snapshot fetched from Frigate's snapshot API (a fake Frigate on loopback),
 a camera's JPEG read from its own folder, both bounded; shown on the dashboard and attached to
-Apprise announcements. A label on an event from anyone else is never followed.
+Apprise announcements (and the picture drawn on the dashboard in Chromium). A label on an event
+from anyone else is never followed.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
-from collections.abc import AsyncIterator, Callable
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 from aiohttp import web
 
+from lamplighter.config import parse_config
 from lamplighter.model import make_event
 from lamplighter.service import Service
+from lamplighter.sources.base import Source, SourceSettings
 from lamplighter.sources.pictures import MAX_PICTURE_BYTES, read_picture
+from lamplighter.web.app import create_app
 from lamplighter.web.dashboard import now_snapshot
+from tests import browser as browsing
+from tests.browser import LAPTOP, NewPage, screenshot
+from tests.daemon import TOKEN as DAEMON_TOKEN
 from tests.daemon import free_port
 from tests.peers.notify_receiver import notification_receiver
 from tests.serving import serving
+from tests.test_dashboard_browser import sign_in
 from tests.test_service import eventually
+
+with contextlib.suppress(ImportError):  # the `browser` fixture reports a missing playwright as a failure
+    from playwright.sync_api import expect
 
 pytestmark = pytest.mark.real_time  # real HTTP peers, and Apprise's worker thread
 
+browser, new_page = browsing.browser, browsing.new_page  # the shared fixtures, used by name
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00\x10JFIF" + bytes(range(256)) * 40 + b"\xff\xd9"
 TOKEN = "pictures-test-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -127,3 +143,68 @@ async def test_the_door_announcement_carries_the_snapshot(service_factory: Calla
     [attached] = by_title["door: person at front"]["attachments"]
     assert base64.b64decode(attached["base64"]) == JPEG and attached["mimetype"] == "image/jpeg"
     assert not by_title["door: doorbell"].get("attachments")
+
+
+# ---- the picture on the dashboard, in Chromium ----------------------------------------------------------
+
+
+class DoorCamera(Source):
+    """A camera-like source whose door events carry a real JPEG (its own folder is this object)."""
+
+    source_type = "camera"
+
+    def __init__(self, name: str, clock: Any, jpeg: bytes) -> None:
+        super().__init__(name, SourceSettings(type="camera"), clock)
+        self.jpeg = jpeg
+
+    async def picture(self, labels: Mapping[str, str]) -> bytes | None:
+        return self.jpeg if labels.get("snapshot") == "visit-1.jpg" else None
+
+
+@contextlib.contextmanager
+def dashboard_with_a_door_camera(tmp_path: Path) -> Iterator[tuple[str, Service, asyncio.AbstractEventLoop]]:
+    import cv2
+    import numpy
+
+    green = numpy.zeros((180, 320, 3), numpy.uint8)
+    green[:, :, 1] = 200
+    jpeg = bytes(cv2.imencode(".jpg", green)[1])
+    service = Service(parse_config(f"state_dir: {tmp_path}\nlevels: {{door: {{hold: 1h}}}}\n", env={}))
+    service.sources["doorcam"] = DoorCamera("doorcam", service.clock, jpeg)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(service, DAEMON_TOKEN), host="127.0.0.1", port=port,
+                                           log_level="warning", lifespan="off"))
+
+    async def serve() -> None:
+        async with service.running():
+            await server.serve()
+
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
+    thread.start()
+    while not server.started:
+        assert thread.is_alive(), "the in-process server did not start"
+        threading.Event().wait(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}", service, loop
+    finally:
+        loop.call_soon_threadsafe(service.end_watches)
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.mark.slow
+def test_the_dashboard_shows_a_door_events_snapshot(tmp_path: Path, new_page: NewPage) -> None:
+    with dashboard_with_a_door_camera(tmp_path) as (url, service, loop):
+        page = new_page(**LAPTOP)
+        sign_in(page, url)
+        visit = make_event("door", "person at doorcam", received_at=service.clock.now(), source="doorcam",
+                           sender="doorcam", labels={"snapshot": "visit-1.jpg"})
+        loop.call_soon_threadsafe(service.submit, visit)
+        picture = page.get_by_role("img", name="Snapshot: person at doorcam")
+        expect(picture).to_be_visible()
+        page.wait_for_function("() => document.querySelector('#signals img.snapshot').naturalWidth === 320")
+        screenshot(page, "dashboard-door-snapshot.png", full_page=True)
+        loop.call_soon_threadsafe(service.submit, make_event("912", "disk", received_at=service.clock.now()))
+        expect(page.locator("#signals li")).to_have_count(2)
+        expect(page.locator("#signals img.snapshot:visible")).to_have_count(1)  # only the door event has one
