@@ -182,7 +182,8 @@ async def test_config_shows_the_running_setup_without_a_secret(served: Callable[
     assert config["server"]["token"] == "****"
     assert config["levels"][0] == {"name": "911", "color": "#ff0000", "color_name": "red", "effect": "solid",
                                    "brightness": 100, "hold": "10s", "priority": 300, "lamps": ["desk", "log"],
-                                   "quiet_hours_bypass": True}
+                                   "quiet_hours_bypass": True, "sirens": [], "escalate_after": None}
+    assert config["sirens"] == []
     assert config["guards"] == {"dedup_window": "2m", "per_sender": "2 at once, then 1 every 30s",
                                 "per_source": "20 at once, then 1 every 3s",
                                 "quiet_hours": ["22:00-07:00 on sat, sun (the machine's time zone)"]}

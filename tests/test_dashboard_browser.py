@@ -185,7 +185,7 @@ def test_a_posted_911_turns_the_swatch_red_live_and_acknowledge_by_keyboard_rest
     signal = page.locator("#signals li")
     expect(signal).to_have_count(1)
     expect(signal).to_contain_text(f"event {event_id}")
-    expect(signal).to_contain_text("showing on desk, shelf")
+    expect(signal).to_contain_text("On the lamp now (desk, shelf)")
     expect(page).to_have_title("911: payments down · Now · Lamplighter")
     assert still_same_document(page)
     screenshot(page, "dashboard-now-911-laptop.png", full_page=True)
@@ -219,7 +219,7 @@ def test_snooze_hides_a_signal_and_snooze_all_keeps_new_events_dark_until_it_end
     signal.get_by_label("Snooze for").select_option(label="1 hour")
     signal.get_by_role("button", name="Snooze").click()
     expect(swatch(page, "desk")).to_have_attribute("data-on", "false")
-    expect(signal).to_contain_text("snoozed until")
+    expect(signal).to_contain_text("Snoozed until")
     expect(lamp_card(page, "desk").locator(".lamp-why")).to_contain_text("912 “disk filling” is snoozed until")
     expect(page.locator("#notice")).to_contain_text("snoozed for 1 hour")
 
@@ -232,7 +232,7 @@ def test_snooze_hides_a_signal_and_snooze_all_keeps_new_events_dark_until_it_end
     page.get_by_role("button", name="End snooze").click()
     expect(page.locator("#snooze-state")).to_have_text("Lamps show signals as they come.")
     expect(swatch(page, "desk")).to_have_css("background-color", YELLOW)  # still active, so it is back
-    expect(signal).to_contain_text("showing on desk, shelf")
+    expect(signal).to_contain_text("On the lamp now (desk, shelf)")
 
 
 # ---- Timeline, Try it, Setup ---------------------------------------------------------------------

@@ -222,7 +222,7 @@ def test_an_unacknowledged_911_sounds_the_ha_siren_after_its_delay_and_ack_stops
                f"sirens: {{hall: 'hass://${{HASS_TOKEN}}@127.0.0.1:{ha.port}/{SIREN}'}}\n"
                "levels: {'911': {escalate_after: 2s}}\n")
     sent = cli(d, "send", "911", "payments down")
-    assert sent.stdout.strip() == "event 1: shown", sent.stderr
+    assert sent.stdout.strip() == "event 1: shown — On the lamp now", sent.stderr
     assert ha.state(SIREN)["state"] == "off"  # not before its delay
     wait_for(lambda: ha.state(SIREN)["state"] == "on", timeout=15)
     acked = cli(d, "ack", "1", "--by", "alice")

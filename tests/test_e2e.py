@@ -42,7 +42,7 @@ def test_send_shows_the_level_and_the_lamp_returns_after_the_hold(daemon: Callab
     d = daemon("lamps: {desk: 'virtual://desk?on=true&color=warmwhite&brightness=40'}\nlevels: {911: {hold: 3s}}\n")
     sent = cli(d, "send", "911", "payments down", "--sender", "alice")
     assert sent.returncode == 0, sent.stderr
-    assert sent.stdout.strip() == "event 1: shown"
+    assert sent.stdout.strip() == "event 1: shown — On the lamp now"
     with d.client() as client:
         lamp = desk(client)
         assert lamp["state"] == {"on": True, "color": "#ff0000", "brightness": 100, "effect": "blink"}
@@ -59,7 +59,7 @@ def test_send_shows_the_level_and_the_lamp_returns_after_the_hold(daemon: Callab
 
 def test_ack_and_resolve_from_the_cli(daemon: Callable[..., Daemon]) -> None:
     d = daemon("levels: {911: {hold: until_ack}}\n")
-    assert cli(d, "send", "911", "db down").stdout.strip() == "event 1: shown"
+    assert cli(d, "send", "911", "db down").stdout.strip() == "event 1: shown — On the lamp now"
     acked = cli(d, "ack", "1", "--by", "alice")
     assert acked.stdout.strip() == "event 1 acknowledged by alice"
     assert cli(d, "ack", "1").returncode == 1
@@ -71,7 +71,7 @@ def test_ack_and_resolve_from_the_cli(daemon: Callable[..., Daemon]) -> None:
     assert cli(d, "snooze", "30m").stdout.startswith("lamps snoozed for 30m, until ")
     assert cli(d, "send", "912", "disk").stdout.startswith("event 4: quiet (snoozed by ")
     assert cli(d, "snooze", "off").stdout.strip() == "snooze ended"
-    assert cli(d, "send", "912", "disk again", "--sender", "bob").stdout.strip() == "event 5: shown"
+    assert cli(d, "send", "912", "disk again", "--sender", "bob").stdout.strip() == "event 5: shown — On the lamp now"
 
 
 def test_sigterm_stops_cleanly_even_with_a_lamp_page_open(daemon: Callable[..., Daemon]) -> None:

@@ -189,29 +189,3 @@ def test_page_basic_accessibility(daemon: Callable[..., Daemon], new_page: Calla
     post_event(d, "911", "payments down")
     expect(page).to_have_title("911: payments down", timeout=WAIT_MS)
     expect(page.get_by_role("main")).to_contain_text("payments down")
-
-
-def test_tapping_the_lamp_page_acknowledges_what_it_shows(
-        daemon: Callable[..., Daemon], new_page: Callable[[], Page]) -> None:
-    d = daemon('lamps: {desk: "virtual://desk"}\nlevels: {"911": {hold: until_ack}}\n')
-    page = new_page()
-    open_lamp(page, d, "desk")
-    lamp = page.locator("#lamp")
-    button = page.get_by_role("button", name="Tap to acknowledge")
-    expect(button).to_be_hidden()  # nothing to acknowledge yet
-    event_id = post_event(d, "911", "payments down")
-    expect(lamp).to_have_css("background-color", RED, timeout=WAIT_MS)
-    expect(button).to_be_visible()
-    lamp.click(position={"x": 40, "y": 40})  # a tap anywhere on the tablet
-    expect(lamp).to_have_css("background-color", BLACK, timeout=WAIT_MS)
-    expect(button).to_be_hidden()
-    with d.client() as client:
-        [acked] = [e for e in client.get("/api/events").json() if e["id"] == event_id]
-    assert acked["outcome"] == "shown"
-    second = post_event(d, "911", "db down")
-    expect(button).to_be_visible(timeout=WAIT_MS)
-    button.focus()
-    page.keyboard.press("Enter")  # the button works from a keyboard too
-    expect(lamp).to_have_css("background-color", BLACK, timeout=WAIT_MS)
-    with d.client() as client:
-        assert client.post(f"/api/events/{second}/ack").status_code == 409  # it was acknowledged already

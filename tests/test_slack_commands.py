@@ -115,7 +115,8 @@ async def test_user_groups_come_from_slack_and_are_remembered(
     refused = await send(service)(text="down")
     assert refused["text"].startswith("🚫 Not allowed: you may not send 911 (allowed: <!subteam^S0STAFF>)")
     assert (await send(service)(text="down", user_id=BOSS))["text"].startswith("💡 On the lamp now")
-    assert (await send(service)(command="/912", text="anyone may"))["text"].startswith("💡")
+    queued = (await send(service)(command="/912", text="anyone may"))["text"]  # the 911 covers the lamp
+    assert queued.startswith("⏳ Queued behind a 911 (“down”), shows when it ends: *912* “anyone may”")
     assert slack.calls == ["usergroups.users.list"]  # asked once, remembered for five minutes
 
     clock.advance(301)

@@ -375,6 +375,15 @@ def room_problems(config: Config) -> list[tuple[tuple[str | int, ...], str]]:
             if level not in levels:
                 problems.append((("people", name, "levels", index), f"no level named {level!r}"))
     return problems
+class LampPageConfig(_Strict):
+    """The browser lamp page: `acknowledge: hold` shows a press-and-hold button (about 1.5 s), `off` none."""
+
+    acknowledge: Literal["hold", "off"] = "hold"
+
+    @field_validator("acknowledge", mode="before")
+    @classmethod
+    def _yaml_off(cls, value: Any) -> Any:
+        return "off" if value is False else value  # YAML reads a bare `off` as false
 
 
 class Config(_Strict):
@@ -397,6 +406,8 @@ class Config(_Strict):
         return {"max_age": value} if isinstance(value, (str, int, float)) else value
     locale: Literal["en", "ko"] = "en"  # the language of replies and CLI messages; pages follow the browser
     palette: Literal["default", "colorblind"] = "default"  # the default levels' colours
+    lamp_page: LampPageConfig = LampPageConfig()
+    digest: list[str] = []  # where to post what happened during quiet hours, when they end (Apprise URLs, slack-app:)
 
     @field_validator("levels", "lamps", "sirens", mode="before")
     @classmethod

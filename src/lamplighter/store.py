@@ -331,6 +331,12 @@ class Store:
         row = self._db.execute("SELECT * FROM events WHERE id=?", (event_id,)).fetchone()
         return None if row is None else _event_row(row)
 
+    def events_since(self, since: float, limit: int) -> list[StoredEvent]:
+        """The newest `limit` events received at or after `since`, newest first."""
+        rows = self._db.execute("SELECT * FROM events WHERE received_at >= ? ORDER BY id DESC LIMIT ?",
+                                (since, limit)).fetchall()
+        return [_event_row(row) for row in rows]
+
     def count_events(self) -> int:
         return int(self._db.execute("SELECT count(*) FROM events").fetchone()[0])
 

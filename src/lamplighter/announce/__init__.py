@@ -15,9 +15,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Protocol
 
-from lamplighter.announce.text import Announcement, describe
+from lamplighter.announce.text import Announcement, Picture, describe
 from lamplighter.errors import ConfigError
 from lamplighter.model import Event, Outcome, Receipt
 from lamplighter.sources.base import Source
@@ -74,10 +75,15 @@ class Announcements:
             raise ConfigError(problems)
         return cls(by_level)
 
-    def announce(self, event: Event, receipt: Receipt) -> None:
-        """Start posting about an event that was shown (anything else is not news); returns at once."""
+    def announce(self, event: Event, receipt: Receipt, where: str | None = None,
+                 picture: Picture | None = None) -> None:
+        """Start posting about an event that was shown (anything else is not news); returns at once.
+
+        `where`: the words for where its signal is (announce/text.py `where_text`), if known;
+        `picture`: gets its snapshot, for the channels that take images."""
         if receipt.outcome is Outcome.SHOWN:
-            self.post(event.level, describe(event, receipt), receipt.signal_id)
+            message = describe(event, receipt) if where is None else describe(event, receipt, where)
+            self.post(event.level, replace(message, picture=picture), receipt.signal_id)
 
     def post(self, level: str, message: Announcement, signal_id: int | None) -> None:
         """Start posting `message` to the level's announcers; returns at once."""

@@ -1,13 +1,17 @@
 """Announce through any Apprise URL (Slack webhook, Discord, Telegram, ntfy, Matrix, JSON...).
 
-Apprise is blocking, so each post runs in a worker thread. Apprise logs why a post failed
-(with its own secrets hidden); we add one line naming the URL as `url(privacy=True)` prints it.
+Apprise is blocking, so each post runs in a worker thread. A door event's snapshot is
+attached where the service takes attachments (ntfy, Telegram, Discord, Pushover, mail...).
+Apprise logs why a post failed (with its own secrets hidden); we add one line naming the URL
+as `url(privacy=True)` prints it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import tempfile
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import apprise
@@ -32,10 +36,20 @@ class AppriseAnnouncer:
         self._apprise.add(service)
 
     async def post(self, message: Announcement, signal_id: int | None) -> None:
+        picture = await message.picture() if message.picture is not None else None
         try:
-            sent = await asyncio.to_thread(self._apprise.notify, body=message.body, title=message.title)
+            with tempfile.TemporaryDirectory(prefix="lamplighter-") as folder:
+                attach = _written(Path(folder) / "snapshot.jpg", picture) if picture else None
+                sent = await asyncio.to_thread(self._apprise.notify, body=message.body, title=message.title,
+                                               attach=attach)
         except Exception as exc:  # whatever a plug-in raises must not reach the event path
             log.warning("announce to %s failed: %s", self.name, type(exc).__name__)
             return
         if not sent:
             log.warning("announce to %s failed (Apprise logged why)", self.name)
+
+
+def _written(path: Path, data: bytes) -> str:
+    """Apprise attaches files by path: the snapshot, written for the length of one post."""
+    path.write_bytes(data)
+    return str(path)

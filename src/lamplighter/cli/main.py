@@ -173,7 +173,8 @@ def send(client: Client, out: Output, level: str, title: str, body: str, sender:
                "status": "resolved" if resolve else "firing", "labels": _parse_labels(labels), "lamps": list(lamps)}
     answer = client.request("POST", "/api/events", json=payload)
     outcome = style.outcome(answer["outcome"], said(answer["outcome"]))
-    out.show(answer, [_("event {id}: {outcome}").format(id=answer["id"], outcome=outcome) + _reasons(answer)])
+    line = _("event {id}: {outcome}").format(id=answer["id"], outcome=outcome)
+    out.show(answer, [line + _reasons(answer) + _where(answer)])
 
 
 def _parse_labels(labels: tuple[str, ...]) -> dict[str, str]:
@@ -205,7 +206,12 @@ def status(client: Client, out: Output, count: int) -> None:
 
 def _describe_event(event: dict[str, Any]) -> str:
     level, outcome = f"{event['level']:<6}", style.outcome(event["outcome"], f"{said(event['outcome']):<12}")
-    return f"  {event['id']:>5}  {style.level(level)} {outcome} {event['title']}{_reasons(event)}"
+    return f"  {event['id']:>5}  {style.level(level)} {outcome} {event['title']}{_reasons(event)}{_where(event)}"
+
+
+def _where(event: dict[str, Any]) -> str:
+    """Where a shown event's signal is, in the daemon's words: on the lamp, queued behind a 911, ever shown..."""
+    return f" — {event['where']['text']}" if event.get("where") else ""
 
 
 def _describe_lamp(lamp: dict[str, Any]) -> str:
@@ -284,14 +290,22 @@ def _wait_for_lamp(client: Client, lamp: str, ready: Callable[[dict[str, Any]], 
     return None
 
 
-@cli.command(short_help="Acknowledge an event: its signal ends, the lamp goes back.")
+@cli.command(short_help="Acknowledge an event, or what the lamps show: the lamp goes back.")
 @client_command
-@click.argument("event_id", type=EVENT_ID)
+@click.argument("event_id", type=EVENT_ID, required=False)
+@click.option("--all", "everything", is_flag=True, help="Without EVENT_ID: every active signal, not only the top one.")
 @click.option("--by", default=None, help="Who acknowledges (default: your user name).")
-def ack(client: Client, out: Output, event_id: int, by: str | None) -> None:
-    """Acknowledge an event: its signal ends and the lamp goes back."""
-    answer = client.request("POST", f"/api/events/{event_id}/ack", json={"by": by or getpass.getuser()})
-    out.show(answer, [_("event {id} acknowledged by {by}").format(id=answer["id"], by=answer["by"])])
+def ack(client: Client, out: Output, event_id: int | None, everything: bool, by: str | None) -> None:
+    """Acknowledge an event; without EVENT_ID, what the lamps show (the top signal; --all: every one)."""
+    who = by or getpass.getuser()
+    if event_id is not None:
+        answer = client.request("POST", f"/api/events/{event_id}/ack", json={"by": who})
+        out.show(answer, [_("event {id} acknowledged by {by}").format(id=answer["id"], by=answer["by"])])
+        return
+    answer = client.request("POST", "/api/ack", json={"by": who, "all": everything})
+    out.show(answer, [_("event {id} ({level}: {title}) acknowledged by {by}").format(
+        id=signal["event_id"], level=signal["level"], title=signal["title"], by=answer["by"])
+        for signal in answer["acknowledged"]])
 
 
 @cli.command(short_help="Keep the lamps dark for a while (30m, 2h) except for 911s.")

@@ -29,20 +29,27 @@ import logging
 import math
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from lamplighter import i18n
 from lamplighter.announce import Announcements
+from lamplighter.announce.text import where_text
 from lamplighter.config import Config, ConfigProblems, LoadedConfig, load_config
 from lamplighter.drivers.base import Driver
+from lamplighter.drivers.phone import build_siren
 from lamplighter.drivers.registry import build_driver
 from lamplighter.errors import ConfigError, LampUrlError, StoreError
 from lamplighter.model import Clock, Event, LampView, Level, Receipt, Signal, SignalAction, StoredEvent, SystemClock
 from lamplighter.rules.active import ActiveSignals
+from lamplighter.rules.away import Away, summarize
+from lamplighter.rules.placement import Placement, place, winners_at
+from lamplighter.rules.quiet import last_quiet_window
 from lamplighter.rules.router import Router, Snooze
 from lamplighter.service.activity import Activity
 from lamplighter.service.broadcast import Broadcast
+from lamplighter.service.digest import Digest, build_digest_announcers
 from lamplighter.service.durability import Durability
 from lamplighter.service.fallback import Fallback
 from lamplighter.service.fleet import LampFleet, Retired
@@ -64,6 +71,8 @@ log = logging.getLogger(__name__)
 
 DATABASE_NAME = "lamplighter.db"
 STOP_BOUND = 1.0  # seconds the lamp and source tasks get to end after a stop, then they are left behind
+PICTURE_LABELS = frozenset({"snapshot", "snapshot_url"})  # labels of events that have a picture (camera, Frigate)
+AWAY_LIMIT = 10_000  # events looked at for "while you were away"
 LONGEST_WAIT = 60.0  # look at the deadlines at least this often, so a jump of the wall clock is noticed
 RESTORE_BOUND = 5.0  # seconds a removed lamp gets to go back to its snapshot (calm interval, pacing, read-back)
 NO_FILE = "running on the embedded default configuration: there is no file to reload (start with -c FILE)"
@@ -77,6 +86,7 @@ def validate(config: Config) -> list[tuple[str, str]]:
         levels = config.resolved_levels()
         Announcements.build(_announce_specs(levels), sources)
         Announcements.build(_fallback_specs(levels), sources, field="fallback")
+        build_digest_announcers(config.digest, sources)
     except ConfigError as exc:
         problems.extend(exc.problems)
     return problems
@@ -109,7 +119,7 @@ def _source_entries(config: Config) -> list[dict[str, Any]]:
 
 
 def _lamp_problems(config: Config) -> list[tuple[str, str]]:
-    return [(f"{kind}.{name}", str(exc)) for kind, name, url in _outputs(config) if (exc := _url_problem(url))]
+    return [(f"{kind}.{name}", str(exc)) for kind, name, url in _outputs(config) if (exc := _url_problem(kind, url))]
 
 
 def _outputs(config: Config) -> list[tuple[str, str, str]]:
@@ -118,19 +128,24 @@ def _outputs(config: Config) -> list[tuple[str, str, str]]:
         ("sirens", name, url) for name, url in config.sirens.items()]
 
 
-def _url_problem(url: str) -> LampUrlError | None:
+def _url_problem(kind: str, url: str) -> LampUrlError | None:
     try:
-        build_driver(url)
+        _build_output(kind, url)
     except LampUrlError as exc:
         return exc
     return None
+
+
+def _build_output(kind: str, url: str) -> Driver:
+    """A lamp's driver; a siren may also be a phone (an Apprise URL: ntfy, Pushover, Telegram)."""
+    return build_siren(url) if kind == "sirens" else build_driver(url)
 
 
 def build_drivers(config: Config) -> dict[str, Driver]:
     problems = _lamp_problems(config)
     if problems:
         raise ConfigError(problems)
-    return {name: build_driver(url) for _, name, url in _outputs(config)}
+    return {name: _build_output(kind, url) for kind, name, url in _outputs(config)}
 
 
 class Service:
@@ -166,6 +181,8 @@ class Service:
         self.fallback = Fallback(self.levels, Announcements.build(_fallback_specs(self.levels), self.sources,
                                                                   field="fallback"), self.activity)
         self.retention = Retention(self.store, config.retention, config.guards, self.clock.now())
+        self.digest = Digest(config.guards.quiet_hours, build_digest_announcers(config.digest, self.sources),
+                             self.clock.now())
         self._deadlines_changed = asyncio.Event()
         self.durability = Durability(self.store)
         self.intake = Intake(self.submit_many, self.durability.durable)
@@ -173,6 +190,7 @@ class Service:
         self._tasks: list[asyncio.Task[None]] = []
         self._source_tasks: dict[str, asyncio.Task[None]] = {}
         self._reload_lock = asyncio.Lock()
+        self._started_at = self.clock.now()  # where signals from before this were shown is not known
 
     # what tests and the CLI look at directly
     @property
@@ -207,7 +225,7 @@ class Service:
 
     async def start(self) -> None:
         """Resume what the journal remembers, then start the lamps, the sources and the clock."""
-        now = self.clock.now()
+        now = self._started_at = self.clock.now()
         self.fleet.resume(self.store.snapshots())
         self.incidents.resume(now, self.fleet.names | self._remote_names)
         self.watchdog.watching_since = now
@@ -241,6 +259,7 @@ class Service:
         await self.fleet.close()
         await self.announcements.close()
         await self.fallback.notices.close()
+        await self.digest.announcements.close()
         self.store.close()
 
     # ---- events ----------------------------------------------------------------------------
@@ -261,7 +280,9 @@ class Service:
         if self.retention.stored(len(events), self.clock.now()):
             self._deadlines_changed.set()
         for event, receipt in zip(events, receipts, strict=True):
-            self.announcements.announce(event.with_id(receipt.id), receipt)  # only `shown` posts; returns at once
+            where = where_text(self.placement(receipt.signal_id)) if receipt.signal_id is not None else None
+            picture = partial(self.picture, receipt.id) if PICTURE_LABELS & event.labels.keys() else None
+            self.announcements.announce(event.with_id(receipt.id), receipt, where, picture)  # only `shown`; at once
         return receipts
 
     async def durable(self) -> None:
@@ -303,6 +324,65 @@ class Service:
         test = self.fleet.test(lamp, self.levels.get(level_name), level_name, self.levels, seconds)
         self._changed(since=None)
         return test
+
+    # ---- what is showing: acknowledge or snooze it, and where a signal is -----------------------
+
+    def top_signals(self) -> list[Signal]:
+        """The visible signals, the one a lamp shows first (highest priority, then newest) at the front."""
+        now = self.clock.now()
+        visible = [s for s in self.signals.values() if s.visible_at(now)]
+        return sorted(visible, key=lambda s: (s.priority, s.started_at, s.event_id), reverse=True)
+
+    def acknowledge_showing(self, by: str, everything: bool = False) -> list[Signal]:
+        """Acknowledge the top signal (or, `everything`, every active one, snoozed too); the ones it ended."""
+        chosen = list(self.signals.values()) if everything else self.top_signals()[:1]
+        return [s for s in chosen if self.acknowledge(s.event_id, by) is SignalAction.DONE]
+
+    def snooze_showing(self, seconds: float) -> Signal | None:
+        """Snooze the top signal for `seconds` (it shows again then if still active); None if nothing shows."""
+        top = self.top_signals()[:1]
+        if not top or self.snooze_signal(top[0].event_id, seconds) is not SignalAction.DONE:
+            return None
+        return self.signals.get(top[0].event_id, top[0])
+
+    def placement(self, signal_id: int) -> Placement:
+        """Where a signal is now: on which lamps, behind what, which of its lamps are down, ever shown where."""
+        return self.placements([signal_id])[signal_id]
+
+    def placements(self, signal_ids: Sequence[int]) -> dict[int, Placement]:
+        """`placement` of many signals at once (what each lamp should show is worked out once)."""
+        now = self.clock.now()
+        winners = winners_at(self.signals.values(), self.fleet.names, now)
+        return {signal_id: place(self.signals.get(signal_id), winners, self.fleet.reachable, self.fleet.problem, now,
+                                 self.fleet.shown_on(signal_id), ever_known=self._ever_known(signal_id))
+                for signal_id in signal_ids}
+
+    def _ever_known(self, signal_id: int) -> bool:
+        """Whether the lamps that showed a signal are known: not for one that began before this start."""
+        if signal_id in self.signals:
+            return True
+        record = self.event_record(signal_id)
+        return record is None or record.received_at >= self._started_at
+
+    def where_words(self, signal_id: int) -> tuple[str, str]:
+        """Where a signal is, as (state, the one sentence every face shows), e.g. ("queued", "Queued behind...")."""
+        placement = self.placement(signal_id)
+        return placement.where.value, where_text(placement)
+
+    async def picture(self, event_id: int) -> bytes | None:
+        """The snapshot behind an event (a door camera's), asked of the source that made it; None if none."""
+        record = self.event_record(event_id)
+        source = self.sources.get(record.source) if record is not None else None
+        return None if record is None or source is None else await source.picture(record.labels)
+
+    def away(self, since: float, until: float | None = None) -> Away:
+        """What happened from `since` until `until` (default now): counts by outcome and the notable events."""
+        end = self.clock.now() if until is None else until
+        return summarize(self.store.events_since(since, AWAY_LIMIT), since, end)
+
+    def last_quiet_window(self) -> tuple[float, float] | None:
+        """The quiet-hours window that ended most recently (within two days), as (start, end)."""
+        return last_quiet_window(self.config.guards.quiet_hours, self.clock.now())
 
     # ---- reading: what the faces show ---------------------------------------------------------
 
@@ -464,6 +544,7 @@ class Service:
         else:
             self._fall_back()  # a snooze that ended may have made a stranded signal visible
         self._watch_sources()
+        self.digest.post_due(now, self.away)
         self._prune_if_due(now)
 
     def _prune_if_due(self, now: float) -> None:
@@ -475,7 +556,7 @@ class Service:
     def _next_deadline(self, now: float) -> float | None:
         """The earliest moment something governed by time changes."""
         moments = (self.incidents.next_deadline(now), self.fleet.next_deadline(now), self.watchdog.next_deadline(now),
-                   self.retention.next_deadline(),
+                   self.retention.next_deadline(), self.digest.next_deadline(now),
                    self.remote.next_deadline(now) if self.remote is not None else None)
         return min((t for t in moments if t is not None and math.isfinite(t)), default=None)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
@@ -29,6 +30,7 @@ from lamplighter.store import Store
 log = logging.getLogger(__name__)
 
 CLOSE_BOUND = 0.5  # seconds the drivers get to close their connections
+REMEMBERED_SHOWN = 10_000  # signals whose lamps are remembered for "was it ever on a lamp?"
 SETTLE_STEP = 0.02  # how often a retired lamp is looked at while it goes back to its snapshot
 
 
@@ -53,6 +55,7 @@ class LampFleet:
         self.changes: dict[str, Broadcast[LampView]] = {name: Broadcast() for name in self.lamps}
         self.tests: dict[str, Signal] = {}  # lamp -> a level shown on it as a test (not an event)
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._shown_on: OrderedDict[int, set[str]] = OrderedDict()  # signal -> lamps that applied its look
 
     def _controller(self, name: str, driver: Driver, sirens: Iterable[str]) -> LampController:
         return LampController(name, driver, self._store, self._clock, self._lamp_changed, self._lamp_applying,
@@ -174,7 +177,21 @@ class LampFleet:
         for changes in self.changes.values():
             changes.close()
 
+    def shown_on(self, event_id: int) -> frozenset[str]:
+        """The lamps whose devices have shown this signal (since the daemon started)."""
+        return frozenset(self._shown_on.get(event_id, ()))
+
+    def _remember_shown(self, view: LampView) -> None:
+        shown = view.showing
+        if shown is None or shown.event_id <= 0 or not view.online or not view.reached:
+            return
+        self._shown_on.setdefault(shown.event_id, set()).add(view.name)
+        self._shown_on.move_to_end(shown.event_id)
+        if len(self._shown_on) > REMEMBERED_SHOWN:
+            self._shown_on.popitem(last=False)
+
     def _lamp_changed(self, view: LampView) -> None:
+        self._remember_shown(view)
         changes = self.changes.get(view.name)
         if changes is None:
             return  # a retired lamp on its way back to its snapshot: nobody watches it any more

@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from lamplighter.config import Duration
 from lamplighter.errors import ConfigError, LamplighterError
-from lamplighter.model import Clock, Event, LampView, Receipt, SignalAction, StoredEvent
+from lamplighter.model import Clock, Event, LampView, Receipt, Signal, SignalAction, StoredEvent
 from lamplighter.sources.replay import ReplayMemory
 
 log = logging.getLogger(__name__)
@@ -54,6 +54,12 @@ class Facade(Protocol):
     def event_record(self, event_id: int) -> StoredEvent | None: ...
 
     def record_rejected(self, event: Event, reason: str) -> Receipt: ...
+
+    def where_words(self, signal_id: int) -> tuple[str, str]: ...
+
+    def acknowledge_showing(self, by: str, everything: bool = False) -> list[Signal]: ...
+
+    def snooze_showing(self, seconds: float) -> Signal | None: ...
 
 
 class SourceSettings(BaseModel):
@@ -107,6 +113,12 @@ class Source(ABC):
 
     async def run(self, submit: Submit) -> None:
         """Produce events until cancelled; a passive source (a webhook) returns at once."""
+
+    async def picture(self, labels: Mapping[str, str]) -> bytes | None:
+        """The JPEG behind one of this source's events (a door snapshot), from the event's labels; None if none.
+
+        Only the source that made an event is asked, and it looks only where it keeps pictures."""
+        return None
 
     def mark_connected(self) -> None:
         """Call when the connection works (again); logs only the change. Safe from any thread."""

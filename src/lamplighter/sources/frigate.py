@@ -225,6 +225,15 @@ class FrigateSource(BrokerSource):
         self.visits = FrigateVisits(settings, name)
         self.frigate_online: bool | None = None  # None: not heard yet
 
+    async def picture(self, labels: Mapping[str, str]) -> bytes | None:
+        """The snapshot Frigate keeps of the event (its /api/events/ID/snapshot.jpg), only from `frigate_url`."""
+        from lamplighter.sources.pictures import fetch_picture
+
+        url, base = labels.get("snapshot_url", ""), self.frigate.frigate_url
+        if not base or not url.startswith(f"{base.rstrip('/')}/api/events/") or ".." in url:
+            return None
+        return await fetch_picture(url)
+
     def topics(self) -> list[str]:
         prefix = self.frigate.topic_prefix
         return [f"{prefix}/{kind}" for kind in self.frigate.subscribe] + [f"{prefix}/available"]

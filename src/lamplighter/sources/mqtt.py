@@ -15,6 +15,13 @@ started. Retained messages are old news and are skipped unless `retained: true`.
           - {topic: zigbee2mqtt/doorbell, when: {payload.action: single}, level: door, title: Doorbell}
           - {topic: zigbee2mqtt/back_door, level: "912", title: back door open,
              when: {payload.contact: [false, true]}, resolve_when: {payload.contact: true}}
+
+A rule with `do:` instead of `level:` makes a button act on what the lamps show instead of
+sending an event: `do: ack` acknowledges the top signal, `do: ack all` every active one,
+`do: snooze 30m` hides the top signal for that long (it shows again if still active then).
+
+          - {topic: zigbee2mqtt/desk_button, when: {payload.action: single}, do: ack}
+          - {topic: zigbee2mqtt/hue_dimmer, when: {payload.action: off_press_release}, do: snooze 30m}
 """
 
 from __future__ import annotations
@@ -24,11 +31,13 @@ import logging
 import re
 from collections import OrderedDict
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
-from lamplighter.model import Clock, make_event
+from lamplighter.model import Clock, format_duration, make_event, parse_duration
 from lamplighter.sources.base import SourceSettings, Submit
 from lamplighter.sources.mqtt_client import BrokerSettings, BrokerSource, topic_matches
 from lamplighter.untrusted import MAX_MESSAGE_BYTES, check_json
@@ -39,6 +48,7 @@ _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
 TRUE_WORDS = frozenset({"true", "on", "yes", "1"})
 FALSE_WORDS = frozenset({"false", "off", "no", "0"})
 REMEMBERED_KEYS = 1024  # keys whose last event was `resolved`, so a repeated "closed" is sent once
+MAX_BUTTON_SNOOZE = 7 * 86400.0
 
 
 class TemplateError(ValueError):
@@ -118,12 +128,41 @@ def parse_payload(raw: bytes) -> Any:
         return text
 
 
+@dataclass(frozen=True)
+class ButtonAction:
+    """What a button press does: acknowledge the top signal (or all), or snooze the top one."""
+
+    verb: Literal["ack", "snooze"]
+    everything: bool = False
+    seconds: float = 0.0
+
+    def __str__(self) -> str:
+        return f"snooze {format_duration(self.seconds)}" if self.verb == "snooze" else \
+            "ack all" if self.everything else "ack"
+
+
+def parse_action(text: str) -> ButtonAction:
+    """`ack`, `ack all`, `snooze 30m`; ValueError names what is wrong."""
+    words = str(text).strip().lower().split()
+    if words in (["ack"], ["acknowledge"]):
+        return ButtonAction("ack")
+    if words in (["ack", "all"], ["acknowledge", "all"]):
+        return ButtonAction("ack", everything=True)
+    if len(words) == 2 and words[0] == "snooze":
+        seconds = parse_duration(words[1])
+        if not 0 < seconds <= MAX_BUTTON_SNOOZE:
+            raise ValueError("a snooze lasts longer than 0s and at most 7d")
+        return ButtonAction("snooze", seconds=seconds)
+    raise ValueError(f"unknown action {text!r}: use ack, ack all, or snooze DURATION (e.g. snooze 30m)")
+
+
 class TopicRule(BaseModel):
-    """How the messages on one topic filter become events."""
+    """How the messages on one topic filter become events (`level:`), or act as a button (`do:`)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     topic: str = Field(min_length=1)
-    level: str
+    do: ButtonAction | None = None
+    level: str | None = Field(default=None, validate_default=True)
     title: str = "{topic}"
     body: str = ""
     key: str = "{topic}"
@@ -133,7 +172,21 @@ class TopicRule(BaseModel):
     resolve_when: dict[str, Any] = {}
     retained: bool = False
 
-    @field_validator("level", "title", "body", "key", "sender", "status")
+    @field_validator("do", mode="before")
+    @classmethod
+    def _action(cls, value: Any) -> Any:
+        return value if value is None or isinstance(value, ButtonAction) else parse_action(str(value))
+
+    @field_validator("level")
+    @classmethod
+    def _level_or_action(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None and "do" in info.data and info.data["do"] is None:  # (a `do` that failed is not in data)
+            raise PydanticCustomError("missing", "Field required")
+        if value is not None and info.data.get("do") is not None:
+            raise ValueError("a rule either sends an event (level:) or acts as a button (do:), not both")
+        return None if value is None else check_template(value)
+
+    @field_validator("title", "body", "key", "sender", "status")
     @classmethod
     def _template(cls, value: str) -> str:
         return check_template(value)
@@ -175,6 +228,10 @@ class MqttSource(BrokerSource):
     def _apply(self, rule: TopicRule, topic: str, payload: Any, submit: Submit) -> None:
         if not matches(rule.when, topic, payload):
             return
+        if rule.do is not None:
+            self._press(rule.do, topic)
+            return
+        assert rule.level is not None  # a rule without `do` has a level (checked with the settings)
         resolved = bool(rule.resolve_when) and matches(rule.resolve_when, topic, payload)
         status = "resolved" if resolved else render(rule.status, topic, payload).strip().lower()
         key = render(rule.key, topic, payload)
@@ -186,6 +243,19 @@ class MqttSource(BrokerSource):
                           body=render(rule.body, topic, payload), sender=render(rule.sender, topic, payload),
                           key=key, status=status, labels={"topic": topic}, source=self.name,
                           received_at=self.clock.now()))
+
+    def _press(self, action: ButtonAction, topic: str) -> None:
+        """A button was pressed: acknowledge or snooze what the lamps show."""
+        if self.facade is None:
+            raise ValueError(f"button {topic} pressed ({action}) but no running service to act on")
+        by = f"button {topic}"
+        if action.verb == "ack":
+            ended = self.facade.acknowledge_showing(by, action.everything)
+            log.info("%s (%s): acknowledged %s", by, action, ", ".join(str(s.event_id) for s in ended) or "nothing")
+        else:
+            snoozed = self.facade.snooze_showing(action.seconds)
+            log.info("%s (%s): snoozed %s", by, action, snoozed.event_id if snoozed else "nothing")
+        self.health.last_event_at = self.clock.now()
 
     def _already_resolved(self, key: str) -> bool:
         """True if the last event for `key` was already `resolved`; remembers this one either way."""

@@ -14,24 +14,26 @@ import json
 import secrets
 from collections.abc import AsyncIterator, Mapping
 from importlib.resources import files
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import Annotated, Any, NoReturn
 
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from lamplighter.config import PositiveDuration, at_most
 from lamplighter.errors import AuthError, ConfigError, EventError, LampBusy, PayloadError, StoreError
 from lamplighter.i18n import using
-from lamplighter.model import MAX_EVENT_ID, Receipt, Status, make_event
+from lamplighter.model import MAX_EVENT_ID, Outcome, Receipt, Status, StoredEvent, make_event
+from lamplighter.rules.placement import Placement
 from lamplighter.service import Service, SignalAction
 from lamplighter.sources.base import WebhookSource
 from lamplighter.sources.webhooks.common import check_bearer
-from lamplighter.untrusted import load_json
+from lamplighter.web.acknowledge import acknowledge_router, lamp_page_html
+from lamplighter.web.away import away_router
+from lamplighter.web.bodies import parse_json
 from lamplighter.web.dashboard import (
     COOKIE,
-    csrf_token,
     dashboard_router,
     on_the_loop,
     passes_csrf_check,
@@ -40,13 +42,21 @@ from lamplighter.web.dashboard import (
 )
 from lamplighter.web.ingress import IngressPrefix
 from lamplighter.web.limits import BodySizeLimit
-from lamplighter.web.page_text import LAMP_PAGE, language_headers, page_locale, script_words, translate_markup
-from lamplighter.web.views import lamp_json
+from lamplighter.web.page_text import (
+    LAMP_PAGE,
+    LAMP_SCRIPT,
+    language_headers,
+    page_locale,
+    script_words,
+    translate_markup,
+)
+from lamplighter.web.pictures import pictures_router
+from lamplighter.web.views import lamp_json, placement_json
 
 MAX_SNOOZE = "7d"
 MAX_TEST = "5m"
-M = TypeVar("M", bound=BaseModel)
-KEEPALIVE_SECONDS = 15.0
+RECONNECT_MS = 1000  # how soon a lamp page's EventSource tries again after losing the daemon
+HEARTBEAT_SECONDS = 2.0  # the lamp page shows NOT CONNECTED after 5 s without a message
 EventId = Annotated[int, Path(ge=1, le=MAX_EVENT_ID, description="the id of an event in the journal")]
 LAMP_PAGE_HEADERS = {  # inline script and style stay allowed; framing (clickjacking the ack button) does not
     "Content-Security-Policy": "frame-ancestors 'none'; base-uri 'self'; form-action 'self'; object-src 'none'",
@@ -90,18 +100,7 @@ class LampTestIn(BaseModel):
     duration: Annotated[PositiveDuration, at_most(MAX_TEST)] = Field(default=5.0, alias="for")
 
 
-async def _parse_json(request: Request, model: type[M], empty: str = "") -> M:
-    """Validate the raw body as JSON whatever the Content-Type says (curl -d sends a form type).
-
-    The JSON is read by the one bounded parser every intake uses (PayloadError: 400 or 413).
-    """
-    data = load_json(await request.body() or empty.encode())
-    if not isinstance(data, dict):
-        raise RequestValidationError([{"type": "model_type", "loc": ("body",), "msg": "Input should be an object"}])
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise RequestValidationError(exc.errors(include_url=False)) from None
+_parse_json = parse_json  # web/bodies.py, shared with web/acknowledge.py
 
 
 def _receipt_json(receipt: Receipt) -> dict[str, Any]:
@@ -109,6 +108,21 @@ def _receipt_json(receipt: Receipt) -> dict[str, Any]:
                               "signal_id": receipt.signal_id}
     if receipt.retry_after is not None:
         answer["retry_after"] = receipt.retry_after
+    return answer
+
+
+def _with_where(service: Service, answer: dict[str, Any]) -> dict[str, Any]:
+    """A receipt of a shown event, plus where its signal is (on a lamp, queued behind a 911, ...)."""
+    if answer["outcome"] == "shown" and answer["signal_id"] is not None:
+        answer["where"] = placement_json(service.placement(answer["signal_id"]))
+    return answer
+
+
+def _event_with_where(event: StoredEvent, places: Mapping[int, Placement]) -> dict[str, Any]:
+    """A stored event; a shown one with where its signal is now, or whether it was ever on a lamp."""
+    answer = event.to_json()
+    if event.outcome is Outcome.SHOWN:
+        answer["where"] = placement_json(places[event.signal_id or event.id])
     return answer
 
 
@@ -232,11 +246,13 @@ def create_app(service: Service, token: str) -> FastAPI:
             return _event_refused(exc)
         except StoreError as exc:
             return _error(503, f"not accepted: {exc}")
-        return JSONResponse(_receipt_json(receipt), status_code=202)
+        return JSONResponse(_with_where(service, _receipt_json(receipt)), status_code=202)
 
     @app.get("/api/events", dependencies=auth)
     async def list_events(limit: Annotated[int, Query(ge=1, le=5000)] = 50) -> list[dict[str, Any]]:
-        return [event.to_json() for event in service.recent_events(limit)]
+        events = service.recent_events(limit)
+        places = service.placements([e.signal_id or e.id for e in events if e.outcome is Outcome.SHOWN])
+        return [_event_with_where(event, places) for event in events]
 
     @app.post("/api/events/{event_id}/ack", dependencies=auth)
     async def ack(event_id: EventId, request: Request) -> JSONResponse:
@@ -357,9 +373,9 @@ def create_app(service: Service, token: str) -> FastAPI:
             remember_login(response, token)
             return response
         locale = page_locale(request.headers.get("accept-language"), service.config.locale)
+        page = lamp_page_html(lamp_page, name, token, service.config.lamp_page.acknowledge)
         with using(locale):
-            page = translate_markup(lamp_page, LAMP_PAGE).replace("{{WORDS}}", script_words(LAMP_PAGE))
-        page = page.replace("{{LAMP}}", json.dumps(name)).replace("{{CSRF}}", csrf_token(token))
+            page = translate_markup(page, LAMP_PAGE).replace("{{WORDS}}", script_words(LAMP_SCRIPT))
         return HTMLResponse(page, headers={**LAMP_PAGE_HEADERS, **language_headers(locale)})
 
     @app.get("/lamp/{name}/events", dependencies=auth)
@@ -370,6 +386,9 @@ def create_app(service: Service, token: str) -> FastAPI:
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
     app.include_router(dashboard_router(service, token, authorized))
+    app.include_router(acknowledge_router(service, token, authorized))
+    app.include_router(pictures_router(service, authorized))
+    app.include_router(away_router(service, authorized))
     app.add_middleware(BodySizeLimit, max_bytes=service.config.server.max_body_bytes)
     app.add_middleware(IngressPrefix)  # Home Assistant's ingress: pages under its path prefix
     return app
@@ -378,12 +397,13 @@ def create_app(service: Service, token: str) -> FastAPI:
 async def _lamp_stream(service: Service, name: str) -> AsyncIterator[str]:
     queue = service.watch(name)
     try:
+        yield f"retry: {RECONNECT_MS}\n\n"  # the page comes back within a second of the daemon
         while True:
             try:
-                async with asyncio.timeout(KEEPALIVE_SECONDS):  # not wait_for: it can swallow a cancel on 3.11
+                async with asyncio.timeout(HEARTBEAT_SECONDS):  # not wait_for: it can swallow a cancel on 3.11
                     view = await queue.get()
             except TimeoutError:
-                yield ": keepalive\n\n"
+                yield "event: alive\ndata: {}\n\n"  # an event the page sees (a comment it would not)
                 continue
             if view is None:
                 return  # the daemon is stopping; the page's EventSource reconnects when it is back

@@ -35,14 +35,16 @@ from lamplighter.config import GuardsConfig, QuietHoursConfig, RateConfig
 from lamplighter.drivers.base import HIDDEN, redact
 from lamplighter.i18n import _, using
 from lamplighter.model import NAMED_COLORS, LampView, Level, Outcome, Signal, StoredEvent, format_duration
+from lamplighter.rules.placement import Placement
 from lamplighter.rules.router import Snooze
 from lamplighter.rules.watchdog import Watch, blind_reason
 from lamplighter.service import Service
 from lamplighter.service.activity import Activity
 from lamplighter.service.broadcast import Broadcast
+from lamplighter.service.core import PICTURE_LABELS
 from lamplighter.sources.base import Source
 from lamplighter.web.page_text import DASHBOARD, language_headers, page_locale, translate_markup
-from lamplighter.web.views import lamp_json
+from lamplighter.web.views import lamp_json, placement_json
 
 COOKIE = "lamplighter_token"
 CSRF_HEADER = "x-csrf-token"
@@ -57,12 +59,13 @@ VIEWS = {  # path -> (view name, page title)
     "/dashboard/try": ("try", "Try it"),
     "/dashboard/setup": ("setup", "Setup"),
 }
-ASSET_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
+ASSET_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".svg": "image/svg+xml"}
 SECRET_WORDS = frozenset({"password", "passwd", "pass", "secret", "token", "apikey", "auth", "authorization",
                           "credential", "credentials", "cookie", "private"})  # also any *_key but the dedup `key`
 PAGE_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; base-uri 'self'; form-action 'self';"
                                " frame-ancestors 'none'",
+    "X-Frame-Options": "DENY",
     "Cache-Control": "no-store",
     "Referrer-Policy": "no-referrer",
     "X-Content-Type-Options": "nosniff",
@@ -256,11 +259,12 @@ def now_snapshot(service: Service, watching_since: float, activity: list[str]) -
     """What the Now view shows: lamps with the why, active signals, sources, the global snooze."""
     now = service.clock.now()
     signals = sorted(service.signals.values(), key=lambda s: (-s.priority, -s.started_at))
+    places = service.placements([signal.event_id for signal in signals])
     return {
         "now": now,
         "activity": activity,
         "lamps": [_lamp_json(service, view) for view in service.lamp_views()],
-        "signals": [_signal_json(service, signal) for signal in signals],
+        "signals": [_signal_json(service, signal, places[signal.event_id]) for signal in signals],
         "sources": [_source_json(source, now, watching_since) for source in service.sources.values()],
         "snooze": _snooze_json(service.snooze()),
         "agents": service.agent_views(),  # a hub's room agents (none otherwise)
@@ -276,7 +280,7 @@ def _lamp_json(service: Service, view: LampView) -> dict[str, Any]:
     }
 
 
-def _signal_json(service: Service, signal: Signal) -> dict[str, Any]:
+def _signal_json(service: Service, signal: Signal, where: Placement | None = None) -> dict[str, Any]:
     """A signal with the event behind it: who sent it and through which source."""
     event = service.event_record(signal.event_id)
     return {
@@ -290,6 +294,21 @@ def _signal_json(service: Service, signal: Signal) -> dict[str, Any]:
         "started_at": signal.started_at,
         "expires_at": signal.expires_at,
         "snoozed_until": signal.snoozed_until,
+        "picture": f"/api/events/{signal.event_id}/picture"
+                   if event is not None and PICTURE_LABELS & event.labels.keys() else None,
+        **_escalation_json(service, signal),
+        "where": None if where is None else placement_json(where),
+    }
+
+
+def _escalation_json(service: Service, signal: Signal) -> dict[str, Any]:
+    """Its sirens and when they sound (or since when they do)."""
+    now = service.clock.now()
+    sounding = signal.escalates_at is not None and now >= signal.escalates_at and bool(signal.sirens)
+    return {
+        "sirens": sorted(signal.sirens),
+        "escalates_at": signal.escalates_at if signal.sirens else None,
+        "sounding": sounding,
     }
 
 
@@ -367,6 +386,8 @@ def config_json(service: Service, token: str) -> dict[str, Any]:
         "server": {"listen": config.server.listen, "token": HIDDEN, "max_body_bytes": config.server.max_body_bytes},
         "state_dir": str(config.state_dir),
         "lamps": [{"name": name, "url": redact(url)} for name, url in config.lamps.items()],
+        "sirens": [{"name": name, "url": service.lamps[name].driver.url(privacy=True) if name in service.lamps
+                    else redact(url)} for name, url in config.sirens.items()],
         "levels": [_level_json(level, all_lamps) for level in sorted(service.levels.values(),
                                                                      key=lambda lv: -lv.priority)],
         "guards": _guards_json(config.guards),
@@ -385,6 +406,8 @@ def _level_json(level: Level, all_lamps: list[str]) -> dict[str, Any]:
         "priority": level.priority,
         "lamps": list(level.lamps) if level.lamps is not None else all_lamps,
         "quiet_hours_bypass": level.quiet_hours_bypass,
+        "sirens": list(level.sirens or ()),
+        "escalate_after": format_duration(level.escalate_after) if level.sirens else None,
     }
 
 

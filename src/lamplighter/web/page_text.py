@@ -10,15 +10,26 @@ each catalog (see lamplighter.i18n).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from html import escape
 
 from lamplighter.i18n import N_, _, best_match, current
 
-LAMP_PAGE = (
-    N_("Lamplighter lamp"), N_("Tap to acknowledge"), N_("connecting…"), N_("live"), N_("lamp offline"),
-    N_("reconnecting…"), N_("not acknowledged: {error}"), N_("on"), N_("off"),
-)
+LAMP_PAGE = (N_("Lamplighter lamp"),)  # the markup's own words
+LAMP_SCRIPT = {  # the words the lamp page's script writes, by the key it uses: say("hold")
+    "connecting": N_("connecting…"),
+    "live": N_("live"),
+    "lampOffline": N_("lamp offline"),
+    "on": N_("on"),
+    "off": N_("off"),
+    "hold": N_("Hold to acknowledge"),
+    "holding": N_("Keep holding…"),
+    "acknowledged": N_("acknowledged"),
+    "notAcknowledged": N_("not acknowledged"),
+    "notConnected": N_("NOT CONNECTED"),
+    "noStream": N_("No live news from Lamplighter since {time}: this page cannot show alerts. Retrying…"),
+    "tokenRefused": N_("Lamplighter refused this page's sign-in: open the lamp link with the token again."),
+}
 DASHBOARD = (
     N_("Skip to content"), N_("Now"), N_("Timeline"), N_("Try it"), N_("Setup"), N_("connecting…"),
     N_("Sign out"), N_("Lamps: showing signals as they come."), N_("Snooze all lamps for"), N_("30 minutes"),
@@ -45,7 +56,9 @@ def translate_markup(html: str, messages: Iterable[str]) -> str:
     return html.replace('<html lang="en">', f'<html lang="{current()}">')
 
 
-def script_words(messages: Iterable[str]) -> str:
-    """The JSON table a page's script translates with: safe inside a <script> element."""
-    table = {message: _(message) for message in messages}
+def script_words(messages: Iterable[str] | Mapping[str, str]) -> str:
+    """The JSON table a page's script translates with (by message, or by the keys of a mapping):
+    safe inside a <script> element."""
+    pairs = messages.items() if isinstance(messages, Mapping) else ((message, message) for message in messages)
+    table = {key: _(message) for key, message in pairs}
     return json.dumps(table, ensure_ascii=False).replace("<", "\\u003c")

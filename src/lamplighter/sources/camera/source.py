@@ -18,7 +18,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -150,6 +150,15 @@ class CameraSource(Source):
         return make_event(self.camera.level, f"person at {self.name}{where}", received_at=now, source=self.name,
                           sender=self.name, key=self._visit_key, labels=labels,
                           body=f"score {best.score:.2f}, {self.camera.min_frames} frame(s) in a row")
+
+    async def picture(self, labels: Mapping[str, str]) -> bytes | None:
+        """The JPEG saved when the visit began, only from this camera's snapshot folder."""
+        from lamplighter.sources.pictures import read_picture
+
+        folder, path = self._snapshot_folder(), labels.get("snapshot")
+        if folder is None or not path:
+            return None
+        return await asyncio.to_thread(read_picture, Path(path), folder)
 
     def _snapshot_folder(self) -> Path | None:
         """`snapshot_dir`/NAME, else snapshots/ in the source's state directory (None outside a service)."""

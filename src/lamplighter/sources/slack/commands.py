@@ -98,21 +98,23 @@ class Commands:
         if not command.text:
             return replies.say_what(command.command)
         refusal = await self._refusal(sends.allow, command, f"send {sends.level}")
-        return refusal or self._send(command, sends.level, command.text, submit, sends.reply == "in_channel")
+        return refusal or self._send(command, sends.level, command.text, submit, sends.reply == "in_channel",
+                                          facade=facade)
 
     async def _refusal(self, audience: tuple[str, ...], command: SlashCommand, what: str) -> Reply | None:
         decision = await decide(audience, command.user_id, self._groups)
         return None if decision.allowed else replies.refused(what, audience, decision.problems)
 
     def _send(self, command: SlashCommand, level: str, title: str, submit: Submit, in_channel: bool,
-              key: str = "") -> Reply:
+              key: str = "", facade: Facade | None = None) -> Reply:
         now = self._clock.now()
         event = _event(command, level, title, self._source, now, key)
         try:
             receipt = submit(event)
         except StoreError as exc:
             return replies.not_accepted(str(exc))
-        return replies.outcome(event, receipt, now, command.user_id, in_channel)
+        where = facade.where_words(receipt.signal_id) if facade and receipt.signal_id is not None else None
+        return replies.outcome(event, receipt, now, command.user_id, in_channel, where)
 
     async def _lamp(self, command: SlashCommand, submit: Submit, facade: Facade | None) -> Reply:
         verb, _, argument = command.text.partition(" ")
@@ -126,7 +128,7 @@ class Commands:
         if verb == "test":
             title = f"test from {command.user_name or command.user_id}"
             return self._send(command, self._settings.lamp.test_level, title, submit, False,
-                              key=f"slack-test:{command.user_id}:{self._clock.now()}")
+                              key=f"slack-test:{command.user_id}:{self._clock.now()}", facade=facade)
         answer = {"ack": self._ack, "status": _status, "why": self._why, "snooze": self._snooze}.get(verb)
         if answer is None:
             return replies.usage(self._settings.lamp.command)

@@ -41,6 +41,11 @@ HEADLINES: dict[Outcome, str] = {  # message ids: said with _() in the configure
 }
 
 
+WHERE_MARKS: dict[str, str] = {  # the mark before the words of announce/text.py `where_text`
+    "on_lamp": "💡", "queued": "⏳", "snoozed": "😴", "fallback_only": "⚠️", "offline": "⚠️", "ended": "",
+}
+
+
 def escape(text: str) -> str:
     """Text as Slack must receive it: `&`, `<` and `>` escaped, so nothing in it becomes a mention."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
@@ -65,11 +70,17 @@ def _sentence(text: str) -> str:
     return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
 
 
-def outcome(event: Event, receipt: Receipt, now: float, by: str, in_channel: bool) -> Reply:
-    """What happened to an event a person sent; only `shown` is ever posted in the channel."""
+def outcome(event: Event, receipt: Receipt, now: float, by: str, in_channel: bool,
+            where: tuple[str, str] | None = None) -> Reply:
+    """What happened to an event a person sent; only `shown` is ever posted in the channel.
+
+    `where`: (state, words) of the signal a shown event started, from the facade's `where_words`:
+    "On the lamp now" only when a lamp shows it, else "Queued behind a 911...", "Shown on the fallback only..."."""
+    headline = _(HEADLINES[receipt.outcome])
+    if receipt.outcome is Outcome.SHOWN and where is not None:
+        headline = f"{WHERE_MARKS.get(where[0], '')} {escape(where[1])}".strip()
     parts = [_("{headline}: *{level}* “{title}” (event {id}, from {sender}).").format(
-        headline=_(HEADLINES[receipt.outcome]), level=escape(event.level), title=escape(event.title),
-        id=receipt.id, sender=mention(by))]
+        headline=headline, level=escape(event.level), title=escape(event.title), id=receipt.id, sender=mention(by))]
     parts += [_sentence(escape(reason)) for reason in receipt.reasons]
     if receipt.retry_after is not None:
         parts.append(_("You may send again at {time}.").format(time=slack_time(round(now + receipt.retry_after))))

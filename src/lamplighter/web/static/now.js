@@ -4,10 +4,37 @@ import {
   ago, api, clockTime, countdown, describeState, el, levelChip, notify, origin, paintSwatch, swatch, syncList,
 } from "./common.js";
 
+// The words this view adds about sirens and where a signal is, in one place (for translation).
+const WORDS = {
+  sounding: "siren · SOUNDING",
+  armed: "siren · armed",
+  silent: "siren · silent",
+  soundingFor: "Sounding for",
+  armedFor: "Sounds at {time} unless acknowledged:",
+  silentWhy: "Silent: no unacknowledged signal escalates to it",
+  escalatesIn: "siren {sirens} in ",
+  unlessAcked: " unless acknowledged",
+  sirenSounding: "siren {sirens} SOUNDING since {time}",
+  snapshot: "Snapshot: {title}",
+  awayTitle: "While you were away",
+  awaySince: "Since you last looked ({time}): {total} event(s): {counts}.",
+  awayQuiet: "During quiet hours ({start}-{end}): {total} event(s): {counts}.",
+  awayCount: "{count} {outcome}",
+  awayDismiss: "Got it",
+};
+const LAST_LOOKED = "lamplighter.lastLooked";  // when this browser last showed the Now page (epoch seconds)
+const AWAY_AFTER = 300;  // a look less than 5 minutes ago is not "away"
+
+function say(key, values = {}) {
+  return WORDS[key].replace(/\{(\w+)\}/g, (_, name) => values[name]);
+}
+
 const SNOOZE_CHOICES = [["15m", "15 minutes"], ["1h", "1 hour"], ["4h", "4 hours"], ["1d", "1 day"]];
 const BY = "dashboard";
 
 export async function start() {
+  await showAway();
+  rememberLooking();
   document.getElementById("snooze-all").addEventListener("submit", (event) => {
     event.preventDefault();
     const chosen = event.target.elements.for;
@@ -23,8 +50,7 @@ export function update(snapshot) {
   renderSnooze(snapshot.snooze);
   const lamps = document.getElementById("lamps");
   syncList(lamps, snapshot.lamps, (lamp) => lamp.name, createLamp, (node, lamp) => updateLamp(node, lamp, snapshot.signals));
-  syncList(document.getElementById("signals"), snapshot.signals, (s) => s.event_id, createSignal,
-    (node, signal) => updateSignal(node, signal, snapshot.lamps));
+  syncList(document.getElementById("signals"), snapshot.signals, (s) => s.event_id, createSignal, updateSignal);
   document.getElementById("signals-empty").hidden = snapshot.signals.length > 0;
   syncList(document.getElementById("sources"), snapshot.sources, (s) => s.name, createSource, updateSource);
   document.getElementById("sources-empty").hidden = snapshot.sources.length > 0;
@@ -40,6 +66,34 @@ async function run(work, done) {
   } catch (error) {
     notify(error.message, true);
   }
+}
+
+// ---- while you were away ---------------------------------------------------------------------------
+
+async function showAway() {
+  const last = Number(localStorage.getItem(LAST_LOOKED)) || null;
+  const now = Date.now() / 1000;
+  const away = await api(last ? `/api/away?since=${last}` : "/api/away").catch(() => null);
+  if (!away || !away.total || (away.reason === "since" && now - last < AWAY_AFTER)) return;
+  const counts = Object.entries(away.counts).map(([outcome, count]) => say("awayCount", { count, outcome })).join(", ");
+  const summary = away.reason === "quiet_hours"
+    ? say("awayQuiet", { start: clockTime(away.quiet_hours.start), end: clockTime(away.quiet_hours.end), total: away.total, counts })
+    : say("awaySince", { time: clockTime(away.since), total: away.total, counts });
+  const panel = el("section", { id: "away", class: "panel away", "aria-labelledby": "away-title" },
+    el("h2", { id: "away-title" }, say("awayTitle")), el("p", {}, summary),
+    el("ul", { class: "away-events" }, away.events.map((event) => el("li", { dataset: { event: String(event.id) } },
+      `${clockTime(event.received_at)} `, levelChip(event.level), ` ${event.title} · `, el("em", {}, event.outcome)))),
+    el("button", { type: "button", class: "quiet", onclick: () => panel.remove() }, say("awayDismiss")));
+  document.getElementById("signals-title").before(panel);
+}
+
+function rememberLooking() {
+  const mark = () => { if (document.visibilityState === "visible") localStorage.setItem(LAST_LOOKED, String(Date.now() / 1000)); };
+  mark();
+  setInterval(mark, 30_000);
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "hidden") localStorage.setItem(LAST_LOOKED, String(Date.now() / 1000));
+  });
 }
 
 function renderSnooze(snooze) {
@@ -88,6 +142,27 @@ function updateLamp(node, lamp, signals) {
     : lamp.online ? `The lamp ${lamp.error}.`
     : `Offline: ${lamp.error || "the device does not answer"}. Lamplighter keeps retrying.`;
   node.querySelector(".lamp-look").textContent = `Now: ${look}`;
+  if (lamp.kind === "siren") describeSiren(node, lamp, signals, healthy);
+}
+
+function describeSiren(node, lamp, signals, healthy) {
+  const mine = signals.filter((s) => s.sirens.includes(lamp.name) && !s.snoozed_until);
+  const sounding = mine.find((s) => s.sounding);
+  const armed = mine.filter((s) => !s.sounding && s.escalates_at !== null)
+    .sort((a, b) => a.escalates_at - b.escalates_at)[0];
+  node.dataset.siren = sounding ? "sounding" : armed ? "armed" : "silent";
+  const badge = node.querySelector(".badge");
+  if (healthy) {
+    badge.textContent = say(sounding ? "sounding" : armed ? "armed" : "silent");
+    badge.className = `badge ${sounding ? "bad" : armed ? "warn" : "good"}`;
+  }
+  const what = node.querySelector(".lamp-what");
+  if (!sounding) node.querySelector(".lamp-why").replaceChildren();  // "no active signal" is a lamp's idle, not a siren's
+  if (sounding) what.replaceChildren(el("strong", {}, say("soundingFor")), " ", levelChip(sounding.level, sounding.color),
+    " ", sounding.title);
+  else if (armed) what.replaceChildren(say("armedFor", { time: clockTime(armed.escalates_at, true) }), " ",
+    countdown(armed.escalates_at), " · ", levelChip(armed.level, armed.color), " ", armed.title);
+  else what.replaceChildren(say("silentWhy"));
 }
 
 function whyShowing(showing, lamp, signals) {
@@ -127,6 +202,7 @@ function createSignal(signal) {
     el("div", { class: "signal-head" }, el("span", { class: "level" }),
       el("span", { class: "signal-title", id: described })),
     el("p", { class: "signal-why muted" }),
+    el("img", { class: "snapshot", hidden: true, alt: "", loading: "lazy", width: "320", height: "180" }),
     el("div", { class: "actions" },
       el("button", { type: "button", "aria-describedby": described, onclick: () => acknowledge(id) }, "Acknowledge"),
       el("label", { for: choose.id }, "Snooze for"), choose,
@@ -134,19 +210,34 @@ function createSignal(signal) {
         "Snooze")));
 }
 
-function updateSignal(node, signal, lamps) {
+function updateSignal(node, signal) {
   node.querySelector(".level").replaceChildren(levelChip(signal.level, signal.color));
   node.querySelector(".signal-title").textContent = signal.title;
+  node.dataset.where = signal.where ? signal.where.state : "";
+  const picture = node.querySelector(".snapshot");
+  picture.hidden = !signal.picture;
+  if (signal.picture && picture.getAttribute("src") !== signal.picture) {
+    picture.src = signal.picture;
+    picture.alt = say("snapshot", { title: signal.title });
+  }
   node.querySelector(".signal-why").replaceChildren(
     `${from(signal)} · event ${signal.event_id} · since ${clockTime(signal.started_at)} · `, hold(signal), " · ",
-    where(signal, lamps));
+    ...where(signal), ...escalation(signal));
 }
 
-function where(signal, lamps) {
-  if (signal.snoozed_until) return `snoozed until ${clockTime(signal.snoozed_until)}`;
-  const showing = lamps.filter((lamp) => lamp.showing && lamp.showing.event_id === signal.event_id).map((l) => l.name);
-  if (showing.length) return `showing on ${showing.join(", ")}`;
-  return `waiting for ${signal.lamps.join(", ")} (a higher level is showing)`;
+function where(signal) {
+  if (!signal.where) return [];
+  const lamps = signal.where.lamps.length ? ` (${signal.where.lamps.join(", ")})` : "";
+  return [signal.where.state === "on_lamp" ? `${signal.where.text}${lamps}` : signal.where.text];
+}
+
+function escalation(signal) {
+  if (!signal.sirens.length || signal.escalates_at === null) return [];
+  const sirens = signal.sirens.join(", ");
+  if (signal.sounding) {
+    return [" · ", el("strong", { class: "sounding" }, say("sirenSounding", { sirens, time: clockTime(signal.escalates_at) }))];
+  }
+  return [" · ", say("escalatesIn", { sirens }), countdown(signal.escalates_at, say("unlessAcked"))];
 }
 
 function acknowledge(id) {

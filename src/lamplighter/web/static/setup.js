@@ -1,6 +1,25 @@
 // Setup: the running configuration, as the daemon reports it with secrets already hidden.
 import { api, el, levelChip } from "./common.js";
 
+// The words this view adds (sirens, escalation, readable settings), in one place (for translation).
+const WORDS = {
+  sirens: "Sirens",
+  siren: "Siren",
+  url: "URL",
+  escalates: "Escalates from",
+  noSirens: "No sirens: an unacknowledged 911 only stays on the lamps.",
+  escalation: "Escalation",
+  escalateAfter: "sirens {sirens} after {after} unacknowledged",
+  noEscalation: "none",
+  none: "none",
+  yes: "yes",
+  no: "no",
+};
+
+function say(key, values = {}) {
+  return WORDS[key].replace(/\{(\w+)\}/g, (_, name) => values[name]);
+}
+
 export async function start() {
   const config = await api("api/config");
   document.getElementById("setup-content").replaceChildren(
@@ -9,8 +28,13 @@ export async function start() {
       ["largest request", `${config.server.max_body_bytes} bytes`], ["state directory", config.state_dir]]),
     el("h2", {}, "Lamps"),
     table("Lamps", ["Lamp", "URL"], config.lamps.map((lamp) => [lamp.name, el("code", {}, lamp.url)])),
+    el("h2", {}, say("sirens")),
+    config.sirens.length
+      ? table(say("sirens"), [say("siren"), say("url"), say("escalates")], config.sirens.map((siren) => sirenRow(siren, config.levels)))
+      : el("p", { class: "muted" }, say("noSirens")),
     el("h2", {}, "Levels"),
-    table("Levels", ["Level", "Look", "Hold", "Priority", "Lamps", "Quiet hours"], config.levels.map(levelRow)),
+    table("Levels", ["Level", "Look", "Hold", "Priority", "Lamps", "Quiet hours", say("escalation")],
+      config.levels.map(levelRow)),
     el("h2", {}, "Guards"), settings([
       ["same key again within", config.guards.dedup_window], ["per sender", config.guards.per_sender],
       ["per source and level", config.guards.per_source],
@@ -24,13 +48,33 @@ export function update() {}  // the configuration changes only with a restart
 function levelRow(level) {
   const color = level.color_name ? `${level.color_name} (${level.color})` : level.color;
   return [levelChip(level.name, level.color), `${color}, ${level.brightness}%, ${level.effect}`, level.hold,
-    String(level.priority), level.lamps.join(", ") || "none", level.quiet_hours_bypass ? "shows" : "stays dark"];
+    String(level.priority), level.lamps.join(", ") || "none", level.quiet_hours_bypass ? "shows" : "stays dark",
+    level.sirens.length ? say("escalateAfter", { sirens: level.sirens.join(", "), after: level.escalate_after })
+      : say("noEscalation")];
+}
+
+function sirenRow(siren, levels) {
+  const from = levels.filter((level) => level.sirens.includes(siren.name))
+    .map((level) => `${level.name} (${level.escalate_after})`);
+  return [siren.name, el("code", {}, siren.url), from.join(", ") || say("none")];
+}
+
+/** A setting's value as a person reads it: text, a list, or nested settings (a mail rule), never raw JSON. */
+function readable(value) {
+  if (value === null || value === undefined || value === "") return say("none");
+  if (typeof value === "boolean") return say(value ? "yes" : "no");
+  if (typeof value !== "object") return String(value);
+  if (Array.isArray(value)) {
+    if (value.every((item) => item === null || typeof item !== "object")) return value.map(readable).join(", ") || say("none");
+    return el("ol", { class: "nested" }, value.map((item) => el("li", {}, readable(item))));
+  }
+  return el("dl", { class: "nested" }, Object.entries(value).flatMap(([key, item]) => [el("dt", {}, key), el("dd", {}, readable(item))]));
 }
 
 function source(entry) {
   const { name, type, ...rest } = entry;
   return el("section", { class: "panel" }, el("h3", {}, `${name || type} (${type})`),
-    settings(Object.entries(rest).map(([key, value]) => [key, typeof value === "string" ? value : JSON.stringify(value)])));
+    settings(Object.entries(rest).map(([key, value]) => [key, readable(value)])));
 }
 
 function settings(pairs) {
