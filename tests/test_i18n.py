@@ -146,7 +146,7 @@ def test_the_cli_speaks_the_configured_language(daemon: Callable[..., Daemon], t
            "NO_COLOR": "1"}
     env.pop("LAMPLIGHTER_URL", None)
     sent = lamplighter("send", "912", "디스크 부족", env=env)
-    assert sent.stdout.strip() == "이벤트 1: 표시됨", sent.stderr
+    assert sent.stdout.strip() == "이벤트 1: 표시됨 — 지금 램프에 표시 중", sent.stderr
     status = lamplighter("status", env=env)
     assert "이벤트 1 표시 중 (912: 디스크 부족)" in status.stdout and "최근 이벤트:" in status.stdout
     bare = lamplighter("snooze", "2", env=env)
@@ -165,8 +165,9 @@ def test_the_lamp_page_speaks_the_browsers_language(daemon: Callable[..., Daemon
         english = client.get("/lamp/desk", headers={"Accept-Language": "en-GB,en;q=0.9"})
         dashboard = client.get("/dashboard", headers={"Accept-Language": "ko"})
     assert korean.headers["content-language"] == "ko" and '<html lang="ko">' in korean.text
-    assert ">눌러서 확인<" in korean.text and '"live": "연결됨"' in korean.text
-    assert english.headers["content-language"] == "en" and ">Tap to acknowledge<" in english.text
+    assert '"hold": "길게 눌러 확인"' in korean.text and '"live": "연결됨"' in korean.text
+    assert '"notConnected": "연결 끊김"' in korean.text
+    assert english.headers["content-language"] == "en" and '"hold": "Hold to acknowledge"' in english.text
     assert "Accept-Language" in korean.headers["vary"]
     assert '<html lang="ko">' in dashboard.text and ">타임라인<" in dashboard.text and "<title>지금 · Lamplighter" \
         in dashboard.text

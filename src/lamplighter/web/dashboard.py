@@ -294,7 +294,7 @@ def _signal_json(service: Service, signal: Signal, where: Placement | None = Non
         "started_at": signal.started_at,
         "expires_at": signal.expires_at,
         "snoozed_until": signal.snoozed_until,
-        "picture": f"/api/events/{signal.event_id}/picture"
+        "picture": f"api/events/{signal.event_id}/picture"
                    if event is not None and PICTURE_LABELS & event.labels.keys() else None,
         **_escalation_json(service, signal),
         "where": None if where is None else placement_json(where),

@@ -73,7 +73,7 @@ async function run(work, done) {
 async function showAway() {
   const last = Number(localStorage.getItem(LAST_LOOKED)) || null;
   const now = Date.now() / 1000;
-  const away = await api(last ? `/api/away?since=${last}` : "/api/away").catch(() => null);
+  const away = await api(last ? `api/away?since=${last}` : "api/away").catch(() => null);
   if (!away || !away.total || (away.reason === "since" && now - last < AWAY_AFTER)) return;
   const counts = Object.entries(away.counts).map(([outcome, count]) => say("awayCount", { count, outcome })).join(", ");
   const summary = away.reason === "quiet_hours"
