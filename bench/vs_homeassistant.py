@@ -76,7 +76,7 @@ READ_BACK = 0.8  # Lamplighter reads a device back 0.5 s after a change: HA's ne
 LAMPLIGHTER_CONFIG = """\
 lamps: {{{name}: "{url}"}}
 levels:
-  "911": {{hold: {hold}}}
+  "911": {{hold: {hold}, effect: solid}}  # steady red, as the Home Assistant automation turns it on
 guards:
   rate_limit:
     per_sender: {{every: 1ms, burst: 100000}}
