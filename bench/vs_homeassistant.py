@@ -394,7 +394,8 @@ def compare(ha: HomeAssistant, device: Device, events: int, run_id: str, workdir
             our_event(client, device, number, run_id, ours if number >= 0 else Series())
     return {"home_assistant_ms": summary_ms(theirs.seconds) if device.ha_entity else None,
             "lamplighter_ms": summary_ms(ours.seconds),
-            "misses": {"home_assistant": theirs.misses[:20], "lamplighter": ours.misses[:20]}}
+            "misses": {"home_assistant": theirs.misses[:20], "lamplighter": ours.misses[:20]},
+            "samples_ms": {"home_assistant": _rounded(theirs.seconds), "lamplighter": _rounded(ours.seconds)}}
 
 
 def through_hass(loop: Loop, ha: HomeAssistant, events: int, run_id: str, workdir: Path) -> dict[str, Any]:
@@ -443,7 +444,13 @@ def through_hass(loop: Loop, ha: HomeAssistant, events: int, run_id: str, workdi
             time.sleep(0.15)
     stop.set()
     task.result(10)
-    return {"lamplighter_ms": summary_ms(series.seconds), "misses": series.misses[:20]}
+    return {"lamplighter_ms": summary_ms(series.seconds), "misses": series.misses[:20],
+            "samples_ms": _rounded(series.seconds)}
+
+
+def _rounded(seconds: list[float]) -> list[float]:
+    """Each sample in ms (10 µs steps), in the order measured."""
+    return [round(s * 1000, 2) for s in seconds]
 
 
 # ---- the run ---------------------------------------------------------------------------------
