@@ -203,7 +203,7 @@ async def test_the_event_stream_keeps_the_state_so_the_first_alert_is_sent_witho
     light = bridge.add_light("Desk", brightness=80.0, xy=(0.4, 0.4))
     service = service_factory(f"lamps: {{{LAMP}: '{url(bridge)}'}}\n")
     async with service.running():
-        await eventually(lambda: service.lamps[LAMP].online and bridge.listeners)
+        await eventually(lambda: service.lamps[LAMP].memory.contacted and bridge.listeners)  # first read done
         bridge.set_light(light, {"dimming": {"brightness": 23.5}, "color_temperature": {"mirek": 400}})  # the app
         before = look(bridge.light(light))
         await eventually(lambda: service.lamps[LAMP].memory.known is not None

@@ -123,7 +123,7 @@ async def test_the_websocket_keeps_the_state_so_the_first_alert_is_sent_without_
     """Issue 13: WLED pushes its whole state over /ws; the snapshot comes from it, not from a GET in front."""
     service = service_factory(f"lamps: {{{LAMP}: '{url(strip)}'}}\n")
     async with service.running():
-        await eventually(lambda: service.lamps[LAMP].online and strip.sockets)
+        await eventually(lambda: service.lamps[LAMP].memory.contacted and strip.sockets)  # first read done
         # someone changes the strip in the WLED app: the change arrives by push only
         strip.set_state({"bri": 77, "seg": [{"id": 0, "col": [[1, 2, 3]], "fx": 4}]})
         before = restorable(copy.deepcopy(strip.state))

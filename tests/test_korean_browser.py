@@ -63,7 +63,7 @@ def test_the_lamp_page_in_korean_draws_hangul_with_a_cjk_font(
     with d.client() as client:
         assert client.post("/api/events", json={"level": "911", "title": "결제 장애"}).status_code == 202
     expect(page.locator("#title")).to_have_text("결제 장애")
-    expect(page.locator("#ack")).to_have_text("눌러서 확인")
+    expect(page.locator("#ack")).to_have_text("길게 눌러 확인")
     assert_hangul_drawn_by_a_cjk_font(page, "#title")
     assert_hangul_drawn_by_a_cjk_font(page, "#ack")
     screenshot(page, "lamp-korean.png")

@@ -235,9 +235,9 @@ def test_the_pages_carry_a_lamp_favicon(daemon: Callable[..., Daemon], new_page:
     page = new_page()
     open_lamp(page, d, "desk")
     href = page.locator('link[rel="icon"]').get_attribute("href")
-    assert href == "/static/favicon.svg"
-    icon = page.request.get(f"{d.url}{href}")
+    assert href == "static/favicon.svg"  # relative to <base>: also under an ingress prefix
+    icon = page.request.get(f"{d.url}/{href}")
     assert icon.status == 200 and icon.headers["content-type"] == "image/svg+xml"
     assert icon.text().startswith("<svg") and "Lamplighter" in icon.text()
     page.goto(f"{d.url}/dashboard")
-    assert page.locator('link[rel="icon"]').get_attribute("href") == "/static/favicon.svg"
+    assert page.locator('link[rel="icon"]').get_attribute("href") == "static/favicon.svg"

@@ -62,10 +62,10 @@ async def start(files: Files, clock: LoopClock) -> AsyncIterator[Start]:
 
 async def test_a_level_given_a_new_colour_recolours_its_active_signal_and_the_snapshot_stays(
         start: Start, files: Files) -> None:
-    service = await start(f"lamps: {{desk: {SHELF}}}\nlevels: {{912: {{hold: 1m}}}}\n")
+    service = await start(f"lamps: {{desk: {SHELF}}}\nlevels: {{912: {{hold: 1m, effect: solid}}}}\n")
     send(service, "912", "disk filling")
     await eventually(lambda: state(service).color == "#ffd000")
-    files.write(f"lamps: {{desk: {SHELF}}}\nlevels: {{912: {{hold: 1m, color: blue}}}}\n")
+    files.write(f"lamps: {{desk: {SHELF}}}\nlevels: {{912: {{hold: 1m, color: blue, effect: solid}}}}\n")
     changes = await service.reload()
     assert changes.levels_changed == ("912",)
     await eventually(lambda: state(service) == BLUE)
@@ -76,15 +76,15 @@ async def test_a_level_given_a_new_colour_recolours_its_active_signal_and_the_sn
 
 async def test_a_signal_moves_to_the_lamps_its_level_now_names_and_stays_there_after_a_restart(
         start: Start, files: Files) -> None:
-    service = await start(f"{TWO}levels: {{911: {{hold: until_ack, lamps: [desk]}}}}\n")
+    service = await start(f"{TWO}levels: {{911: {{hold: until_ack, lamps: [desk], effect: solid}}}}\n")
     alarm = send(service, "911", "payments down").id
     await eventually(lambda: state(service) == RED)
-    files.write(f"{TWO}levels: {{911: {{hold: until_ack, lamps: [porch]}}}}\n")
+    files.write(f"{TWO}levels: {{911: {{hold: until_ack, lamps: [porch], effect: solid}}}}\n")
     await service.reload()
     await eventually(lambda: state(service, "porch") == RED and state(service) == WARM)
     await service.stop()
 
-    again = await start(f"{TWO}levels: {{911: {{hold: until_ack, lamps: [porch]}}}}\n")
+    again = await start(f"{TWO}levels: {{911: {{hold: until_ack, lamps: [porch], effect: solid}}}}\n")
     assert again.signals[alarm].lamps == {"porch"}  # the journal has the move
     await eventually(lambda: state(again, "porch") == RED)
 
@@ -113,11 +113,11 @@ async def test_dedup_memory_and_the_global_snooze_carry_over(start: Start, files
 
 async def test_a_lamp_given_a_new_url_is_put_back_then_replaced_and_the_new_one_shows_the_signal(
         start: Start, files: Files) -> None:
-    service = await start(f"lamps: {{desk: {SHELF}}}\nlevels: {{911: {{hold: until_ack}}}}\n")
+    service = await start(f"lamps: {{desk: {SHELF}}}\nlevels: {{911: {{hold: until_ack, effect: solid}}}}\n")
     alarm = send(service, "911", "payments down").id
     await eventually(lambda: state(service) == RED)
     old = service.lamps["desk"].driver
-    files.write("lamps: {desk: 'virtual://desk?on=true&color=blue'}\nlevels: {911: {hold: until_ack}}\n")
+    files.write("lamps: {desk: 'virtual://desk?on=true&color=blue'}\nlevels: {911: {hold: until_ack, effect: solid}}\n")
     assert (await service.reload()).lamps_replaced == ("desk",)
     assert isinstance(old, VirtualDriver) and old.state == WARM  # put back before it was let go
     assert service.lamps["desk"].driver is not old
@@ -128,7 +128,7 @@ async def test_a_lamp_given_a_new_url_is_put_back_then_replaced_and_the_new_one_
 
 async def test_a_journal_that_refuses_the_move_leaves_everything_as_it_was(
         start: Start, files: Files, monkeypatch: pytest.MonkeyPatch) -> None:
-    service = await start(f"{TWO}levels: {{911: {{hold: until_ack, lamps: [desk]}}}}\n")
+    service = await start(f"{TWO}levels: {{911: {{hold: until_ack, lamps: [desk], effect: solid}}}}\n")
     alarm = send(service, "911", "payments down").id
     before = (service.config, dict(service.signals), dict(service.lamps))
 
@@ -136,7 +136,7 @@ async def test_a_journal_that_refuses_the_move_leaves_everything_as_it_was(
         raise StoreError("cannot write to the store: database or disk is full")
 
     monkeypatch.setattr(service.store, "set_signal_lamps", full_disk)
-    files.write("lamps: {porch: virtual://porch}\nlevels: {911: {hold: until_ack, lamps: [porch]}}\n")
+    files.write("lamps: {porch: virtual://porch}\nlevels: {911: {hold: until_ack, lamps: [porch], effect: solid}}\n")
     with pytest.raises(StoreError):
         await service.reload()
     assert (service.config, dict(service.signals), dict(service.lamps)) == before

@@ -64,7 +64,8 @@ def split_listen(value: str) -> tuple[str, int]:
     """`HOST:PORT` (or `[::1]:PORT`) as (host, port); ValueError names what is wrong."""
     host, sep, port = value.rpartition(":")
     if not sep or not host or not port.isdigit():
-        raise ValueError(f"must be HOST:PORT, e.g. 127.0.0.1:8911, not {value!r}")
+        example = port if port.isdigit() and 0 < int(port) < 65536 else "8911"
+        raise ValueError(f"must be HOST:PORT, e.g. 127.0.0.1:{example}, not {value!r}")
     if not 0 < int(port) < 65536:
         raise ValueError(f"port {int(port)} is out of range: a port is 1-65535")
     return host.strip("[]"), int(port)

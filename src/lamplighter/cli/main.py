@@ -97,9 +97,9 @@ def run(config_path: Path | None, verbose: bool, log_format: LogFormat | None) -
     configure_logging(log_format or loaded.config.log.format, verbose)
     from lamplighter.web.server import listen, serve
 
+    lock = hold_journal(loaded.config.state_dir)  # one daemon per journal; `restore` waits for none
     listening = listen(loaded.config.server)  # a taken port ends here, before a token is printed
     token = ensure_token(loaded.config, os.environ)
-    lock = hold_journal(loaded.config.state_dir)  # one daemon per journal; `restore` waits for none
     service = Service(loaded.config, config_path=loaded.path)
     _print_banner(loaded, token, config_path)
     with contextlib.suppress(KeyboardInterrupt), asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
