@@ -48,6 +48,7 @@ bench: $(TEST_STAMP)
 	scripts/ensure-kasa-simulator
 	$(BIN)/python bench/latency.py
 	$(BIN)/python bench/storm.py
+	$(BIN)/python bench/batch.py
 	$(BIN)/python bench/footprint.py
 	$(BIN)/python bench/camera.py
 	$(BIN)/python bench/hooks.py
@@ -56,6 +57,9 @@ bench: $(TEST_STAMP)
 	$(BIN)/python bench/drivers.py
 	scripts/ensure-debian-packages mosquitto
 	$(BIN)/python bench/vs_homeassistant.py
+	$(BIN)/python bench/retention.py
+	$(BIN)/python bench/reload.py
+	$(BIN)/python bench/hub.py
 
 check: $(RUNTIME_STAMP)
 	$(BIN)/lamplighter check
