@@ -164,3 +164,15 @@ async def test_a_burst_of_requests_costs_a_few_disk_syncs_not_one_each(service: 
     before = service.durability.syncs
     await asyncio.gather(*(service.accept(events(1, f"burst {i}")) for i in range(50)))
     assert service.durability.syncs - before <= 3
+
+
+async def test_the_journals_log_is_copied_back_off_the_event_loop_and_stays_small(service: Service) -> None:
+    """SQLite's own checkpoint ran inside a commit on the event loop; ours runs in the sync thread."""
+    for i in range(60):
+        await service.accept(events(10, f"wal {i}"))  # 60 commits of 10 events: more than CHECKPOINT_EVERY pages
+    await service.durable()
+    with sqlite3.connect(service.store.path) as db:
+        assert db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000  # a fresh connection: default
+    assert service.store._db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0  # the loop's: never
+    wal = Path(f"{service.store.path}-wal")
+    assert wal.stat().st_size < 4 * 1024 * 1024  # bounded by CHECKPOINT_EVERY commits, not by the storm

@@ -9,7 +9,8 @@ Commit and disk sync are two steps. A commit (`synchronous=NORMAL`) writes the t
 to the write-ahead log without waiting for the disk: from then on a crash of the process
 keeps it, and the lamps can act on it. `sync()` then makes the log durable against power
 loss with one fsync of the WAL file, in a worker thread, covering every commit before it
-(what `synchronous=FULL` does at each commit, but off the event loop and shared). The
+(what `synchronous=FULL` does at each commit, but off the event loop and shared). The same
+thread copies the log into the database file (a checkpoint) every CHECKPOINT_EVERY commits. The
 service answers a request only once a sync that began after its commit has finished
 (service/durability.py). An fsync of the WAL after the commit that wrote it is what makes
 a WAL commit survive a power cut; SQLite itself syncs the WAL before every checkpoint and
@@ -87,6 +88,8 @@ INCREMENTAL_VACUUM = 2  # PRAGMA auto_vacuum: the file can give free pages back 
 ACTIVE_SIGNAL_EVENTS = "SELECT event_id FROM signals WHERE ended_at IS NULL"
 
 BUSY_TIMEOUT = 5.0  # seconds a connection waits for another's write to end
+CHECKPOINT_EVERY = 100  # commits between checkpoints: SQLite's own (every 1,000 pages) ran inside a commit, on the
+# event loop, and held one alert in ~100 for 66-198 ms (bench/vs_homeassistant.py)
 
 _COLUMNS = {table: set(re.findall(r"^\s+(\w+) [A-Z]", body, re.MULTILINE))
             for table, body in re.findall(r"CREATE TABLE IF NOT EXISTS (\w+) \((.*?)\n\);", SCHEMA, re.DOTALL)}
@@ -119,6 +122,7 @@ class Store:
         try:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")  # the disk sync is `sync()`, off the event loop
+            self._db.execute("PRAGMA wal_autocheckpoint=0")  # and so is the checkpoint (`sync()`)
             self._check_intact()
             self._enable_incremental_vacuum(path)
             self._migrate()
@@ -129,6 +133,7 @@ class Store:
         self._db.row_factory = sqlite3.Row
         self.path = path
         self.commits = 0  # transactions committed so far (a sync covers all those before it began)
+        self._checkpointed = 0  # commits when the last checkpoint ran
         self.on_commit: Callable[[], None] | None = None  # told after every commit, to schedule a sync
 
     def _check_intact(self) -> None:
@@ -213,6 +218,18 @@ class Store:
             raise StoreError(f"cannot sync the journal {wal}: {exc}") from None
         finally:
             os.close(descriptor)
+        if self.commits - self._checkpointed >= CHECKPOINT_EVERY:
+            self._checkpointed = self.commits
+            self._checkpoint()
+
+    def _checkpoint(self) -> None:
+        """Copy the log into the database file so it does not grow, on a connection of this thread's own.
+        PASSIVE: it waits for nobody, and the event loop's connection goes on writing meanwhile."""
+        try:
+            with contextlib.closing(sqlite3.connect(self.path, timeout=BUSY_TIMEOUT)) as db:
+                db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.Error as exc:
+            log.warning("journal checkpoint failed (%s); the log is copied at the next one", exc)
 
     def _joins(self) -> bool:
         """Whether a transaction is open to join (a closed store opens none: BEGIN then says why)."""
