@@ -205,6 +205,7 @@ async def test_the_dashboard_hands_its_scripts_the_words_in_the_browsers_languag
     assert korean["sounding"] == "사이렌 · 울리는 중" and korean["armed"] == "사이렌 · 대기 중"
     assert korean["escalatesIn"] == "사이렌 {sirens}: {left}"  # placeholders left for the script to fill
     assert english == DASHBOARD_SCRIPT  # English says the messages as written
+    assert ">설정된 소스가 없습니다. 이벤트는 HTTP API와 명령줄로 들어옵니다:<" in korean_page.text  # and the markup's
     assert [key for key in korean if korean[key] == english[key] and key != "url"] == []  # every word translated
     assert "unsafe-inline" not in korean_page.headers["content-security-policy"]
     assert re.findall(r'<script(?![^>]*\b(?:src=|type="application/json"))', korean_page.text) == []

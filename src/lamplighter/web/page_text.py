@@ -40,6 +40,9 @@ DASHBOARD = (
     N_("Outcome"), N_("any"), N_("Clear filters"), N_("Send a test event"), N_("Lamp"), N_("the level's lamps"),
     N_("Title"), N_("Send test event"), N_("Preview"), N_("How the level looks on a lamp. Only this page changes."),
     N_("Lamps now"), N_("Rooms"),
+    N_("No sources configured: events arrive through the HTTP API and the command line:"),
+    N_("The configuration this daemon is running with. Secrets are hidden; change it in the file and restart."
+       " Check a changed file first with:"),
 )
 DASHBOARD_SCRIPT = {  # the words the dashboard's scripts write, by the key they use: say("live") (common.js)
     # every view (common.js, main.js)
