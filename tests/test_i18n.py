@@ -8,6 +8,7 @@ Makefile's TEST_PEERS) and fail when they are missing.
 from __future__ import annotations
 
 import gettext
+import json
 import os
 import re
 import shutil
@@ -22,7 +23,10 @@ import pytest
 from lamplighter import i18n
 from lamplighter.i18n import _, best_match, using
 from lamplighter.model import Event, Outcome, Receipt
+from lamplighter.service import Service
 from lamplighter.sources.slack import replies
+from lamplighter.web.app import create_app
+from lamplighter.web.page_text import DASHBOARD_SCRIPT
 from tests.daemon import TOKEN, Daemon
 
 LOCALE_DIR = Path(i18n.__file__).parent / "locale"
@@ -171,3 +175,45 @@ def test_the_lamp_page_speaks_the_browsers_language(daemon: Callable[..., Daemon
     assert "Accept-Language" in korean.headers["vary"]
     assert '<html lang="ko">' in dashboard.text and ">타임라인<" in dashboard.text and "<title>지금 · Lamplighter" \
         in dashboard.text
+
+
+# ---- the words the dashboard's scripts write -----------------------------------------------------
+
+STATIC = Path(i18n.__file__).parent / "web" / "static"
+WORDS_TABLE = re.compile(r'<script type="application/json" id="words">(.*?)</script>', re.DOTALL)
+
+
+async def dashboard_words(service: Service, accept_language: str) -> tuple[httpx.Response, dict[str, str]]:
+    """The Now page as a browser asking for `accept_language` gets it, and the words table it carries."""
+    transport = httpx.ASGITransport(app=create_app(service, TOKEN))
+    async with httpx.AsyncClient(transport=transport, base_url="http://lamplighter",
+                                 cookies={"lamplighter_token": TOKEN}) as client:
+        page = await client.get("/dashboard", headers={"Accept-Language": accept_language})
+    found = WORDS_TABLE.search(page.text)
+    assert found is not None, "the dashboard carries no words table"
+    return page, json.loads(found.group(1))
+
+
+async def test_the_dashboard_hands_its_scripts_the_words_in_the_browsers_language(
+        service_factory: Callable[..., Service]) -> None:
+    service = service_factory()
+    korean_page, korean = await dashboard_words(service, "ko-KR,ko;q=0.9,en;q=0.8")
+    english_page, english = await dashboard_words(service, "en-US,en;q=0.9")
+    assert korean_page.headers["content-language"] == "ko" and english_page.headers["content-language"] == "en"
+    assert set(korean) == set(english) == set(DASHBOARD_SCRIPT)
+    assert korean["live"] == "연결됨" and korean["awayDismiss"] == "알겠습니다"
+    assert korean["sounding"] == "사이렌 · 울리는 중" and korean["armed"] == "사이렌 · 대기 중"
+    assert korean["escalatesIn"] == "사이렌 {sirens}: {left}"  # placeholders left for the script to fill
+    assert english == DASHBOARD_SCRIPT  # English says the messages as written
+    assert ">설정된 소스가 없습니다. 이벤트는 HTTP API와 명령줄로 들어옵니다:<" in korean_page.text  # and the markup's
+    assert [key for key in korean if korean[key] == english[key] and key != "url"] == []  # every word translated
+    assert "unsafe-inline" not in korean_page.headers["content-security-policy"]
+    assert re.findall(r'<script(?![^>]*\b(?:src=|type="application/json"))', korean_page.text) == []
+
+
+def test_every_word_a_dashboard_script_says_is_in_the_table() -> None:
+    scripts = {path.name: path.read_text(encoding="utf-8") for path in STATIC.glob("*.js")}
+    said = {key for text in scripts.values() for key in re.findall(r'\bsay(?:With)?\("(\w+)"', text)}
+    assert len(said) > 60
+    assert sorted(said - set(DASHBOARD_SCRIPT)) == []
+    assert [name for name, text in scripts.items() if "const WORDS = {" in text] == []  # one source: page_text.py

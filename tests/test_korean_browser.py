@@ -77,6 +77,10 @@ def test_the_dashboard_in_korean_draws_hangul_with_a_cjk_font(
     expect(page.get_by_role("link", name="타임라인")).to_be_visible()
     expect(page.locator("#signals-title")).to_have_text("활성 신호")
     expect(page).to_have_title("지금 · Lamplighter")
+    expect(page.locator("#live")).to_have_text("연결됨", timeout=WAIT_MS)  # the words the scripts write, too
+    desk = page.locator('#lamps li[data-lamp="desk"]')
+    expect(desk.locator(".lamp-what")).to_have_text("표시할 것 없음")
+    expect(desk.locator(".badge")).to_have_text("온라인")
     assert_hangul_drawn_by_a_cjk_font(page, "#signals-title")
     assert_hangul_drawn_by_a_cjk_font(page, "nav a[data-view=timeline]")  # the node's own text only
     screenshot(page, "dashboard-korean.png")

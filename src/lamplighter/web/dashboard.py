@@ -43,7 +43,14 @@ from lamplighter.service.activity import Activity
 from lamplighter.service.broadcast import Broadcast
 from lamplighter.service.core import PICTURE_LABELS
 from lamplighter.sources.base import Source
-from lamplighter.web.page_text import DASHBOARD, language_headers, page_locale, translate_markup
+from lamplighter.web.page_text import (
+    DASHBOARD,
+    DASHBOARD_SCRIPT,
+    language_headers,
+    page_locale,
+    script_words,
+    translate_markup,
+)
 from lamplighter.web.views import lamp_json, placement_json
 
 COOKIE = "lamplighter_token"
@@ -191,6 +198,7 @@ def _add_pages(router: APIRouter, token: str, authorized: Authorize, configured_
         locale = page_locale(request.headers.get("accept-language"), configured_locale)
         with using(locale):
             html = _fill(translate_markup(shell, DASHBOARD), VIEW=view, TITLE=_(title), CSRF=csrf_token(token))
+            html = html.replace("{{WORDS}}", script_words(DASHBOARD_SCRIPT))  # JSON, not HTML: not _fill's escape
         return HTMLResponse(html, headers={**PAGE_HEADERS, **language_headers(locale)})
 
     for path in VIEWS:

@@ -1,6 +1,19 @@
-// What every dashboard view shares: the API (with the CSRF token), building DOM, time and colour.
+// What every dashboard view shares: the words, the API (with the CSRF token), building DOM, time and colour.
 
 const csrf = document.querySelector('meta[name="csrf-token"]').content;
+// every word the scripts write, in the reader's language (DASHBOARD_SCRIPT in lamplighter/web/page_text.py)
+const WORDS = JSON.parse(document.getElementById("words").textContent);
+
+/** The words of `key` with its {placeholders} filled from `values` (any not given stay as they are). */
+export function say(key, values = {}) {
+  return WORDS[key].replace(/\{(\w+)\}/g, (match, name) => (name in values ? String(values[name]) : match));
+}
+
+/** say() as DOM children, where a value may be an element: say("shownUntilAcked", {now: link}). */
+export function sayWith(key, values) {
+  return WORDS[key].split(/(\{\w+\})/).filter(Boolean)
+    .map((part) => (/^\{\w+\}$/.test(part) && part.slice(1, -1) in values ? values[part.slice(1, -1)] : part));
+}
 
 /** Call the daemon's API; resolves to the JSON answer, rejects with the server's own error text. */
 export async function api(path, { method = "GET", body } = {}) {
@@ -54,7 +67,7 @@ export function syncList(list, items, key, create, update) {
 
 /** Who sent an event and through which source: "from alice via api", or "via watchdog" when they are one. */
 export function origin(sender, source) {
-  return sender && sender !== source ? `from ${sender} via ${source}` : `via ${source}`;
+  return sender && sender !== source ? say("fromVia", { sender, source }) : say("via", { source });
 }
 
 // ---- time: the server's clock, so that "7s left" is right even if this device's clock is not ----
@@ -79,7 +92,7 @@ function duration(seconds) {
 
 export function ago(at) {
   const seconds = serverNow() - at;
-  return seconds < 5 ? "just now" : `${duration(seconds)} ago`;
+  return seconds < 5 ? say("justNow") : say("ago", { duration: duration(seconds) });
 }
 
 /** "14:02" today, "Tue 14:02" on another day; `seconds` adds ":05". */
@@ -90,15 +103,19 @@ export function clockTime(at, seconds = false) {
   return today ? time : `${date.toLocaleDateString([], { weekday: "short" })} ${time}`;
 }
 
-/** A span that counts down to `until` (refreshed every second by main.js): "7s left". */
-export function countdown(until, suffix = " left") {
-  return el("span", { dataset: { until: String(until), suffix } }, `${duration(until - serverNow())}${suffix}`);
+/** A span that counts down to `until` (refreshed every second by main.js): "7s left", or in words with {duration}. */
+export function countdown(until, words = say("left")) {
+  const node = el("span", { dataset: { until: String(until), words } });
+  refreshCountdown(node);
+  return node;
+}
+
+function refreshCountdown(node) {
+  node.textContent = node.dataset.words.replace("{duration}", duration(Number(node.dataset.until) - serverNow()));
 }
 
 export function refreshCountdowns() {
-  for (const node of document.querySelectorAll("[data-until]")) {
-    node.textContent = `${duration(Number(node.dataset.until) - serverNow())}${node.dataset.suffix}`;
-  }
+  document.querySelectorAll("[data-until]").forEach(refreshCountdown);
 }
 
 // ---- colour ----------------------------------------------------------------------------------------
@@ -138,9 +155,14 @@ function lookOf(state) {
   return { css: `rgb(${r}, ${g}, ${b})`, effect: state.effect === "solid" ? "" : state.effect };
 }
 
+/** A level's hold as /api/config gives it ("until acknowledged" or a duration), in the reader's words. */
+export function holdText(hold) {
+  return hold === "until acknowledged" ? say("untilAcked") : hold;
+}
+
 export function describeState(state, colorName) {
-  if (!state) return "state unknown";
-  if (!state.on) return "off";
+  if (!state) return say("stateUnknown");
+  if (!state.on) return say("off");
   const color = colorName ? `${colorName} (${state.color})` : state.color;
   return `${color}, ${state.brightness}%, ${state.effect}`;
 }

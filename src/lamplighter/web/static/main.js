@@ -1,5 +1,5 @@
 // The dashboard's entry point: shows the page's view, keeps it live over server-sent events.
-import { api, notify, refreshCountdowns, syncClock } from "./common.js";
+import { api, notify, refreshCountdowns, say, syncClock } from "./common.js";
 import * as now from "./now.js";
 import * as setup from "./setup.js";
 import * as timeline from "./timeline.js";
@@ -34,15 +34,15 @@ function connect() {
   stream.onmessage = (message) => {
     const snapshot = JSON.parse(message.data);
     syncClock(snapshot.now);
-    setLive("live", "live");
+    setLive("live", say("live"));
     showAttention(snapshot);
     view.update(snapshot);
   };
   stream.onerror = () => {
     if (stream.readyState === EventSource.CLOSED) {
-      setLive("closed", "disconnected: reload the page or sign in again");
+      setLive("closed", say("disconnected"));
     } else {
-      setLive("reconnecting", "reconnecting…");
+      setLive("reconnecting", say("reconnecting"));
     }
   };
 }
@@ -52,9 +52,9 @@ document.getElementById("sign-out").addEventListener("click", async () => {
     await api("logout", { method: "POST" });
     window.location.assign("login");
   } catch (error) {
-    notify(`Could not sign out: ${error.message}`, true);
+    notify(say("signOutFailed", { error: error.message }), true);
   }
 });
 
 setInterval(refreshCountdowns, 1000);
-view.start().then(connect, (error) => notify(`Could not load this page: ${error.message}`, true));
+view.start().then(connect, (error) => notify(say("loadFailed", { error: error.message }), true));

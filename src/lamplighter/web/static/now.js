@@ -1,35 +1,14 @@
 // Now: every lamp in its live colour with what it shows and why; active signals with their
 // buttons; sources with their health; the global snooze.
 import {
-  ago, api, clockTime, countdown, describeState, el, levelChip, notify, origin, paintSwatch, swatch, syncList,
+  ago, api, clockTime, countdown, describeState, el, levelChip, notify, origin, paintSwatch, say, sayWith, swatch,
+  syncList,
 } from "./common.js";
 
-// The words this view adds about sirens and where a signal is, in one place (for translation).
-const WORDS = {
-  sounding: "siren · SOUNDING",
-  armed: "siren · armed",
-  silent: "siren · silent",
-  soundingFor: "Sounding for",
-  armedFor: "Sounds at {time} unless acknowledged:",
-  silentWhy: "Silent: no unacknowledged signal escalates to it",
-  escalatesIn: "siren {sirens} in ",
-  unlessAcked: " unless acknowledged",
-  sirenSounding: "siren {sirens} SOUNDING since {time}",
-  snapshot: "Snapshot: {title}",
-  awayTitle: "While you were away",
-  awaySince: "Since you last looked ({time}): {total} event(s): {counts}.",
-  awayQuiet: "During quiet hours ({start}-{end}): {total} event(s): {counts}.",
-  awayCount: "{count} {outcome}",
-  awayDismiss: "Got it",
-};
 const LAST_LOOKED = "lamplighter.lastLooked";  // when this browser last showed the Now page (epoch seconds)
 const AWAY_AFTER = 300;  // a look less than 5 minutes ago is not "away"
 
-function say(key, values = {}) {
-  return WORDS[key].replace(/\{(\w+)\}/g, (_, name) => values[name]);
-}
-
-const SNOOZE_CHOICES = [["15m", "15 minutes"], ["1h", "1 hour"], ["4h", "4 hours"], ["1d", "1 day"]];
+const SNOOZE_CHOICES = ["15m", "1h", "4h", "1d"];  // each said as say(`snooze${choice}`)
 const BY = "dashboard";
 
 export async function start() {
@@ -39,10 +18,10 @@ export async function start() {
     event.preventDefault();
     const chosen = event.target.elements.for;
     run(() => api("api/snooze", { method: "POST", body: { for: chosen.value, by: BY } }),
-      `All lamps snoozed for ${chosen.selectedOptions[0].textContent}.`);
+      say("allSnoozed", { duration: chosen.selectedOptions[0].textContent }));
   });
   document.getElementById("end-snooze").addEventListener("click", () => {
-    run(() => api("api/snooze", { method: "DELETE" }), "Snooze ended: the lamps show what is active.");
+    run(() => api("api/snooze", { method: "DELETE" }), say("snoozeEnded"));
   });
 }
 
@@ -102,9 +81,9 @@ function renderSnooze(snooze) {
   panel.dataset.active = String(Boolean(snooze));
   document.getElementById("end-snooze").hidden = !snooze;
   state.replaceChildren(snooze
-    ? el("span", {}, el("strong", {}, "Snoozed"), ` by ${snooze.by} until ${clockTime(snooze.until)} (`,
-      countdown(snooze.until), "): only levels that bypass quiet hours light the lamps.")
-    : "Lamps show signals as they come.");
+    ? el("span", {}, sayWith("snoozedBy", { snoozed: el("strong", {}, say("snoozed")), by: snooze.by,
+      time: clockTime(snooze.until), left: countdown(snooze.until) }))
+    : say("notSnoozed"));
 }
 
 // ---- lamps -------------------------------------------------------------------------------------------
@@ -120,7 +99,7 @@ function createLamp(lamp) {
       el("p", { class: "lamp-error error" }),
       el("p", { class: "lamp-look muted" }),
       el("p", { class: "muted" }, el("code", {}, lamp.url), " · ",
-        el("a", { href: page, "aria-label": `Full-screen page of ${lamp.name}` }, "full-screen page"))));
+        el("a", { href: page, "aria-label": say("fullScreenOf", { lamp: lamp.name }) }, say("fullScreen")))));
 }
 
 function updateLamp(node, lamp, signals) {
@@ -129,19 +108,18 @@ function updateLamp(node, lamp, signals) {
   const healthy = lamp.online && lamp.reached !== false;
   node.dataset.online = String(healthy);
   const badge = node.querySelector(".badge");
-  badge.textContent = !lamp.online ? "offline" : !healthy ? "not showing it"
-    : (lamp.kind === "siren" ? "siren, online" : "online");
+  badge.textContent = say(!lamp.online ? "offline" : !healthy ? "notShowingIt" : lamp.kind === "siren" ? "sirenOnline" : "online");
   badge.className = `badge ${healthy ? "good" : "bad"}`;
   const showing = lamp.showing;
   node.querySelector(".lamp-what").replaceChildren(
-    ...(showing ? [levelChip(showing.level, showing.color), " ", showing.title] : ["Nothing to show"]));
+    ...(showing ? [levelChip(showing.level, showing.color), " ", showing.title] : [say("nothingToShow")]));
   node.querySelector(".lamp-why").replaceChildren(...(showing ? whyShowing(showing, lamp, signals) : whyIdle(lamp, signals)));
   const error = node.querySelector(".lamp-error");
   error.hidden = healthy;
   error.textContent = healthy ? ""
-    : lamp.online ? `The lamp ${lamp.error}.`
-    : `Offline: ${lamp.error || "the device does not answer"}. Lamplighter keeps retrying.`;
-  node.querySelector(".lamp-look").textContent = `Now: ${look}`;
+    : lamp.online ? say("lampError", { error: lamp.error })
+    : say("offlineError", { error: lamp.error || say("noAnswer") });
+  node.querySelector(".lamp-look").textContent = say("nowLooks", { look });
   if (lamp.kind === "siren") describeSiren(node, lamp, signals, healthy);
 }
 
@@ -167,20 +145,19 @@ function describeSiren(node, lamp, signals, healthy) {
 
 function whyShowing(showing, lamp, signals) {
   const waiting = signals.filter((s) => s.event_id !== showing.event_id && !s.snoozed_until && s.lamps.includes(lamp.name));
-  return [`${from(showing)} · since ${clockTime(showing.started_at)} · `, hold(showing),
-    waiting.length ? ` · ${waiting.length} more waiting behind it` : ""];
+  return [`${from(showing)} · ${say("since", { time: clockTime(showing.started_at) })} · `, hold(showing),
+    waiting.length ? ` · ${say("waiting", { count: waiting.length })}` : ""];
 }
 
 function whyIdle(lamp, signals) {
   const meant = signals.find((s) => !s.snoozed_until && s.lamps.includes(lamp.name));
-  if (meant && !lamp.online) return [`Should show ${meant.level} “${meant.title}”, but the lamp cannot be reached`];
+  if (meant && !lamp.online) return [say("unreachable", { level: meant.level, title: meant.title })];
   const snoozed = signals.filter((s) => s.snoozed_until && s.lamps.includes(lamp.name));
   if (snoozed.length) {
     const first = snoozed[0];
-    return [`${first.level} “${first.title}” is snoozed until ${clockTime(first.snoozed_until)}; `,
-      "the lamp shows its own state"];
+    return [say("snoozedUntil", { level: first.level, title: first.title, time: clockTime(first.snoozed_until) })];
   }
-  return ["No active signal: the lamp shows its own state"];
+  return [say("idle")];
 }
 
 function from(signal) {
@@ -188,7 +165,7 @@ function from(signal) {
 }
 
 function hold(signal) {
-  return signal.expires_at === null ? "until acknowledged" : countdown(signal.expires_at);
+  return signal.expires_at === null ? say("untilAcked") : countdown(signal.expires_at);
 }
 
 // ---- signals -----------------------------------------------------------------------------------------
@@ -196,7 +173,7 @@ function hold(signal) {
 function createSignal(signal) {
   const id = signal.event_id;
   const choose = el("select", { id: `snooze-for-${id}` },
-    SNOOZE_CHOICES.map(([value, text]) => el("option", { value }, text)));
+    SNOOZE_CHOICES.map((value) => el("option", { value }, say(`snooze${value}`))));
   const described = `signal-title-${id}`;
   return el("li", { class: "signal panel", dataset: { event: String(id) } },
     el("div", { class: "signal-head" }, el("span", { class: "level" }),
@@ -204,10 +181,10 @@ function createSignal(signal) {
     el("p", { class: "signal-why muted" }),
     el("img", { class: "snapshot", hidden: true, alt: "", loading: "lazy", width: "320", height: "180" }),
     el("div", { class: "actions" },
-      el("button", { type: "button", "aria-describedby": described, onclick: () => acknowledge(id) }, "Acknowledge"),
-      el("label", { for: choose.id }, "Snooze for"), choose,
+      el("button", { type: "button", "aria-describedby": described, onclick: () => acknowledge(id) }, say("acknowledge")),
+      el("label", { for: choose.id }, say("snoozeFor")), choose,
       el("button", { type: "button", class: "quiet", "aria-describedby": described, onclick: () => snooze(id, choose) },
-        "Snooze")));
+        say("snooze"))));
 }
 
 function updateSignal(node, signal) {
@@ -221,7 +198,8 @@ function updateSignal(node, signal) {
     picture.alt = say("snapshot", { title: signal.title });
   }
   node.querySelector(".signal-why").replaceChildren(
-    `${from(signal)} · event ${signal.event_id} · since ${clockTime(signal.started_at)} · `, hold(signal), " · ",
+    `${from(signal)} · ${say("event", { id: signal.event_id })} · ${say("since", { time: clockTime(signal.started_at) })} · `,
+    hold(signal), " · ",
     ...where(signal), ...escalation(signal));
 }
 
@@ -237,37 +215,37 @@ function escalation(signal) {
   if (signal.sounding) {
     return [" · ", el("strong", { class: "sounding" }, say("sirenSounding", { sirens, time: clockTime(signal.escalates_at) }))];
   }
-  return [" · ", say("escalatesIn", { sirens }), countdown(signal.escalates_at, say("unlessAcked"))];
+  return [" · ", ...sayWith("escalatesIn", { sirens, left: countdown(signal.escalates_at, say("unlessAcked")) })];
 }
 
 function acknowledge(id) {
   run(async () => {
     await api(`api/events/${id}/ack`, { method: "POST", body: { by: BY } });
     document.getElementById("signals-title").focus();
-  }, `Acknowledged event ${id}.`);
+  }, say("acknowledgedEvent", { id }));
 }
 
 function snooze(id, choose) {
   run(() => api(`api/events/${id}/snooze`, { method: "POST", body: { for: choose.value, by: BY } }),
-    `Event ${id} snoozed for ${choose.selectedOptions[0].textContent}.`);
+    say("eventSnoozed", { id, duration: choose.selectedOptions[0].textContent }));
 }
 
 // ---- rooms (a hub's agents) ---------------------------------------------------------------------------
 
 function createAgent(agent) {
   return el("li", { class: "source panel agent" },
-    el("h3", {}, agent.room), el("span", { class: "muted" }, "room agent"), el("span", { class: "badge" }),
+    el("h3", {}, agent.room), el("span", { class: "muted" }, say("roomAgent")), el("span", { class: "badge" }),
     el("p", { class: "source-detail muted" }));
 }
 
 function updateAgent(node, agent) {
-  const [text, tone] = !agent.online ? ["offline", "bad"] : agent.problem ? ["not showing", "warn"] : ["online", "good"];
+  const [text, tone] = !agent.online ? ["offline", "bad"] : agent.problem ? ["notShowing", "warn"] : ["online", "good"];
   const badge = node.querySelector(".badge");
-  badge.textContent = text;
+  badge.textContent = say(text);
   badge.className = `badge ${tone}`;
-  const seen = agent.last_seen ? `last seen ${ago(agent.last_seen)}` : "not heard from yet";
-  const lamps = agent.lamps.map((lamp) => `${lamp.name} ${lamp.online ? "online" : "OFFLINE"}`).join(", ");
-  const lag = agent.lag === null ? "" : ` · lag ${Math.round(agent.lag * 1000)} ms`;
+  const seen = agent.last_seen ? say("lastSeen", { ago: ago(agent.last_seen) }) : say("notHeard");
+  const lamps = agent.lamps.map((lamp) => say(lamp.online ? "lampOnline" : "lampOffline", { lamp: lamp.name })).join(", ");
+  const lag = agent.lag === null ? "" : ` · ${say("lag", { ms: Math.round(agent.lag * 1000) })}`;
   node.querySelector(".source-detail").textContent =
     `${seen}${lamps ? ` · ${lamps}` : ""}${lag}${agent.problem ? ` · ${agent.problem}` : ""}`;
 }
@@ -281,12 +259,13 @@ function createSource(source) {
 }
 
 function updateSource(node, source) {
-  const [text, tone] = source.blind ? ["blind", "bad"] : source.connected ? ["connected", "good"] : ["disconnected", "warn"];
+  const [text, tone] = source.blind ? ["blind", "bad"] : source.connected ? ["connected", "good"]
+    : ["sourceDisconnected", "warn"];
   const badge = node.querySelector(".badge");
-  badge.textContent = text;
+  badge.textContent = say(text);
   badge.className = `badge ${tone}`;
-  const heard = source.last_event_at ? `last event ${ago(source.last_event_at)}` : "no event yet";
-  const expected = source.expect_every && !source.blind ? ` · expected every ${source.expect_every}` : "";
+  const heard = source.last_event_at ? say("lastEvent", { ago: ago(source.last_event_at) }) : say("noEventYet");
+  const expected = source.expect_every && !source.blind ? ` · ${say("expectedEvery", { every: source.expect_every })}` : "";
   const problem = source.blind || source.error;
   node.querySelector(".source-detail").textContent = `${heard}${expected}${problem ? ` · ${problem}` : ""}`;
 }

@@ -1,56 +1,38 @@
 // Setup: the running configuration, as the daemon reports it with secrets already hidden.
-import { api, el, levelChip } from "./common.js";
-
-// The words this view adds (sirens, escalation, readable settings), in one place (for translation).
-const WORDS = {
-  sirens: "Sirens",
-  siren: "Siren",
-  url: "URL",
-  escalates: "Escalates from",
-  noSirens: "No sirens: an unacknowledged 911 only stays on the lamps.",
-  escalation: "Escalation",
-  escalateAfter: "sirens {sirens} after {after} unacknowledged",
-  noEscalation: "none",
-  none: "none",
-  yes: "yes",
-  no: "no",
-};
-
-function say(key, values = {}) {
-  return WORDS[key].replace(/\{(\w+)\}/g, (_, name) => values[name]);
-}
+import { api, el, holdText, levelChip, say } from "./common.js";
 
 export async function start() {
   const config = await api("api/config");
   document.getElementById("setup-content").replaceChildren(
-    el("h2", {}, "Server"), settings([
-      ["listen", config.server.listen], ["API token", config.server.token],
-      ["largest request", `${config.server.max_body_bytes} bytes`], ["state directory", config.state_dir]]),
-    el("h2", {}, "Lamps"),
-    table("Lamps", ["Lamp", "URL"], config.lamps.map((lamp) => [lamp.name, el("code", {}, lamp.url)])),
+    el("h2", {}, say("server")), settings([
+      [say("listen"), config.server.listen], [say("apiToken"), config.server.token],
+      [say("largestRequest"), say("bytes", { count: config.server.max_body_bytes })],
+      [say("stateDirectory"), config.state_dir]]),
+    el("h2", {}, say("lamps")),
+    table(say("lamps"), [say("lamp"), say("url")], config.lamps.map((lamp) => [lamp.name, el("code", {}, lamp.url)])),
     el("h2", {}, say("sirens")),
     config.sirens.length
       ? table(say("sirens"), [say("siren"), say("url"), say("escalates")], config.sirens.map((siren) => sirenRow(siren, config.levels)))
       : el("p", { class: "muted" }, say("noSirens")),
-    el("h2", {}, "Levels"),
-    table("Levels", ["Level", "Look", "Hold", "Priority", "Lamps", "Quiet hours", say("escalation")],
+    el("h2", {}, say("levels")),
+    table(say("levels"), ["level", "look", "hold", "priority", "lamps", "quietHours", "escalation"].map((key) => say(key)),
       config.levels.map(levelRow)),
-    el("h2", {}, "Guards"), settings([
-      ["same key again within", config.guards.dedup_window], ["per sender", config.guards.per_sender],
-      ["per source and level", config.guards.per_source],
-      ["quiet hours", config.guards.quiet_hours.join("; ") || "none"]]),
-    el("h2", {}, "Sources"),
-    ...(config.sources.length ? config.sources.map(source) : [el("p", { class: "muted" }, "None configured.")]));
+    el("h2", {}, say("guards")), settings([
+      [say("dedupWindow"), config.guards.dedup_window], [say("perSender"), config.guards.per_sender],
+      [say("perSource"), config.guards.per_source],
+      [say("quietHoursSetting"), config.guards.quiet_hours.join("; ") || say("none")]]),
+    el("h2", {}, say("sources")),
+    ...(config.sources.length ? config.sources.map(source) : [el("p", { class: "muted" }, say("noneConfigured"))]));
 }
 
 export function update() {}  // the configuration changes only with a restart
 
 function levelRow(level) {
   const color = level.color_name ? `${level.color_name} (${level.color})` : level.color;
-  return [levelChip(level.name, level.color), `${color}, ${level.brightness}%, ${level.effect}`, level.hold,
-    String(level.priority), level.lamps.join(", ") || "none", level.quiet_hours_bypass ? "shows" : "stays dark",
+  return [levelChip(level.name, level.color), `${color}, ${level.brightness}%, ${level.effect}`, holdText(level.hold),
+    String(level.priority), level.lamps.join(", ") || say("none"), say(level.quiet_hours_bypass ? "shows" : "staysDark"),
     level.sirens.length ? say("escalateAfter", { sirens: level.sirens.join(", "), after: level.escalate_after })
-      : say("noEscalation")];
+      : say("none")];
 }
 
 function sirenRow(siren, levels) {

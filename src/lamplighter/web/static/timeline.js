@@ -1,6 +1,6 @@
 // Timeline: recent events with outcome and reasons, filters kept in the address, and a chart
 // of events per hour by level. Refreshes itself when the live stream reports activity.
-import { api, clockTime, el, levelChip, origin, syncList } from "./common.js";
+import { api, clockTime, el, levelChip, origin, say, syncList } from "./common.js";
 
 const FILTERS = ["level", "source", "sender", "outcome"];
 const OTHER_COLOR = "#6b7785";
@@ -60,7 +60,7 @@ function fillChoices(select, values) {
   const chosen = select.value;
   const wanted = ["", ...values.filter((v) => v !== chosen), ...(chosen ? [chosen] : [])];
   if ([...select.options].map((o) => o.value).join("\n") === wanted.join("\n")) return;
-  select.replaceChildren(...wanted.map((value) => el("option", { value }, value || "any")));
+  select.replaceChildren(...wanted.map((value) => el("option", { value }, value || say("anyValue"))));
   select.value = chosen;
 }
 
@@ -72,10 +72,9 @@ function colorOf(level) {
 }
 
 function renderEvents(events, filtered) {
-  const count = events.length === 1 ? "1 event" : `${events.length} events`;
-  document.getElementById("events-count").textContent = events.length
-    ? `${count}${filtered ? " matching the filters" : ""}, newest first.`
-    : (filtered ? "No event matches the filters." : "No events yet. Try it sends one.");
+  const key = !events.length ? (filtered ? "noMatch" : "noEvents")
+    : `${events.length === 1 ? "oneEvent" : "events"}${filtered ? "Filtered" : ""}`;
+  document.getElementById("events-count").textContent = say(key, { count: events.length });
   syncList(document.getElementById("events"), events, (e) => e.id,
     () => el("li", { class: "event" }), (node, event) => node.replaceChildren(...eventParts(event)));
 }
@@ -89,14 +88,14 @@ function eventParts(event) {
     el("span", { class: "event-detail" },
       el("span", { class: `outcome outcome-${event.outcome}` }, event.outcome), " ",
       event.reasons.length ? `${event.reasons.join("; ")} · ` : "",
-      `${origin(event.sender, event.source)} · event ${event.id}`, afterwards(event)),
+      `${origin(event.sender, event.source)} · ${say("event", { id: event.id })}`, afterwards(event)),
   ];
 }
 
 function afterwards(event) {
-  if (event.active) return " · still active";
+  if (event.active) return ` · ${say("stillActive")}`;
   if (!event.ended) return "";
-  return ` · then ${event.ended.reason} at ${clockTime(event.ended.at)}`;
+  return ` · ${say("then", { reason: event.ended.reason, time: clockTime(event.ended.at) })}`;
 }
 
 // ---- chart -------------------------------------------------------------------------------------------
@@ -115,8 +114,7 @@ function renderChart({ start, hours, counts }) {
   const all = totals.reduce((sum, [, n]) => sum + n, 0);
   const caption = document.getElementById("chart-caption");
   caption.replaceChildren(
-    all ? `${all} event${all === 1 ? "" : "s"} in the last ${hours / 24} days; each bar is one hour, coloured by level.`
-      : `No events in the last ${hours / 24} days.`,
+    say(!all ? "chartNone" : all === 1 ? "chartOne" : "chartMany", { count: all, days: hours / 24 }),
     el("span", { class: "legend" }, totals.map(([level, n]) => el("span", {}, levelChip(level, colorOf(level)), ` ${n}`))));
   const chart = document.getElementById("chart");
   chart.replaceChildren(chartSvg(start, hours, counts, order, Math.max(300, chart.clientWidth)));

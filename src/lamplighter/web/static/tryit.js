@@ -1,5 +1,5 @@
 // Try it: send a test event of any level through the real pipeline, and preview a level's look.
-import { api, describeState, el, paintSwatch, swatch, syncList } from "./common.js";
+import { api, describeState, el, holdText, paintSwatch, say, sayWith, swatch, syncList } from "./common.js";
 
 let levels = [];
 
@@ -39,9 +39,9 @@ function lookOfLevel(level) {
 function showLevel() {
   const level = chosenLevel();
   const look = describeState(lookOfLevel(level), level.color_name);
-  document.getElementById("try-level-info").textContent =
-    `${look} · hold ${level.hold} · priority ${level.priority} · on ${level.lamps.join(", ") || "no lamp"}`;
-  paintSwatch(document.querySelector("#preview .swatch"), lookOfLevel(level), `Preview of ${level.name}: ${look}`);
+  document.getElementById("try-level-info").textContent = say("levelInfo", { look, hold: holdText(level.hold),
+    priority: level.priority, lamps: level.lamps.join(", ") || say("noLamp") });
+  paintSwatch(document.querySelector("#preview .swatch"), lookOfLevel(level), say("previewOf", { level: level.name, look }));
   document.getElementById("preview-text").textContent = `${level.name}: ${look}`;
 }
 
@@ -56,16 +56,16 @@ async function send(event) {
     result.replaceChildren(...describeReceipt(await api("api/events", { method: "POST", body }), level, lamps));
     result.classList.remove("error");
   } catch (error) {
-    result.textContent = `Not sent: ${error.message}`;
+    result.textContent = say("notSent", { error: error.message });
     result.classList.add("error");
   }
 }
 
 function describeReceipt(receipt, level, lamps) {
-  const reasons = receipt.reasons.length ? `: ${receipt.reasons.join("; ")}` : "";
-  const said = `Event ${receipt.id} ${receipt.outcome}${reasons}.`;
-  if (receipt.outcome !== "shown") return [said];
+  const { id, outcome, reasons } = receipt;
+  if (outcome !== "shown") return [say(reasons.length ? "receiptWhy" : "receipt", { id, outcome, reasons: reasons.join("; ") })];
   const where = (lamps.length ? lamps : level.lamps).join(", ");
-  return [`Event ${receipt.id} shown on ${where}. Acknowledge it on `, el("a", { href: "dashboard" }, "Now"),
-    level.hold === "until acknowledged" ? "." : ` or let its ${level.hold} hold run out.`];
+  const now = el("a", { href: "dashboard" }, say("nowView"));
+  return level.hold === "until acknowledged" ? sayWith("shownUntilAcked", { id, lamps: where, now })
+    : sayWith("shownHold", { id, lamps: where, now, hold: level.hold });
 }
