@@ -164,7 +164,7 @@ def write_results(name: str, data: dict[str, Any]) -> Path:
 
 
 @contextlib.contextmanager
-def daemon(name: str, config_body: str, workdir: Path | None = None) -> Iterator[Daemon]:
+def daemon(name: str, config_body: str, workdir: Path | None = None, server: str = "") -> Iterator[Daemon]:
     """A started Daemon (in a temporary directory unless `workdir` is given); always stopped.
 
     Its log is kept as results/NAME.daemon.log. The exit code and stop time of the
@@ -172,7 +172,7 @@ def daemon(name: str, config_body: str, workdir: Path | None = None) -> Iterator
     stopped); a daemon that ignores SIGTERM is killed.
     """
     with tempfile.TemporaryDirectory(prefix=f"lamplighter-bench-{name}-") as tmp:
-        d = Daemon(workdir or Path(tmp), config_body)
+        d = Daemon(workdir or Path(tmp), config_body, server=server)
         d.exit_code = None  # type: ignore[attr-defined]
         d.stop_seconds = None  # type: ignore[attr-defined]
         try:

@@ -31,7 +31,6 @@ from bench._stats import daemon, format_summary, machine, machine_line, summary_
 
 HOOK_TOKEN = "bench-alertmanager-token-0123456789"
 CONFIG = f"""\
-server: {{max_body_bytes: 4000000}}
 lamps: {{desk: virtual://desk}}
 sources:
   - {{type: alertmanager, token: {HOOK_TOKEN}}}
@@ -61,7 +60,8 @@ def run(alerts: int) -> dict[str, Any]:
     info = machine()
     print(machine_line(info))
     body = notification(alerts)
-    with daemon("batch", CONFIG) as d, httpx.Client(base_url=d.url, timeout=120) as client:
+    with daemon("batch", CONFIG, server="max_body_bytes: 4000000") as d, \
+            httpx.Client(base_url=d.url, timeout=120) as client:
         idle: list[float] = []
         stop = threading.Event()
         poller = threading.Thread(target=poll, args=(d.url, stop, idle))

@@ -33,6 +33,7 @@ class Daemon(PeerProcess):
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     run_args: tuple[str, ...] = ()  # more options for `lamplighter run`, e.g. ("--log-format", "json")
+    server: str = ""  # more `server:` keys, e.g. "max_body_bytes: 4000000"
 
     @property
     def url(self) -> str:
@@ -61,7 +62,7 @@ class Daemon(PeerProcess):
     def start(self, ready: Probe | None = None) -> Daemon:
         """Write the configuration, spawn the daemon and wait until `ready` (default: /healthz answers 200)."""
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.write_config(self.config_body)
+        self.write_config(self.config_body, self.server)
         self.spawn([sys.executable, "-m", "lamplighter", "run", "-c", str(self.config_path), *self.run_args],
                    env=self.env())
         self.wait_ready(ready or http_ok(f"{self.url}/healthz"), READY_TIMEOUT)

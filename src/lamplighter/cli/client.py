@@ -11,14 +11,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import httpx
 
 from lamplighter import i18n
 from lamplighter.config import Config, LoadedConfig, load_config
 from lamplighter.i18n import _
+
+if TYPE_CHECKING:
+    import httpx
 from lamplighter.service.tokens import TOKEN_ENV, find_token, token_path
 
 URL_ENV = "LAMPLIGHTER_URL"
@@ -69,14 +71,17 @@ class Client:
     def __init__(self, url: str, credential: Credential) -> None:
         self.url = url
         self.credential = credential
+        import httpx  # here: `lamplighter run` never needs it, and it imports its own CLI's libraries
+
         self._http = httpx.Client(base_url=self.url, timeout=TIMEOUT_SECONDS,
                                   headers={"Authorization": f"Bearer {credential.value}"})
+        self._transport_error = httpx.TransportError
 
     def request(self, method: str, path: str, refusals: tuple[int, ...] = (), **kwargs: Any) -> Any:
         """The JSON answer; ClickException for an error status, except `refusals` (returned as JSON)."""
         try:
             response = self._http.request(method, path, **kwargs)
-        except httpx.TransportError as exc:
+        except self._transport_error as exc:
             raise click.ClickException(_(
                 "cannot reach Lamplighter at {url} ({error}); is `lamplighter run` running?").format(
                 url=self.url, error=exc)) from None

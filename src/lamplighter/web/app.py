@@ -111,6 +111,10 @@ def _receipt_json(receipt: Receipt) -> dict[str, Any]:
     return answer
 
 
+def _receipts_body(receipts: list[Receipt]) -> bytes:
+    return json.dumps({"events": [_receipt_json(r) for r in receipts]}).encode()
+
+
 def _with_where(service: Service, answer: dict[str, Any]) -> dict[str, Any]:
     """A receipt of a shown event, plus where its signal is (on a lamp, queued behind a 911, ...)."""
     if answer["outcome"] == "shown" and answer["signal_id"] is not None:
@@ -289,7 +293,7 @@ def create_app(service: Service, token: str) -> FastAPI:
         return {"snoozed_until": None, "by": None}
 
     @app.post("/hooks/{name}")
-    async def hook(name: str, request: Request) -> JSONResponse:
+    async def hook(name: str, request: Request) -> Response:
         """A webhook source checks its own credentials (token, HMAC, Slack signature)."""
         source = service.sources.get(name)
         received_at = service.clock.now()
@@ -313,7 +317,8 @@ def create_app(service: Service, token: str) -> FastAPI:
         except StoreError as exc:
             return _error(503, f"not accepted: {exc}")
         source.accepted(request.headers, body)
-        return JSONResponse({"events": [_receipt_json(r) for r in receipts]}, status_code=202)
+        answer = await asyncio.to_thread(_receipts_body, receipts)  # 11,000 receipts: tens of ms, off the loop
+        return Response(answer, status_code=202, media_type="application/json")
 
     @app.get("/api/sources", dependencies=auth)
     async def sources() -> list[dict[str, Any]]:

@@ -19,21 +19,27 @@ import sys
 import threading
 from collections.abc import Iterator
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import uvicorn
 
 from lamplighter.config import ListensOn
 from lamplighter.errors import ConfigError, StoreError
 from lamplighter.service import Service
-from lamplighter.service.hub import Hub
 from lamplighter.systemd import keep_watchdog, notify, watchdog_interval
 from lamplighter.web.app import create_app
 from lamplighter.web.limits import ConnectionLimits, guarded_protocol
+
+if TYPE_CHECKING:  # the hub's modules (aiomqtt, the rooms) load only for `lamplighter hub`
+    from lamplighter.service.hub import Hub
 
 log = logging.getLogger(__name__)
 
 GRACEFUL_SHUTDOWN_SECONDS = 1
 HARD_STOP_SECONDS = 1.9
+# A worker thread parsing a big webhook body holds the GIL for up to this long before the event loop may run.
+# Python's 5 ms let one 11,000-alert body hold /healthz for 85 ms (each of its loop turns waited); 1 ms: see README.
+GIL_SWITCH_SECONDS = 0.001
 
 
 class _Server(uvicorn.Server):
@@ -101,6 +107,7 @@ def listen(settings: ListensOn) -> socket.socket:
 
 async def serve(service: Service, token: str, sock: socket.socket | None = None) -> None:
     """Start the lamp controllers, serve HTTP (on `sock`, if given), and stop both cleanly on a signal."""
+    sys.setswitchinterval(GIL_SWITCH_SECONDS)
     server = _Server(uvicorn_config(service, token), service)
     async with service.running():
         with reload_on_hangup(service):
