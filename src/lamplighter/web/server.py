@@ -37,9 +37,6 @@ log = logging.getLogger(__name__)
 
 GRACEFUL_SHUTDOWN_SECONDS = 1
 HARD_STOP_SECONDS = 1.9
-# A worker thread parsing a big webhook body holds the GIL for up to this long before the event loop may run.
-# Python's 5 ms let one 11,000-alert body hold /healthz for 85 ms (each of its loop turns waited); 1 ms: see README.
-GIL_SWITCH_SECONDS = 0.001
 
 
 class _Server(uvicorn.Server):
@@ -107,7 +104,6 @@ def listen(settings: ListensOn) -> socket.socket:
 
 async def serve(service: Service, token: str, sock: socket.socket | None = None) -> None:
     """Start the lamp controllers, serve HTTP (on `sock`, if given), and stop both cleanly on a signal."""
-    sys.setswitchinterval(GIL_SWITCH_SECONDS)
     server = _Server(uvicorn_config(service, token), service)
     async with service.running():
         with reload_on_hangup(service):
