@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +35,7 @@ def hub_settings(broker: Mosquitto, timing: str = FAST) -> str:
 
 
 @dataclass
-class _Lamplighter(PeerProcess):
+class _Lamplighter(PeerProcess, ABC):
     workdir: Path
     broker: Mosquitto
     port: int = field(default_factory=free_port)
@@ -53,11 +54,13 @@ class _Lamplighter(PeerProcess):
     def log_path(self) -> Path:
         return self.workdir / "process.log"
 
+    @abstractmethod
     def command(self) -> list[str]:
-        raise NotImplementedError
+        """The lamplighter subcommand and its options: ["hub"], ["agent", "--room", NAME]."""
 
+    @abstractmethod
     def body(self) -> str:
-        raise NotImplementedError
+        """The configuration after `server:`, `state_dir:` and `hub:`."""
 
     def start(self) -> Any:
         self.workdir.mkdir(parents=True, exist_ok=True)

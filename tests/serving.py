@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Iterator
 
 import uvicorn
 
 from lamplighter.service import Service
+from lamplighter.web.app import create_app
 from lamplighter.web.server import uvicorn_config
 from tests.daemon import free_port
 
@@ -31,3 +33,31 @@ async def serving(service: Service, token: str) -> AsyncIterator[str]:
             service.end_watches()  # open event streams end now, not at uvicorn's grace timeout
             server.should_exit = True
             await task
+
+
+@contextlib.contextmanager
+def serving_in_thread(service: Service, token: str) -> Iterator[tuple[str, asyncio.AbstractEventLoop]]:
+    """`serving` on an event loop of its own in a thread, for tests that drive a browser from this one;
+    yields the base URL and that loop (hand it work with `loop.call_soon_threadsafe`)."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(service, token), host="127.0.0.1", port=port,
+                                           log_level="warning", lifespan="off"))
+
+    async def serve() -> None:
+        async with service.running():
+            await server.serve()
+
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
+    thread.start()
+    while not server.started:
+        assert thread.is_alive(), "the in-process server did not start"
+        threading.Event().wait(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}", loop
+    finally:
+        loop.call_soon_threadsafe(service.end_watches)
+        server.should_exit = True
+        thread.join(timeout=10)
+        if not thread.is_alive():
+            loop.close()

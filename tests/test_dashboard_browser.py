@@ -9,15 +9,12 @@ These tests fail (never skip) when playwright or /usr/bin/chromium is missing (s
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import threading
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
-import uvicorn
 
 from lamplighter.config import parse_config
 from lamplighter.drivers.base import Driver, LampUrl
@@ -26,10 +23,10 @@ from lamplighter.errors import DeviceOffline
 from lamplighter.model import LampState, Signal
 from lamplighter.service import Service
 from lamplighter.sources.base import Source, SourceSettings, Submit
-from lamplighter.web.app import create_app
 from tests import browser as browsing
 from tests.browser import LAPTOP, PHONE, WAIT_MS, NewPage, screenshot
-from tests.daemon import TOKEN, Daemon, free_port
+from tests.daemon import TOKEN, Daemon
+from tests.serving import serving_in_thread
 
 with contextlib.suppress(ImportError):  # the `browser` fixture reports a missing playwright as a failure
     from playwright.sync_api import expect
@@ -432,25 +429,8 @@ def in_process(tmp_path: Path) -> Iterator[str]:
                                        "porch": DeadLamp(LampUrl.parse("dead://10.0.0.99"))})
     service.sources["mailbox"] = FailingLogin("mailbox", SourceSettings(type="imap"), service.clock)
     service.sources["cron"] = Silent("cron", SourceSettings(type="webhook", expect_every=1.0), service.clock)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(service, TOKEN), host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="off"))
-
-    async def serve() -> None:
-        async with service.running():
-            await server.serve()
-
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
-    thread.start()
-    while not server.started:
-        assert thread.is_alive(), "the in-process server did not start"
-        threading.Event().wait(0.01)
-    yield f"http://127.0.0.1:{port}"
-    loop.call_soon_threadsafe(service.end_watches)
-    server.should_exit = True
-    thread.join(10)
-    loop.close()
+    with serving_in_thread(service, TOKEN) as (url, _):
+        yield url
 
 
 def test_an_offline_lamp_a_disconnected_source_and_a_blind_one_are_plain_to_see(

@@ -9,14 +9,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from aiohttp import web
 
 from lamplighter.config import parse_config
@@ -24,14 +22,13 @@ from lamplighter.model import make_event
 from lamplighter.service import Service
 from lamplighter.sources.base import Source, SourceSettings
 from lamplighter.sources.pictures import MAX_PICTURE_BYTES, read_picture
-from lamplighter.web.app import create_app
 from lamplighter.web.dashboard import now_snapshot
 from tests import browser as browsing
 from tests.browser import LAPTOP, NewPage, screenshot
 from tests.daemon import TOKEN as DAEMON_TOKEN
 from tests.daemon import free_port
 from tests.peers.notify_receiver import notification_receiver
-from tests.serving import serving
+from tests.serving import serving, serving_in_thread
 from tests.test_dashboard_browser import sign_in
 from tests.test_service import eventually
 
@@ -171,26 +168,8 @@ def dashboard_with_a_door_camera(tmp_path: Path) -> Iterator[tuple[str, Service,
     jpeg = bytes(cv2.imencode(".jpg", green)[1])
     service = Service(parse_config(f"state_dir: {tmp_path}\nlevels: {{door: {{hold: 1h}}}}\n", env={}))
     service.sources["doorcam"] = DoorCamera("doorcam", service.clock, jpeg)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(service, DAEMON_TOKEN), host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="off"))
-
-    async def serve() -> None:
-        async with service.running():
-            await server.serve()
-
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
-    thread.start()
-    while not server.started:
-        assert thread.is_alive(), "the in-process server did not start"
-        threading.Event().wait(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}", service, loop
-    finally:
-        loop.call_soon_threadsafe(service.end_watches)
-        server.should_exit = True
-        thread.join(timeout=10)
+    with serving_in_thread(service, DAEMON_TOKEN) as (url, loop):
+        yield url, service, loop
 
 
 @pytest.mark.slow

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import weakref
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +45,7 @@ from lamplighter.drivers.color import RGB, from_hsv, to_hex, to_hsv, to_rgb
 from lamplighter.drivers.native import Readings
 from lamplighter.drivers.options import TIMEOUT, check_options, require, timeout_option
 from lamplighter.drivers.pacing import RateLimit
+from lamplighter.drivers.shared import SharedHosts
 from lamplighter.errors import DeviceOffline, DriverError, LampUrlError
 from lamplighter.model import LampState, Signal
 
@@ -86,7 +87,6 @@ class Listener:
 
     def __init__(self, ports: Ports) -> None:
         self.ports = ports
-        self.users = 0
         self.controller = GoveeController(
             loop=asyncio.get_running_loop(), broadcast_port=ports.scan, listening_port=ports.listen,
             device_command_port=ports.command, discovery_enabled=False, update_enabled=False,
@@ -146,18 +146,19 @@ class Listener:
             self._settled[device.ip].set()
 
 
-_LISTENERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, Listener]] = weakref.WeakKeyDictionary()
+def _stop_listener(listener: Listener) -> Awaitable[None]:
+    return listener.stop()
+
+
+LISTENERS: SharedHosts[int, Listener] = SharedHosts(_stop_listener)  # listen port -> its listener
 
 
 async def listen(ports: Ports) -> Listener:
     """The running listener on `ports.listen`, shared with the other lamps on it."""
-    listeners = _LISTENERS.setdefault(asyncio.get_running_loop(), {})
-    listener = listeners.get(ports.listen)
-    if listener is None:
-        listener = listeners[ports.listen] = Listener(ports)
+    listener = LISTENERS.acquire(ports.listen, lambda: Listener(ports))
     if listener.ports != ports:
+        await release(listener)
         raise DriverError(f"another Govee lamp listens on UDP port {ports.listen} with other scan or command ports")
-    listener.users += 1
     try:
         await listener.start()
     except OSError as exc:
@@ -168,10 +169,7 @@ async def listen(ports: Ports) -> Listener:
 
 async def release(listener: Listener) -> None:
     """One lamp less on the listener; the last one closes it."""
-    listener.users -= 1
-    if listener.users == 0:
-        _LISTENERS.get(asyncio.get_running_loop(), {}).pop(listener.ports.listen, None)
-        await listener.stop()
+    await LISTENERS.release(listener.ports.listen)
 
 
 class GoveeDriver(Driver):

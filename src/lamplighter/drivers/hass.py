@@ -57,7 +57,7 @@ from lamplighter.drivers.http import HttpDevice, answer_of
 from lamplighter.drivers.native import Readings
 from lamplighter.drivers.options import TIMEOUT, check_options, require, timeout_option
 from lamplighter.drivers.pacing import RateLimit
-from lamplighter.drivers.push import MAX_PUSH_BYTES, PushStream, parse_report
+from lamplighter.drivers.push import MAX_PUSH_BYTES, PushStream, Told, parse_report
 from lamplighter.drivers.shared import SharedHosts
 from lamplighter.errors import DeviceOffline, DriverError, LampUrlError
 from lamplighter.model import LAMP_OFF, LampState, Signal
@@ -98,20 +98,16 @@ class HassInstance:
         self._timeout = timeout
         self.device = HttpDevice(self.name, RateLimit(REQUESTS_PER_SECOND), timeout,
                                  headers={"Authorization": f"Bearer {self._token}"})
-        self._entities: dict[str, Entity] = {}  # entity id -> what the websocket last told of it
-        self._watchers: dict[str, list[EntityWatcher]] = {}
+        self._entities: Told[Entity] = Told()  # entity id -> what the websocket last told of it
         self._socket: aiohttp.ClientWebSocketResponse | None = None
         self._next_id = 1
         self._stream = PushStream(self.name, self._listen, self._lost)
 
     def watch(self, entity_id: str, watcher: EntityWatcher) -> None:
         """Call `watcher` with the entity's state and attributes on every change, None while HA cannot tell."""
-        first = entity_id not in self._watchers
-        self._watchers.setdefault(entity_id, []).append(watcher)
+        first = self._entities.watch(entity_id, watcher)
         self._stream.start()
-        if entity_id in self._entities:
-            watcher(self._entities[entity_id])
-        elif first and self._socket is not None:
+        if first and self._socket is not None:
             task = asyncio.create_task(self._subscribe([entity_id]))
             task.add_done_callback(lambda done: done.cancelled() or done.exception())  # a lost socket reconnects
 
@@ -128,7 +124,7 @@ class HassInstance:
             self._socket = socket
             try:
                 up()
-                await self._subscribe(list(self._watchers))
+                await self._subscribe(self._entities.watched)
                 async for message in socket:
                     if message.type is aiohttp.WSMsgType.TEXT:
                         self._take(parse_report(message.data, self.name))
@@ -156,24 +152,16 @@ class HassInstance:
             return
         for entity_id, whole in (event.get("a") or {}).items():
             if isinstance(whole, dict):
-                self._entities[entity_id] = Entity(str(whole.get("s")), dict(whole.get("a") or {}))
-                self._tell(entity_id)
+                self._entities.tell(entity_id, Entity(str(whole.get("s")), dict(whole.get("a") or {})))
         for entity_id, change in (event.get("c") or {}).items():
-            if entity_id in self._entities and isinstance(change, dict):
-                self._entities[entity_id] = self._entities[entity_id].changed(change)
-                self._tell(entity_id)
+            known = self._entities.get(entity_id)
+            if known is not None and isinstance(change, dict):
+                self._entities.tell(entity_id, known.changed(change))
         for entity_id in event.get("r") or ():
-            self._entities.pop(entity_id, None)
-            self._tell(entity_id)
-
-    def _tell(self, entity_id: str) -> None:
-        for watcher in self._watchers.get(entity_id, ()):
-            watcher(self._entities.get(entity_id))
+            self._entities.tell(entity_id, None)
 
     def _lost(self, error: str) -> None:
-        self._entities = {}
-        for entity_id in self._watchers:
-            self._tell(entity_id)
+        self._entities.forget()
 
 
 @dataclass(frozen=True)

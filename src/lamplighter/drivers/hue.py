@@ -44,7 +44,7 @@ from lamplighter.drivers.http import HttpDevice, answer_of
 from lamplighter.drivers.native import Readings
 from lamplighter.drivers.options import TIMEOUT, check_options, require, timeout_option
 from lamplighter.drivers.pacing import RateLimit
-from lamplighter.drivers.push import PushStream, parse_report, server_sent_data
+from lamplighter.drivers.push import PushStream, Told, parse_report, server_sent_data
 from lamplighter.drivers.shared import SharedHosts
 from lamplighter.errors import DriverError, LampUrlError
 from lamplighter.model import Effect, LampState, Signal
@@ -81,8 +81,7 @@ class HueBridge:
         self._timeout = timeout
         self._device = HttpDevice(self.name, RateLimit(LIGHT_REQUESTS_PER_SECOND), timeout, verify=False,
                                   headers={"hue-application-key": url.user})
-        self._lights: dict[str, Resource] = {}  # light id -> the light as the event stream left it
-        self._watchers: dict[str, list[Watcher]] = {}
+        self._lights: Told[Resource] = Told()  # light id -> the light as the event stream left it
         self._stream = PushStream(self.name, self._listen, self._lost)
 
     async def get(self, rtype: str, rid: str = "") -> list[Resource]:
@@ -105,10 +104,8 @@ class HueBridge:
 
     def watch(self, light_id: str, watcher: Watcher) -> None:
         """Call `watcher` with the whole light whenever the bridge tells a change, None while it cannot."""
-        self._watchers.setdefault(light_id, []).append(watcher)
+        self._lights.watch(light_id, watcher)
         self._stream.start()
-        if light_id in self._lights:
-            watcher(self._lights[light_id])
 
     async def close(self) -> None:
         await self._stream.stop()
@@ -123,9 +120,7 @@ class HueBridge:
             if response.status != HTTPStatus.OK:
                 raise DriverError(f"{self.name}: the event stream answered HTTP {response.status}")
             up()
-            self._lights = {light["id"]: light for light in await self.get(LIGHT)}
-            for light_id in self._watchers:
-                self._tell(light_id)
+            self._lights.tell_all({light["id"]: light for light in await self.get(LIGHT)})
             async for data in server_sent_data(response.content.iter_any(), self.name):
                 self._take(parse_report(data, self.name))
 
@@ -136,20 +131,14 @@ class HueBridge:
                 if not isinstance(resource, dict) or resource.get("type") != LIGHT:
                     continue
                 light_id = str(resource.get("id"))
+                known = self._lights.get(light_id)
                 if event.get("type") == "delete":
-                    self._lights.pop(light_id, None)
-                elif light_id in self._lights or event.get("type") == "add":
-                    self._lights[light_id] = _merged(self._lights.get(light_id, {}), resource)
-                self._tell(light_id)
-
-    def _tell(self, light_id: str) -> None:
-        for watcher in self._watchers.get(light_id, ()):
-            watcher(self._lights.get(light_id))
+                    self._lights.tell(light_id, None)
+                elif known is not None or event.get("type") == "add":
+                    self._lights.tell(light_id, _merged(known or {}, resource))
 
     def _lost(self, error: str) -> None:
-        self._lights = {}
-        for light_id in self._watchers:
-            self._tell(light_id)
+        self._lights.forget()
 
     def _data(self, answer: Any) -> list[Resource]:
         if not isinstance(answer, dict) or not isinstance(answer.get("data"), list):

@@ -37,13 +37,13 @@ from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 from urllib.parse import unquote
-from weakref import WeakKeyDictionary
 
 import aiomqtt
 
 from lamplighter.backoff import Backoff
 from lamplighter.drivers.base import LampUrl
 from lamplighter.drivers.pacing import RateLimit
+from lamplighter.drivers.shared import SharedHosts
 from lamplighter.errors import DeviceOffline, DriverError, LampUrlError
 from lamplighter.mqtt import MQTT_PORT, MQTTS_PORT, BrokerAddress, MqttLink
 
@@ -137,7 +137,6 @@ class Broker:
         self.address = address
         self.error = "not connected yet"
         self.refused = False  # the broker refused our login
-        self.users = 0
         self._inboxes: dict[str, Inbox] = {}
         self._subscribers: Counter[str] = Counter()
         self._down_logged = False
@@ -197,28 +196,16 @@ class Broker:
             inbox.deliver(payload if isinstance(payload, bytes) else str(payload).encode(), message.retain)
 
 
-# The connections of each event loop (tests run many loops; a daemon has one).
-_BROKERS: WeakKeyDictionary[asyncio.AbstractEventLoop, dict[BrokerAddress, Broker]] = WeakKeyDictionary()
+def _stop_broker(broker: Broker) -> Awaitable[None]:
+    return broker.stop()
 
 
-def _acquire(address: BrokerAddress) -> Broker:
-    brokers = _BROKERS.setdefault(asyncio.get_running_loop(), {})
-    broker = brokers.get(address) or brokers.setdefault(address, Broker(address))
-    broker.users += 1
-    broker.start()
-    return broker
-
-
-async def _release(broker: Broker) -> None:
-    broker.users -= 1
-    if broker.users == 0:
-        _BROKERS.get(asyncio.get_running_loop(), {}).pop(broker.address, None)
-        await broker.stop()
+BROKERS: SharedHosts[BrokerAddress, Broker] = SharedHosts(_stop_broker)
 
 
 def connections() -> list[str]:
     """The brokers this event loop holds a connection to (HOST:PORT), for diagnostics."""
-    return [str(address) for address in _BROKERS.get(asyncio.get_running_loop(), {})]
+    return [str(address) for address in BROKERS.hosts()]
 
 
 class MqttDevice:
@@ -265,11 +252,12 @@ class MqttDevice:
             for topic in self._inboxes:
                 await broker.unsubscribe(topic)
             self._inboxes.clear()
-            await _release(broker)
+            await BROKERS.release(self._address)
 
     def _use(self) -> Broker:
         if self._broker is None:
-            self._broker = _acquire(self._address)
+            self._broker = BROKERS.acquire(self._address, lambda: Broker(self._address))
+            self._broker.start()
         return self._broker
 
     async def _exchange(self, topic: str, payload: str, reply: Inbox, after: int,

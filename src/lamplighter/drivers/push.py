@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from lamplighter.backoff import Backoff
 from lamplighter.errors import DriverError, PayloadError
@@ -30,6 +30,7 @@ MAX_PUSH_BYTES = 256 * 1024  # a WLED state with many segments is some KiB; a Hu
 PUSH_BACKOFF_FIRST = 1.0
 
 Listen = Callable[[Callable[[], None]], Awaitable[None]]
+Report = TypeVar("Report")
 
 
 class PushStream(Reconnecting):
@@ -93,3 +94,47 @@ async def server_sent_data(chunks: AsyncIterator[bytes], name: str) -> AsyncIter
             elif not text and data:
                 yield "\n".join(data)
                 data = []
+
+
+class Told(Generic[Report]):
+    """What a shared stream last told of each resource (a Hue light, a Home Assistant entity), and who watches it.
+
+    `watch(key, watcher)` calls `watcher` with the resource now (if told) and on every change;
+    `forget()` (the stream is lost) tells every watcher None: the resource is unknown again."""
+
+    def __init__(self) -> None:
+        self._told: dict[str, Report] = {}
+        self._watchers: dict[str, list[Callable[[Report | None], None]]] = {}
+
+    @property
+    def watched(self) -> list[str]:
+        return list(self._watchers)
+
+    def watch(self, key: str, watcher: Callable[[Report | None], None]) -> bool:
+        """Watch `key`; True when it is the first watcher of it (the stream may need to ask for it)."""
+        first = key not in self._watchers
+        self._watchers.setdefault(key, []).append(watcher)
+        if key in self._told:
+            watcher(self._told[key])
+        return first
+
+    def get(self, key: str) -> Report | None:
+        return self._told.get(key)
+
+    def tell(self, key: str, report: Report | None) -> None:
+        """The stream told `report` of `key` (None: it no longer exists)."""
+        if report is None:
+            self._told.pop(key, None)
+        else:
+            self._told[key] = report
+        for watcher in self._watchers.get(key, ()):
+            watcher(report)
+
+    def tell_all(self, reports: dict[str, Report]) -> None:
+        """Everything the stream knows now (on connect): every watched key is told, or told it is unknown."""
+        self._told = dict(reports)
+        for key in self._watchers:
+            self.tell(key, self._told.get(key))
+
+    def forget(self) -> None:
+        self.tell_all({})

@@ -1,9 +1,10 @@
 """Connections shared by every lamp on one host: one client, one pacing, one push stream per bridge.
 
 Several `hue://` lamps on one bridge, or several `hass://` entities on one Home Assistant,
-must together keep the host's rate limit and need only one event stream. `SharedHosts`
-hands every driver of the same host the same connection object, made on first use and
-closed when the last driver lets go. The table is kept per event loop (the tests run many
+must together keep the host's rate limit and need only one event stream; lamps on one MQTT
+broker share one connection, and Govee lamps one UDP listener. `SharedHosts` hands every
+driver of the same host the same connection object, made on first use and closed when the
+last driver lets go. The table is kept per event loop (the tests run many
 loops; a daemon has one), so a connection never outlives the loop it was made on.
 """
 
@@ -44,5 +45,6 @@ class SharedHosts(Generic[Key, Conn]):
         del table[key]
         await self._close(conn)
 
-    def users(self, key: Key) -> int:
-        return self._tables.get(asyncio.get_running_loop(), {}).get(key, (None, 0))[1]
+    def hosts(self) -> list[Key]:
+        """The hosts this event loop holds a connection to."""
+        return list(self._tables.get(asyncio.get_running_loop(), {}))
