@@ -36,6 +36,14 @@ def mail_config(smtp_port: int, lamp: str) -> str:
 
 
 def send_mails(smtp_port: int) -> None:
+    deadline = time.monotonic() + 10  # /healthz answers before the SMTP source has bound its port
+    while True:
+        try:
+            smtplib.SMTP("127.0.0.1", smtp_port, timeout=10).quit()
+            break
+        except ConnectionRefusedError:
+            assert time.monotonic() < deadline, f"nothing listens on SMTP port {smtp_port}"
+            time.sleep(0.05)
     for n in range(MAILS):
         with smtplib.SMTP("127.0.0.1", smtp_port, timeout=10) as client:
             mail = variant(sample("mail-911"), subject=f"[911] shop{n}: checkout failing", message_id=f"<m{n}@x>")
