@@ -127,7 +127,12 @@ def test_a_bad_option_is_reported_by_lamplighter_with_its_place(tmp_path: Path) 
 
 def make_dry_run(workdir: Path, target: str) -> list[str]:
     """The commands `make TARGET` would run in `workdir` (a copy of the Makefile and what it depends on)."""
-    done = subprocess.run(["make", "-n", target], cwd=workdir, capture_output=True, text=True, timeout=60, check=True)
+    # Under `make test` the parent make's variables would make this one print "Entering directory" lines.
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")}
+    done = subprocess.run(
+        ["make", "--no-print-directory", "-n", target],
+        cwd=workdir, env=env, capture_output=True, text=True, timeout=60, check=True,
+    )
     return done.stdout.splitlines()
 
 
