@@ -21,9 +21,8 @@ from lamplighter.errors import PayloadError
 MAX_JSON_DEPTH = 64  # Alertmanager, Grafana, Slack and Frigate payloads nest fewer than 10 levels
 MAX_MESSAGE_BYTES = 1024 * 1024  # an MQTT message (HTTP bodies have the server's max_body_bytes)
 
-_STRING = re.compile(rb'"(?:[^"\\]|\\.)*+(?:"|\Z)', re.DOTALL)  # possessive: linear on any input
-_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
-_OPENING = frozenset(b"[{")
+_NOT_QUOTES_OR_BRACKETS = bytes(b for b in range(256) if b not in b'[]{}"')
+_SQUARE_BRACKETS = bytes.maketrans(b"{}", b"[]")  # an object nests as an array does
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _ESCAPED_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
 
@@ -59,16 +58,28 @@ def _storable_strings(value: Any) -> Any:
 
 
 def json_depth(data: bytes) -> int:
-    """How deep arrays and objects nest in `data` (brackets inside strings do not count)."""
-    brackets = _STRING.sub(b"", data).translate(None, _NOT_BRACKETS)
-    depth = deepest = 0
-    for byte in brackets:
-        depth += 1 if byte in _OPENING else -1
-        if depth > deepest:
-            deepest = depth
-            if deepest > MAX_JSON_DEPTH:
-                break
-    return deepest
+    """How deep arrays and objects nest in `data` (brackets inside strings do not count), up to MAX_JSON_DEPTH + 1.
+
+    Exact for valid JSON, and bounded work on anything: a few passes of C-speed bytes
+    operations over the body, never a Python loop per byte nor an object per string (an
+    11,000-alert batch of 2.2 MB takes milliseconds, and holds the event loop or the GIL no
+    longer). Escapes go first (escaped backslashes, then escaped quotes), so every quote left
+    opens or closes a string. Then only brackets and quotes are kept, and two adjacent quotes
+    are dropped: nothing between them was a bracket, and every other quote keeps its parity;
+    what is between the quotes left is inside strings. Each pass then removes the innermost
+    pairs of brackets, one level of nesting.
+    """
+    unescaped = data.replace(b"\\\\", b"").replace(b'\\"', b"")
+    quotes_and_brackets = unescaped.translate(_SQUARE_BRACKETS, _NOT_QUOTES_OR_BRACKETS).replace(b'""', b"")
+    brackets = b"".join(quotes_and_brackets.split(b'"')[::2])
+    depth = 0
+    while brackets and depth <= MAX_JSON_DEPTH:
+        inner_gone = brackets.replace(b"[]", b"")
+        if len(inner_gone) == len(brackets):  # unbalanced (not JSON): only "]]]...[[[" is left
+            return depth + brackets.count(b"[")
+        brackets = inner_gone
+        depth += 1
+    return depth
 
 
 def storable(text: str) -> str:

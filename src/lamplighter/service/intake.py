@@ -12,8 +12,8 @@ a lamp's command goes out while the disk syncs, before the HTTP answer.
 
 A request with more than SLICE events (an Alertmanager burst of thousands of alerts) is
 submitted in slices of SLICE events, one transaction each, with a turn of the event loop
-between them, so it never holds the loop for more than one slice (about 20 ms for 200
-events here) and other requests are served meanwhile. If a slice cannot be stored, the
+between them, so it never holds the loop for more than one slice (about 5 ms for 50
+events in a daemon, with its per-event log line) and other requests are served meanwhile. If a slice cannot be stored, the
 request is answered with the error; the slices before it stay stored, and the sender's
 retry finds them deduplicated (same key), so nothing shows twice and nothing is lost.
 """
@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 from lamplighter.model import Event, Receipt
 
-SLICE = 200  # events per transaction for a big request: ~20 ms of the loop each, measured by bench/storm.py
+SLICE = 50  # events per transaction for a big request: ~5 ms of the loop each in a daemon, by bench/batch.py
 
 SubmitMany = Callable[[Sequence[Event]], list[Receipt]]
 Durable = Callable[[], Awaitable[None]]

@@ -29,6 +29,7 @@ from lamplighter.rules.placement import Placement
 from lamplighter.service import Service, SignalAction
 from lamplighter.sources.base import WebhookSource
 from lamplighter.sources.webhooks.common import check_bearer
+from lamplighter.turns import drawn_in_turns
 from lamplighter.web.acknowledge import acknowledge_router, lamp_page_html
 from lamplighter.web.away import away_router
 from lamplighter.web.bodies import parse_json
@@ -111,8 +112,10 @@ def _receipt_json(receipt: Receipt) -> dict[str, Any]:
     return answer
 
 
-def _receipts_body(receipts: list[Receipt]) -> bytes:
-    return json.dumps({"events": [_receipt_json(r) for r in receipts]}).encode()
+async def _receipts_body(receipts: list[Receipt]) -> bytes:
+    """{"events": [receipt, ...]}, encoded on the loop in turns (11,000 receipts take tens of ms)."""
+    encoded = await drawn_in_turns(json.dumps(_receipt_json(receipt)) for receipt in receipts)
+    return ('{"events": [' + ", ".join(encoded) + "]}").encode()
 
 
 def _with_where(service: Service, answer: dict[str, Any]) -> dict[str, Any]:
@@ -305,7 +308,7 @@ def create_app(service: Service, token: str) -> FastAPI:
             answered = await source.answer(request.headers, body, received_at, service.submit)
             if answered is not None:
                 return JSONResponse(answered[1], status_code=answered[0])
-            events = await asyncio.to_thread(source.parse, request.headers, body, received_at)
+            events = await source.read(request.headers, body, received_at)
         except AuthError as exc:
             return _error(401, str(exc))
         except EventError as exc:
@@ -317,8 +320,7 @@ def create_app(service: Service, token: str) -> FastAPI:
         except StoreError as exc:
             return _error(503, f"not accepted: {exc}")
         source.accepted(request.headers, body)
-        answer = await asyncio.to_thread(_receipts_body, receipts)  # 11,000 receipts: tens of ms, off the loop
-        return Response(answer, status_code=202, media_type="application/json")
+        return Response(await _receipts_body(receipts), status_code=202, media_type="application/json")
 
     @app.get("/api/sources", dependencies=auth)
     async def sources() -> list[dict[str, Any]]:

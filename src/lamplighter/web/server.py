@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import gc
 import logging
 import os
 import signal
@@ -52,6 +53,7 @@ class _Server(uvicorn.Server):
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
         if self.started:  # bound and listening (uvicorn exits 1 instead if it cannot bind)
+            gc.freeze()  # what start-up built lives as long as the process: the collector need not walk it again
             self.watchdog = _tell_systemd_ready(self.service)
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:

@@ -15,6 +15,7 @@ alert: `labels.*`, `annotations.*`, `status`, `fingerprint`, `generatorURL`, ...
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -59,9 +60,11 @@ class Alert(BaseModel):
 
 
 class Notification(BaseModel):
+    """The envelope; its alerts are checked one at a time as their events are built."""
+
     model_config = ConfigDict(extra="allow")
     version: str
-    alerts: list[Alert]
+    alerts: list[Any]
 
 
 class AlertmanagerHook(HookSource):
@@ -72,14 +75,15 @@ class AlertmanagerHook(HookSource):
     settings: AlertFields
     payload_version: ClassVar[str] = "4"
 
-    def events(self, payload: Any, received_at: float) -> list[Event]:
+    def events(self, payload: Any, received_at: float) -> Iterator[Event]:
         notification = validated(Notification, payload)
         if notification.version != self.payload_version:
             raise EventError("version", f"expected webhook payload version {self.payload_version}, "
                                         f"not {notification.version!r}")
-        raw_alerts: list[dict[str, Any]] = payload["alerts"]
-        return [event for alert, raw in zip(notification.alerts, raw_alerts, strict=True)
-                if (event := self._event(alert, raw, received_at)) is not None]
+        for index, raw in enumerate(notification.alerts):
+            event = self._event(validated(Alert, raw, at=("alerts", index)), raw, received_at)
+            if event is not None:
+                yield event
 
     def _event(self, alert: Alert, raw: dict[str, Any], received_at: float) -> Event | None:
         settings = self.settings
