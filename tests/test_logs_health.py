@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import smtplib
 import time
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from tests.daemon import TOKEN, Daemon, free_port
 from tests.mail_signing import RULES, sample, variant
 from tests.peers.fake_wled import FakeWled
 from tests.serving import serving
+from tests.test_delivery import UnpluggedBulb
 from tests.virtual_time import LoopClock
 
 MAILS = 5
@@ -180,3 +182,17 @@ async def test_a_source_silent_past_expect_every_makes_health_degraded_until_it_
         assert health.reasons == ("source am blind: am has been silent for 11m (expected every 10m)",)
         service.submit(make_event("912", "disk", source="am", received_at=service.clock.now()))
         assert service.health().reasons == ()
+
+
+@pytest.mark.virtual_time
+async def test_a_signal_whose_hold_ends_before_any_lamp_showed_it_is_logged(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="lamplighter.service.core")
+    config = make_config(tmp_path, "levels: {'912': {hold: 30s}}\n")
+    service = Service(config, clock=LoopClock(), drivers={"desk": UnpluggedBulb("desk")})
+    async with service.running():
+        shown = service.submit(make_event("912", "disk 90%", received_at=service.clock.now()))
+        await asyncio.sleep(31)
+        assert service.placement(shown.id).where.value == "ended"
+    lines = [r.getMessage() for r in caplog.records if "before any of its lamps" in r.getMessage()]
+    assert lines == [f"event {shown.id}: its 912 ended (hold over) before any of its lamps (desk) showed it"]

@@ -539,13 +539,23 @@ class Service:
         if self.remote is not None:
             self.remote.update(self.signals.values(), now)  # presence and quiet hours move with time
         tests_ended = self.fleet.end_tests(now)
-        if self.incidents.expire(now) or tests_ended:
+        expired = self.incidents.expire(now)
+        self._log_never_shown(expired)
+        if expired or tests_ended:
             self._changed(since=None)  # the lamps wake at snooze and escalation edges by themselves
         else:
             self._fall_back()  # a snooze that ended may have made a stranded signal visible
         self._watch_sources()
         self.digest.post_due(now, self.away)
         self._prune_if_due(now)
+
+    def _log_never_shown(self, ended: Sequence[Signal]) -> None:
+        """A signal whose hold ran out before any of its lamps applied it: say so, since nobody saw it
+        (it was queued behind a stronger one, its lamps were offline, or they were too slow for its hold)."""
+        for signal in ended:
+            if signal.lamps and not self.fleet.shown_on(signal.event_id):
+                log.info("event %d: its %s ended (hold over) before any of its lamps (%s) showed it",
+                         signal.event_id, signal.level, ", ".join(sorted(signal.lamps)))
 
     def _prune_if_due(self, now: float) -> None:
         """Start a prune of old events in the background when one is due; its end wakes the timer."""
