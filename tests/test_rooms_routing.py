@@ -49,7 +49,7 @@ def test_rooms_for(level: str, outputs: tuple[str, ...], ann_is_in: str | None, 
 def walk(*reports: tuple[float, str | None]) -> Whereabouts | None:
     seen = None
     for at, room in reports:
-        seen = observe(seen, room, T0 + at, STAY)
+        seen = observe(seen, room, T0 + at, STAY, STALE)
     return seen
 
 
@@ -63,6 +63,7 @@ def walk(*reports: tuple[float, str | None]) -> Whereabouts | None:
     ([(0, "study"), (10, "kitchen"), (50, "study")], 81, "study"),
     ([(0, "study")], STALE, None),                           # no report for STALE: unknown again
     ([(0, "study"), (800, "study")], STALE + 100, "study"),  # a repeated report keeps it fresh
+    ([(0, "study"), (STALE + 5, "kitchen")], STALE + 6, "kitchen"),  # after a stale one, a report counts at once
     ([(0, "study"), (10, None)], 20, "study"),               # leaving for no known room waits STAY too ...
     ([(0, "study"), (10, None)], 40, None),                  # ... then: unknown
     ([(0, "study"), (10, None), (20, "study")], 45, "study"),        # a flicker to nowhere changes nothing

@@ -17,7 +17,7 @@ any other word ("not_home", an area without a room) means: in no known room.
 Presence has hysteresis: a report of a new room, or of no known room, counts once it has
 stood for `stay` seconds (a phone that flickers between two rooms does not drag the lamp
 along); the first report counts at once; no report for `stale_after` makes the room unknown
-again.
+again, and the next report counts at once.
 """
 
 from __future__ import annotations
@@ -46,8 +46,11 @@ def reported_room(word: str, person: PersonConfig) -> str | None:
     return mapped if mapped in person.rooms else None
 
 
-def observe(before: Whereabouts | None, room: str | None, now: float, stay: float) -> Whereabouts:
-    """A presence report: the same room refreshes; a first report counts at once; another room waits."""
+def observe(before: Whereabouts | None, room: str | None, now: float, stay: float, stale_after: float) -> Whereabouts:
+    """A presence report: the same room refreshes; a first report (or one after a stale one) counts at once;
+    another room waits."""
+    if before is not None and now - before.reported_at >= stale_after:
+        before = None
     if before is not None and before.moving_since is not None and now - before.moving_since >= stay:
         before = Whereabouts(before.moving_to, before.reported_at)  # the move had settled
     if before is None or (before.room is None and before.moving_since is None):

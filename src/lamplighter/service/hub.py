@@ -216,7 +216,7 @@ class Rooms:
         config = self.plan.people[person]
         assert config.presence is not None
         self.whereabouts[person] = observe(self.whereabouts.get(person), reported_room(word, config), now,
-                                           config.presence.stay)
+                                           config.presence.stay, config.presence.stale_after)
 
     def _where(self, person: str, now: float) -> str | None:
         config = self.plan.people[person].presence
@@ -278,7 +278,7 @@ class Hub:
         self.rooms.on_look = self._watch_agents
         self._presence = {p.presence.topic: name for name, p in config.people.items()
                           if p.presence is not None and p.presence.topic is not None}
-        self.hass_presence = HassPresence(config.people, self._told)
+        self.hass_presence = HassPresence(config.people, self.told)
         self.link = MqttLink(broker_address(config.hub, f"lamplighter-hub-{config.hub.home}"),
                              topics=lambda: [*self.topics.from_agents(), *self._presence], qos=1,
                              on_message=self.on_message, on_connected=self._connected, on_lost=self._lost,
@@ -365,7 +365,7 @@ class Hub:
         self._watch_agents(now)
         self.service.remote_changed()
 
-    def _told(self, person: str, word: str | None) -> None:
+    def told(self, person: str, word: str | None) -> None:
         """Home Assistant told where a person is (None: it cannot tell now)."""
         now = self.service.clock.now()
         self.rooms.told(person, word, now)
