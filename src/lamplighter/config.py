@@ -445,6 +445,8 @@ def _presence_problems(name: str, person: PersonConfig) -> list[tuple[tuple[str 
     return [(("people", name, "presence", "rooms", word), f"no room named {room!r} among {name}'s rooms "
                                                           f"({', '.join(person.rooms) or 'none'})")
             for word, room in mapped if room not in person.rooms]
+
+
 class LampPageConfig(_Strict):
     """The browser lamp page: `acknowledge: hold` shows a press-and-hold button (about 1.5 s), `off` none."""
 

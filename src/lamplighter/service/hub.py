@@ -12,7 +12,8 @@ least one lamp online, and confirmed every state that added something to show wi
 
 `Hub` does the I/O: one MqttLink (persistent session, QoS 1) for publishing and for the
 agents' acks, receipts and health; an acknowledgement from a room acknowledges the event on
-the hub, which ends the signal in every room.
+the hub, which ends the signal in every room. Presence comes from MQTT topics on that link and
+from Home Assistant entities (service/presence.py); both feed the same hysteresis.
 """
 
 from __future__ import annotations
