@@ -55,3 +55,61 @@ def test_an_agent_needs_a_broker_and_a_room_name_that_is_one_topic_level(runner:
     config.write_text(f"state_dir: {tmp_path}\nhub: {{broker: 'mqtt://127.0.0.1', home: h}}\n")
     result = runner.invoke(cli, ["agent", "--room", "study/#", "-c", str(config)])
     assert result.exit_code == 2 and "a room name is letters, digits" in result.output
+
+
+def test_presence_settings_are_checked_with_their_place(runner: CliRunner, tmp_path: Path) -> None:
+    config = tmp_path / "hub.yaml"
+    config.write_text(f"state_dir: {tmp_path}\nhub: {{broker: 'mqtt://127.0.0.1', home: h}}\n"
+                      "rooms: {study: {}, kitchen: {}}\n"
+                      "people:\n"
+                      "  ann:\n"
+                      "    rooms: [study]\n"
+                      "    presence:\n"
+                      "      hass: 'hass://${HASS_TOKEN}@ha.local:8123'\n"                    # 8
+                      "      entity: sensor.ann_phone_area\n"
+                      "  bob:\n"
+                      "    rooms: [kitchen]\n"
+                      "    presence: {topic: phones/bob, hass: 'hass://s3cret-token@ha.local', entity: person.bob}\n"
+                      "  cy:\n"
+                      "    rooms: [kitchen]\n"
+                      "    presence:\n"
+                      "      hass: 'hass://@ha.local:8123'\n"                                 # 16
+                      "      entity: Person Cy\n"                                             # 17
+                      "  dee:\n"
+                      "    rooms: [kitchen]\n"
+                      "    presence: {hass: 'hass://s3cret-token@ha.local:8123/light.x', entity: person.dee}\n"
+                      "  eve:\n"
+                      "    rooms: [kitchen]\n"
+                      "    presence: {hass: 'hass://s3cret-token@ha.local:8123'}\n")         # 23
+    result = runner.invoke(cli, ["check", "-c", str(config)], env={"HASS_TOKEN": ""})
+    assert result.exit_code == 2
+    assert f"{config}:8 people.ann.presence.hass: environment variable HASS_TOKEN is empty" in result.output
+    assert f"{config}:12 people.bob.presence: give either topic: (MQTT) or hass: and entity: (Home Assistant), " \
+           "not both" in result.output
+    assert f"{config}:16 people.cy.presence.hass: the access token before the @ is empty" in result.output
+    assert f"{config}:17 people.cy.presence.entity: must be an entity id such as person.ann" in result.output
+    assert f"{config}:20 people.dee.presence.hass: must be hass://TOKEN@HOST[:PORT]" in result.output
+    assert f"{config}:23 people.eve.presence: Home Assistant presence needs both hass:" in result.output
+    assert "s3cret" not in result.output  # the token is never shown
+
+
+def test_a_presence_table_names_only_the_persons_rooms(runner: CliRunner, tmp_path: Path) -> None:
+    config = tmp_path / "hub.yaml"
+    config.write_text(f"state_dir: {tmp_path}\nhub: {{broker: 'mqtt://127.0.0.1', home: h}}\n"
+                      "rooms: {study: {}, kitchen: {}}\n"
+                      "people:\n"
+                      "  ann:\n"
+                      "    rooms: [study]\n"
+                      "    presence:\n"
+                      "      hass: 'hass://${HASS_TOKEN}@ha.local:8123'\n"
+                      "      entity: sensor.ann_phone_area\n"
+                      "      rooms: {Study: study, Kitchen: kitchen, Attic: attic}\n")     # 10
+    result = runner.invoke(cli, ["check", "-c", str(config)], env={"HASS_TOKEN": "a-long-lived-token"})
+    assert result.exit_code == 2
+    assert f"{config}:10 people.ann.presence.rooms.Kitchen: no room named 'kitchen' among ann's rooms (study)" \
+        in result.output
+    assert f"{config}:10 people.ann.presence.rooms.Attic: no room named 'attic'" in result.output
+    assert "rooms.Study" not in result.output
+    config.write_text(config.read_text().replace(", Kitchen: kitchen, Attic: attic", ""))
+    result = runner.invoke(cli, ["check", "-c", str(config)], env={"HASS_TOKEN": "a-long-lived-token"})
+    assert result.exit_code == 0, result.output

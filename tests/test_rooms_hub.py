@@ -133,3 +133,40 @@ async def test_a_room_acknowledges_only_what_it_shows(hub: Hub, clock: LoopClock
     agent_says(hub, Kind.ACKS, encode(Ack(event_id=outage, by="ann", at=clock.now())))
     assert outage not in hub.service.signals
     assert hub.service.signal_end(outage) == (clock.now(), "acknowledged by ann in study")
+
+
+PRESENCE = ("hub: {broker: mqtt://127.0.0.1:1, home: test}\nrooms: {study: {}, kitchen: {}}\nlamps: {}\n"
+            "levels: {912: {hold: 1d}}\n"
+            "people: {ann: {rooms: [study, kitchen], levels: [912], presence: {\n"
+            "  hass: 'hass://token@ha.local:8123', entity: sensor.ann_phone_area,\n"
+            "  rooms: {Study: study, Kitchen: kitchen}, stay: 30s, stale_after: 15m}}}\n")
+
+
+def rooms_showing(hub: Hub, event_id: int) -> set[str]:
+    return {room for room in hub.rooms.names if hub.rooms.shows(room, event_id)}
+
+
+async def test_what_home_assistant_tells_stays_current_while_connected_and_goes_stale_once_lost(
+        tmp_path: Path, clock: LoopClock) -> None:
+    hub = Hub(make_config(tmp_path, PRESENCE), clock)
+    await hub.service.start()  # no HA: the test tells the hub what its HA connection would
+    try:
+        hub.told("ann", "Kitchen")
+        event = hub.service.submit(make_event("912", "disk filling", received_at=clock.now())).id
+        assert rooms_showing(hub, event) == {"kitchen"}
+        await asyncio.sleep(3 * 3600.0)  # no change for hours: HA's connection stands, so she is still there
+        assert rooms_showing(hub, event) == {"kitchen"}
+        hub.told("ann", None)  # the connection is lost: the last room stands for stale_after
+        await asyncio.sleep(14 * 60.0)
+        assert rooms_showing(hub, event) == {"kitchen"}
+        await asyncio.sleep(61.0)
+        assert rooms_showing(hub, event) == {"study", "kitchen"}
+        hub.told("ann", "Study")  # back: after a stale room, the report counts at once
+        assert rooms_showing(hub, event) == {"study"}
+        hub.told("ann", "not_home")  # in no known room, once that stood for `stay`
+        await asyncio.sleep(29.0)
+        assert rooms_showing(hub, event) == {"study"}
+        await asyncio.sleep(2.0)
+        assert rooms_showing(hub, event) == {"study", "kitchen"}
+    finally:
+        await hub.service.stop()

@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from lamplighter.config import PersonConfig, QuietHoursConfig, RoomConfig
+from lamplighter.config import PersonConfig, PresenceConfig, QuietHoursConfig, RoomConfig
 from lamplighter.model import DEFAULT_LEVELS, LampState, Signal
-from lamplighter.rooms.routing import RoomPlan, Whereabouts, observe, presence_deadline, rooms_for, where
+from lamplighter.rooms.routing import (
+    RoomPlan,
+    Whereabouts,
+    observe,
+    presence_deadline,
+    reported_room,
+    rooms_for,
+    where,
+)
 
 T0 = 1_800_000_000.0  # 2027-01-15 08:00 UTC
 STAY, STALE = 30.0, 900.0
@@ -41,7 +49,7 @@ def test_rooms_for(level: str, outputs: tuple[str, ...], ann_is_in: str | None, 
 def walk(*reports: tuple[float, str | None]) -> Whereabouts | None:
     seen = None
     for at, room in reports:
-        seen = observe(seen, room, T0 + at, STAY)
+        seen = observe(seen, room, T0 + at, STAY, STALE)
     return seen
 
 
@@ -55,6 +63,12 @@ def walk(*reports: tuple[float, str | None]) -> Whereabouts | None:
     ([(0, "study"), (10, "kitchen"), (50, "study")], 81, "study"),
     ([(0, "study")], STALE, None),                           # no report for STALE: unknown again
     ([(0, "study"), (800, "study")], STALE + 100, "study"),  # a repeated report keeps it fresh
+    ([(0, "study"), (STALE + 5, "kitchen")], STALE + 6, "kitchen"),  # after a stale one, a report counts at once
+    ([(0, "study"), (10, None)], 20, "study"),               # leaving for no known room waits STAY too ...
+    ([(0, "study"), (10, None)], 40, None),                  # ... then: unknown
+    ([(0, "study"), (10, None), (20, "study")], 45, "study"),        # a flicker to nowhere changes nothing
+    ([(0, "study"), (10, None), (45, None)], 50, None),              # still nowhere
+    ([(0, "study"), (10, None), (45, "kitchen")], 46, "kitchen"),    # from nowhere, a room counts at once
 ])
 def test_presence_with_hysteresis(reports: list[tuple[float, str | None]], at: float, room: str | None) -> None:
     assert where(walk(*reports), T0 + at, STAY, STALE) == room
@@ -65,3 +79,26 @@ def test_presence_deadline_is_the_next_change() -> None:
     assert presence_deadline(seen, T0 + 11, STAY, STALE) == T0 + 10 + STAY
     assert presence_deadline(seen, T0 + 41, STAY, STALE) == T0 + 10 + STALE
     assert presence_deadline(None, T0, STAY, STALE) is None
+
+
+ANN = PersonConfig(rooms=["study", "kitchen"], presence=PresenceConfig(
+    hass="hass://token@ha.local:8123", entity="sensor.ann_phone_area",
+    rooms={"Study": "study", "Kitchen": "kitchen", "home": "study"}))
+
+
+@pytest.mark.parametrize(("word", "room"), [
+    ("Study", "study"),          # a Bermuda area, through the table
+    ("home", "study"),           # a person's zone, through the table
+    ("kitchen", "kitchen"),      # a room of hers by its own name
+    ("not_home", None),          # a zone without a room: in no known room
+    ("Garden", None),            # an area without a room
+    ("office", None),            # a room, but not hers
+    ("", None),
+])
+def test_a_reported_word_names_a_room_of_the_person(word: str, room: str | None) -> None:
+    assert reported_room(word, ANN) == room
+
+
+def test_a_topic_without_a_table_takes_room_names() -> None:
+    bob = PersonConfig(rooms=["study"], presence=PresenceConfig(topic="phones/bob/room"))
+    assert (reported_room("study", bob), reported_room("Study", bob)) == ("study", None)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import time as time_of_day
 from pathlib import Path
 from typing import Annotated, Any, Literal, cast
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -27,6 +28,7 @@ from pydantic import (
     SecretStr,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 from lamplighter.errors import ConfigError
@@ -335,12 +337,70 @@ class RoomConfig(_Strict):
         return [str(v) for v in value] if isinstance(value, list) else value
 
 
-class PresenceConfig(_Strict):
-    """Where a person is: an MQTT topic whose payload names a room (a phone's room, an occupancy sensor)."""
+HASS_EXAMPLE = "hass://${HASS_TOKEN}@homeassistant.local:8123"
+ENTITY_ID = r"^[a-z0-9_]+\.[a-z0-9_]+$"
 
-    topic: str  # on the hub's broker; the payload is a room's name (anything else: not in a known room)
+
+def check_hass_address(url: str) -> str:
+    """`hass://TOKEN@HOST[:PORT]` or `hass+https://...` (a Home Assistant, as hass:// lamps name it); ValueError
+    names what is wrong without showing the token."""
+    form = f"must be hass://TOKEN@HOST[:PORT] or hass+https://TOKEN@HOST[:PORT], e.g. {HASS_EXAMPLE}"
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # ValueError for a port above 65535
+    except ValueError:
+        raise ValueError(form) from None
+    if port == 0 or parts.scheme not in ("hass", "hass+https") or "://" not in url or not parts.hostname \
+            or parts.path.strip("/") or parts.query:
+        raise ValueError(form)
+    if not parts.username:
+        raise ValueError(f"the access token before the @ is empty (a long-lived token from Home Assistant's "
+                         f"profile page), e.g. {HASS_EXAMPLE}")
+    if parts.password is not None:
+        raise ValueError("the token goes alone before the @ (no ':')")
+    return url
+
+
+class PresenceConfig(_Strict):
+    """Where a person is: an MQTT topic whose payload names a room (a phone's room, an occupancy sensor), or a
+    Home Assistant entity whose state does (`person.NAME`'s zone, a Bermuda area sensor)."""
+
+    topic: str | None = None  # on the hub's broker; the payload is a room's name (anything else: not in a known room)
+    hass: SecretStr | None = None  # hass://TOKEN@HOST[:PORT], the Home Assistant that tells `entity`
+    entity: str | None = None  # its state is the reported word
+    rooms: dict[str, str] = {}  # a reported word (an area, a zone) -> one of the person's rooms
     stay: Annotated[PositiveDuration, at_most("1h")] = 30.0  # hysteresis: a new room counts once seen this long
     stale_after: Annotated[PositiveDuration, at_most("1d")] = 900.0  # no report for this long: unknown
+
+    @field_validator("hass")
+    @classmethod
+    def _hass_address(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            check_hass_address(value.get_secret_value())
+        return value
+
+    @field_validator("entity")
+    @classmethod
+    def _entity_id(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(ENTITY_ID, value):
+            raise ValueError(f"must be an entity id such as person.ann or sensor.ann_phone_area, not {value!r}")
+        return value
+
+    @field_validator("rooms", mode="before")
+    @classmethod
+    def _string_keys(cls, value: Any) -> Any:
+        return {str(k): v for k, v in value.items()} if isinstance(value, dict) else value
+
+    @model_validator(mode="after")
+    def _one_source(self) -> PresenceConfig:
+        if self.topic is not None and (self.hass is not None or self.entity is not None):
+            raise ValueError("give either topic: (MQTT) or hass: and entity: (Home Assistant), not both")
+        if (self.hass is None) != (self.entity is None):
+            raise ValueError("Home Assistant presence needs both hass: (hass://TOKEN@HOST:8123) and entity: "
+                             "(e.g. person.ann or sensor.ann_phone_area)")
+        if self.topic is None and self.hass is None:
+            raise ValueError("needs topic: (MQTT) or hass: and entity: (Home Assistant)")
+        return self
 
 
 class PersonConfig(_Strict):
@@ -375,7 +435,18 @@ def room_problems(config: Config) -> list[tuple[tuple[str | int, ...], str]]:
         for index, level in enumerate(person.levels):
             if level not in levels:
                 problems.append((("people", name, "levels", index), f"no level named {level!r}"))
+        problems += _presence_problems(name, person)
     return problems
+
+
+def _presence_problems(name: str, person: PersonConfig) -> list[tuple[tuple[str | int, ...], str]]:
+    """A presence's `rooms:` table may name only the person's own rooms."""
+    mapped = person.presence.rooms.items() if person.presence is not None else ()
+    return [(("people", name, "presence", "rooms", word), f"no room named {room!r} among {name}'s rooms "
+                                                          f"({', '.join(person.rooms) or 'none'})")
+            for word, room in mapped if room not in person.rooms]
+
+
 class LampPageConfig(_Strict):
     """The browser lamp page: `acknowledge: hold` shows a press-and-hold button (about 1.5 s), `off` none."""
 

@@ -186,7 +186,15 @@ def _close_instance(instance: HassInstance) -> Awaitable[None]:
     return instance.close()
 
 
-INSTANCES: SharedHosts[tuple[str, str, int | None, str], HassInstance] = SharedHosts(_close_instance)
+HostKey = tuple[str, str, int, str]
+INSTANCES: SharedHosts[HostKey, HassInstance] = SharedHosts(_close_instance)
+
+
+def instance_key(url: LampUrl) -> HostKey:
+    """The Home Assistant a URL names (transport, address, token): every user of one key shares one HassInstance,
+    hass:// lamps and the hub's presence alike (`INSTANCES.acquire(instance_key(url), ...)`)."""
+    secure = url.scheme.endswith(TLS_SUFFIX)
+    return url.scheme, url.host, url.port or (TLS_PORT if secure else HA_PORT), url.user
 
 
 class HassDriver(Driver):
@@ -201,7 +209,7 @@ class HassDriver(Driver):
         self.entity_id = entity_id
         self._domain = entity_id.partition(".")[0]
         self._timeout = timeout
-        self._host = (url.scheme, url.host, url.port, url.user)
+        self._host = instance_key(url)
         self._held: HassInstance | None = None  # taken from INSTANCES on first use
         self._attributes: Attributes | None = None
 

@@ -10,9 +10,14 @@ change and at every deadline (a presence that settles or goes stale, a quiet-hou
   they are in, or to every room of theirs while that is unknown or stale. A level no person
   claims (the 911 by default) is everyone's: it goes to every room that takes it.
 
-Presence has hysteresis: a report of a new room counts once it has stood for `stay`
-seconds (a phone that flickers between two rooms does not drag the lamp along); the first
-report counts at once; no report for `stale_after` makes the room unknown again.
+A presence report is a word (an MQTT payload, a Home Assistant entity's state) that names a
+room through the presence's `rooms:` table, or is the name of one of the person's rooms;
+any other word ("not_home", an area without a room) means: in no known room.
+
+Presence has hysteresis: a report of a new room, or of no known room, counts once it has
+stood for `stay` seconds (a phone that flickers between two rooms does not drag the lamp
+along); the first report counts at once; no report for `stale_after` makes the room unknown
+again, and the next report counts at once.
 """
 
 from __future__ import annotations
@@ -31,19 +36,28 @@ class Whereabouts:
 
     room: str | None  # the room they count as being in (None: not in a known room)
     reported_at: float  # the last report, of any room
-    moving_to: str | None = None  # a newer report, not yet stood for `stay`
-    moving_since: float = 0.0
+    moving_to: str | None = None  # a newer report, not yet stood for `stay` (None: leaving for no known room)
+    moving_since: float | None = None  # when that report came (None: no move under way)
 
 
-def observe(before: Whereabouts | None, room: str | None, now: float, stay: float) -> Whereabouts:
-    """A presence report: the same room refreshes; a first report counts at once; another room waits."""
-    if before is not None and before.moving_to is not None and now - before.moving_since >= stay:
+def reported_room(word: str, person: PersonConfig) -> str | None:
+    """The room of the person's that a presence report names, None for any other word."""
+    mapped = person.presence.rooms.get(word, word) if person.presence is not None else word
+    return mapped if mapped in person.rooms else None
+
+
+def observe(before: Whereabouts | None, room: str | None, now: float, stay: float, stale_after: float) -> Whereabouts:
+    """A presence report: the same room refreshes; a first report (or one after a stale one) counts at once;
+    another room waits."""
+    if before is not None and now - before.reported_at >= stale_after:
+        before = None
+    if before is not None and before.moving_since is not None and now - before.moving_since >= stay:
         before = Whereabouts(before.moving_to, before.reported_at)  # the move had settled
-    if before is None or (before.room is None and before.moving_to is None):
+    if before is None or (before.room is None and before.moving_since is None):
         return Whereabouts(room, now)
     if room == before.room:
         return Whereabouts(room, now)
-    if room == before.moving_to:
+    if before.moving_since is not None and room == before.moving_to:
         return Whereabouts(before.room, now, room, before.moving_since)
     return Whereabouts(before.room, now, room, now)
 
@@ -52,7 +66,7 @@ def where(seen: Whereabouts | None, now: float, stay: float, stale_after: float)
     """The room a person is in now; None when unknown or stale."""
     if seen is None or now - seen.reported_at >= stale_after:
         return None
-    if seen.moving_to is not None and now - seen.moving_since >= stay:
+    if seen.moving_since is not None and now - seen.moving_since >= stay:
         return seen.moving_to
     return seen.room
 
@@ -62,7 +76,7 @@ def presence_deadline(seen: Whereabouts | None, now: float, stay: float, stale_a
     if seen is None:
         return None
     moments = [seen.reported_at + stale_after]
-    if seen.moving_to is not None:
+    if seen.moving_since is not None:
         moments.append(seen.moving_since + stay)
     return min((t for t in moments if t > now), default=None)
 

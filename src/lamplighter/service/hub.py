@@ -12,7 +12,8 @@ least one lamp online, and confirmed every state that added something to show wi
 
 `Hub` does the I/O: one MqttLink (persistent session, QoS 1) for publishing and for the
 agents' acks, receipts and health; an acknowledgement from a room acknowledges the event on
-the hub, which ends the signal in every room.
+the hub, which ends the signal in every room. Presence comes from MQTT topics on that link and
+from Home Assistant entities (service/presence.py); both feed the same hysteresis.
 """
 
 from __future__ import annotations
@@ -44,8 +45,17 @@ from lamplighter.rooms.protocol import (
     sequence,
     strongest,
 )
-from lamplighter.rooms.routing import RoomPlan, Whereabouts, observe, presence_deadline, signals_per_room, where
+from lamplighter.rooms.routing import (
+    RoomPlan,
+    Whereabouts,
+    observe,
+    presence_deadline,
+    reported_room,
+    signals_per_room,
+    where,
+)
 from lamplighter.service.core import STOP_BOUND, Service
+from lamplighter.service.presence import HassPresence
 from lamplighter.service.tasks import end_tasks
 
 log = logging.getLogger(__name__)
@@ -102,6 +112,7 @@ class Rooms:
         self.on_look: Callable[[float], None] = lambda now: None  # at every update: the hub watches its agents
         self.agents = {room: AgentHealth(room, clock.now()) for room in config.rooms}
         self.whereabouts: dict[str, Whereabouts] = {}
+        self.live: dict[str, str] = {}  # person -> the word Home Assistant tells now (current while it is connected)
         self.outbox: dict[str, RoomState] = {}  # the latest state per room not yet published
         self.wake = asyncio.Event()
         self._counter = 0
@@ -117,6 +128,8 @@ class Rooms:
     def update(self, signals: Iterable[Signal], now: float) -> None:
         """Publish the rooms whose visible signals changed."""
         self.on_look(now)
+        for person, word in self.live.items():
+            self.report(person, word, now)  # what HA's open connection tells is current: never stale
         present = {person: self._where(person, now) for person in self.plan.people}
         ranked = {room: strongest(shown) for room, shown in signals_per_room(signals, self.plan, present, now).items()}
         visible = {s.event_id for shown in ranked.values() for s in shown}
@@ -187,12 +200,24 @@ class Rooms:
     # ---- presence -----------------------------------------------------------------------------
 
     def presence(self, person: str, payload: bytes, now: float) -> None:
-        """A report of the room a person is in (the payload names it; anything else: not in a known room)."""
+        """A message on the person's presence topic: its payload is the reported word."""
+        self.report(person, payload.decode("utf-8", "replace").strip().strip('"'), now)
+
+    def told(self, person: str, word: str | None, now: float) -> None:
+        """Home Assistant told the state of the person's entity (None: it cannot tell now). A state stays current
+        while HA's connection stands; once it is lost, the last one goes stale after `stale_after`."""
+        if word is not None:
+            self.live[person] = word
+            self.report(person, word, now)
+        elif person in self.live:
+            self.report(person, self.live.pop(person), now)
+
+    def report(self, person: str, word: str, now: float) -> None:
+        """A presence report: `word` names one of the person's rooms or none (rooms/routing.py)."""
         config = self.plan.people[person]
         assert config.presence is not None
-        text = payload.decode("utf-8", "replace").strip().strip('"')
-        room = text if text in config.rooms else None
-        self.whereabouts[person] = observe(self.whereabouts.get(person), room, now, config.presence.stay)
+        self.whereabouts[person] = observe(self.whereabouts.get(person), reported_room(word, config), now,
+                                           config.presence.stay, config.presence.stale_after)
 
     def _where(self, person: str, now: float) -> str | None:
         config = self.plan.people[person].presence
@@ -252,7 +277,9 @@ class Hub:
         self.service = Service(config, self.rooms.clock, remote=self.rooms)
         self.rooms.generation = self._next_generation()
         self.rooms.on_look = self._watch_agents
-        self._presence = {p.presence.topic: name for name, p in config.people.items() if p.presence is not None}
+        self._presence = {p.presence.topic: name for name, p in config.people.items()
+                          if p.presence is not None and p.presence.topic is not None}
+        self.hass_presence = HassPresence(config.people, self.told)
         self.link = MqttLink(broker_address(config.hub, f"lamplighter-hub-{config.hub.home}"),
                              topics=lambda: [*self.topics.from_agents(), *self._presence], qos=1,
                              on_message=self.on_message, on_connected=self._connected, on_lost=self._lost,
@@ -271,6 +298,7 @@ class Hub:
 
     async def start(self) -> None:
         await self.service.start()
+        self.hass_presence.start()
         self._tasks = [asyncio.create_task(self.link.run(), name="hub mqtt"),
                        asyncio.create_task(self._publisher(), name="hub publisher")]
 
@@ -279,6 +307,7 @@ class Hub:
         self.rooms.wake.set()
         await self.link.stop()
         await end_tasks(self._tasks, STOP_BOUND)
+        await self.hass_presence.stop()
         await self.service.stop()
 
     async def _publisher(self) -> None:
@@ -321,8 +350,7 @@ class Hub:
         data = payload if isinstance(payload, bytes | bytearray) else str(payload).encode()
         if topic in self._presence:
             self.rooms.presence(self._presence[topic], bytes(data[:200]), now)
-            self.service.remote_changed()
-            self.rooms.update(self.service.signals.values(), now)
+            self._presence_moved(now)
             return
         parsed = self.topics.parse(topic)
         if parsed is None or parsed[0] not in self.rooms.agents:
@@ -337,6 +365,16 @@ class Hub:
             self._acknowledge(room, ack)
         self._watch_agents(now)
         self.service.remote_changed()
+
+    def told(self, person: str, word: str | None) -> None:
+        """Home Assistant told where a person is (None: it cannot tell now)."""
+        now = self.service.clock.now()
+        self.rooms.told(person, word, now)
+        self._presence_moved(now)
+
+    def _presence_moved(self, now: float) -> None:
+        self.service.remote_changed()
+        self.rooms.update(self.service.signals.values(), now)
 
     def _acknowledge(self, room: str, ack: Ack) -> None:
         by = f"{ack.by or 'someone'} in {room}"
