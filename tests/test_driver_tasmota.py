@@ -10,6 +10,7 @@ import logging
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
+import paho.mqtt.publish as publish
 import pytest
 
 from lamplighter.drivers.registry import build_driver
@@ -263,3 +264,42 @@ def test_tasmota_urls_print_back_exactly_and_hide_passwords(text: str, shown: st
 def test_bad_tasmota_urls_name_the_problem(text: str, needle: str) -> None:
     with pytest.raises(LampUrlError, match=needle.replace("+", r"\+").replace("(", r"\(").replace(")", r"\)")):
         build_driver(text)
+
+
+# ---- the state it tells by itself (issue 13) -----------------------------------------------------
+
+
+def known(service: Service) -> LampState | None:
+    return service.lamps[LAMP].memory.known
+
+
+async def test_what_the_bulb_tells_keeps_its_state_so_the_first_alert_needs_no_state_read_and_restores_exactly(
+        bulb: FakeTasmota, broker: Mosquitto, service_factory: Callable[..., Service]) -> None:
+    """Anyone's command (here another MQTT client, as Home Assistant would send it) and the bulb's own button
+    are answered on stat/RESULT: the driver merges them, so the alert is the first command the bulb hears."""
+    service = service_factory(f"lamps: {{{LAMP}: '{url(broker)}'}}\n")
+    async with service.running():
+        await eventually(lambda: service.lamps[LAMP].memory.contacted)
+        publish.single(f"cmnd/{TOPIC}/Backlog0", "Speed2 0;HsbColor 240,100,40", hostname="127.0.0.1",
+                       port=broker.port)
+        await eventually(lambda: (state := known(service)) is not None and state.on and state.brightness == 40)
+        bulb.press()  # the wall button switches it off: a RESULT with the power only
+        await eventually(lambda: (state := known(service)) is not None and not state.on and state.brightness == 40)
+        before, heard_before = shows(bulb.firmware), len(bulb.firmware.commands)
+        alarm = send_911(service)
+        await eventually(lambda: shows(bulb.firmware) == (True, RED_CHANNELS))
+        assert bulb.firmware.commands[heard_before][1].startswith("Backlog0 Speed2 0;Color1 #ff0000")  # no State
+        service.acknowledge(alarm, by="alice")
+        await eventually(lambda: shows(bulb.firmware) == before)  # off, and blue at 40 % for the next switch-on
+
+
+async def test_the_periodic_state_report_is_believed_and_an_offline_last_will_forgets_the_state(
+        bulb: FakeTasmota, broker: Mosquitto, service_factory: Callable[..., Service]) -> None:
+    service = service_factory(f"lamps: {{{LAMP}: '{url(broker)}'}}\n")
+    async with service.running():
+        await eventually(lambda: known(service) is not None)
+        bulb.firmware.execute("Dimmer 20")  # changed without a RESULT reaching us (a lost message)
+        bulb.tele()
+        await eventually(lambda: (state := known(service)) is not None and state.brightness == 20)
+        bulb.unplug()
+        await eventually(lambda: known(service) is None)  # its last state is not believed: read before an alert

@@ -409,3 +409,25 @@ async def test_a_driver_bug_marks_the_lamp_offline_instead_of_ending_its_task(
         assert "unexpected error from its driver" in caplog.text
     finally:
         await service.stop()
+
+
+class ClosingLamp(VirtualDriver):
+    """A virtual lamp whose connection takes a moment to close, as a real device's does."""
+
+    def __init__(self, name: str, closed: list[str]) -> None:
+        super().__init__(LampUrl.parse(f"virtual://{name}"), LAMP_OFF)
+        self._closed = closed
+
+    async def close(self) -> None:
+        await asyncio.sleep(0.01)  # a goodbye on the wire
+        self._closed.append(self.url())
+
+
+async def test_stopping_the_service_closes_every_lamps_connection(service_factory: Callable[..., Service]) -> None:
+    """The closes ran as tasks that were cancelled before they started: no driver was ever closed."""
+    closed: list[str] = []
+    service = service_factory("lamps: {desk: virtual://desk, hall: virtual://hall}\n",
+                              drivers={name: ClosingLamp(name, closed) for name in ("desk", "hall")})
+    async with service.running():
+        await eventually(lambda: all(lamp.memory.contacted for lamp in service.lamps.values()))
+    assert sorted(closed) == ["virtual://desk", "virtual://hall"]

@@ -22,7 +22,8 @@ the light or a relay shows is kept in `changes` (time, outputs, channels, and wh
 faded), every command line received in `commands` (time, line).
 
 `FakeTasmota` is the MQTT face: `cmnd/TOPIC/<command>` in, answers on `stat/TOPIC/RESULT`,
-`tele/TOPIC/LWT` `Online` (retained; `Offline` is its last will). `unplug()` makes it vanish
+`tele/TOPIC/LWT` `Online` (retained; `Offline` is its last will); `press()` is its own
+button (the new power published as for a command), `tele()` its periodic `tele/TOPIC/STATE`. `unplug()` makes it vanish
 (the broker's `Offline` LWT, or with `lwt=False` just silence, as before the keep-alive
 runs out); `plug()` brings it back. `FakeTasmotaHttp` is the web face: `GET /cm?cmnd=...`
 with `user`/`password` when a web password is set (else `{"WARNING": "Need user=...`)
@@ -51,6 +52,7 @@ from tests.peers.http_fake import FakeDevice
 READY_TIMEOUT = 10.0
 CT_WARMEST, CT_COLDEST = 500, 153
 LIGHT_COMMANDS = frozenset({"color", "dimmer", "hsbcolor", "ct", "fade", "speed"})
+STATE_ONLY = frozenset({"Scheme", "Fade", "Speed", "LedTable"})  # in the answer to State, not in tele/STATE
 NEED_LOGIN = {"WARNING": "Need user=<username>&password=<password>"}
 
 Answer = dict[str, Any]
@@ -270,6 +272,15 @@ class FakeTasmota:
         self.online = True
         self._client.publish(self.lwt_topic, "Online", qos=1, retain=True)
 
+    def press(self, number: int = 1) -> None:
+        """The device's own button toggles output `number`: it publishes the new power as for a command."""
+        self._publish(self.firmware.execute(f"Power{number} TOGGLE"))
+
+    def tele(self) -> None:
+        """The periodic report (every TelePeriod, 300 s by default): `tele/TOPIC/STATE`."""
+        report = {key: value for key, value in self.firmware.state_report().items() if key not in STATE_ONLY}
+        self._client.publish(f"{self._topics['tele']}STATE", json.dumps(report), qos=1)
+
     def start(self) -> FakeTasmota:
         self._client.connect("127.0.0.1", self.port, keepalive=10)
         self._client.loop_start()
@@ -296,9 +307,12 @@ class FakeTasmota:
             return
         command = message.topic.removeprefix(self._topics["cmnd"])
         payload = message.payload.decode()
-        for suffix, answer in self.firmware.execute(f"{command} {payload}".strip()):
+        self._publish(self.firmware.execute(f"{command} {payload}".strip()))
+
+    def _publish(self, answers: list[Published]) -> None:
+        for suffix, answer in answers:
             text = answer if isinstance(answer, str) else json.dumps(answer)
-            client.publish(f"{self._topics['stat']}{suffix}", text, qos=1)
+            self._client.publish(f"{self._topics['stat']}{suffix}", text, qos=1)
 
 
 class FakeTasmotaHttp(FakeDevice):

@@ -67,6 +67,7 @@ class HttpDevice:
         self._headers = dict(headers or {})
         self._auth = aiohttp.BasicAuth(*auth) if auth else None
         self._session: aiohttp.ClientSession | None = None  # opened on first use: a driver built to check holds none
+        self._closed = False
 
     async def request(self, method: str, url: str, body: object = None, also: RateLimit | None = None) -> Any:
         """Send one request within the device's rate limit (and `also` within that one); return its JSON."""
@@ -83,11 +84,14 @@ class HttpDevice:
         raise DriverError(f"{self.name} kept answering 429 Too Many Requests")
 
     async def close(self) -> None:
+        self._closed = True  # a request still on its way must not open a session nobody closes
         if self._session is not None:
             session, self._session = self._session, None
             await session.close()
 
     def _open(self) -> aiohttp.ClientSession:
+        if self._closed:
+            raise DriverError(f"{self.name}: the driver is closed")
         if self._session is None:
             self._session = aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=self.timeout), headers=self._headers, auth=self._auth,

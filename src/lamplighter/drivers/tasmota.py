@@ -25,6 +25,12 @@ Setting the colour before switching off keeps it for the next switch-on (a light
 already off shows that colour for a moment: Tasmota switches a light on for a colour). With
 `relay=N` the lamp is relay N and gets only `PowerN ON`/`OFF`.
 
+Over MQTT the device tells its state by itself: every command's answer on
+`stat/TOPIC/RESULT` (ours, Home Assistant's, the web console's, a button press) and its
+periodic `tele/TOPIC/STATE`; the driver merges them (a power-only RESULT changes the power
+of the last whole report), so the first alert needs no `State` in front of it. Over HTTP
+nothing is pushed: the device is read just before the first alert.
+
 Over MQTT the answer to the last command of a Backlog0 (the power) on `stat/TOPIC/RESULT`
 is its acknowledgement; none within `timeout` is DeviceOffline, and so is an `Offline`
 LWT, at once. Over HTTP the answer to the request is (the firmware runs the Backlog0
@@ -66,6 +72,7 @@ DEFAULT_FULLTOPIC = "%prefix%/%topic%/"
 MOST_RELAYS = 32
 WEB_USER = "admin"  # Tasmota's web interface has this one user
 STATE_WORDS = "Tasmota's state"
+LIGHT_KEYS = frozenset({"Dimmer", "Color", "HSBColor"})  # with the power: all a light's state and restore need
 
 Body = dict[str, Any]
 
@@ -121,6 +128,17 @@ class Output:
         color = str(data["Color"])
         return f"Speed2 0;Color1 {color if ',' in color else '#' + color};{switch}"
 
+    def told(self, before: Body, data: Body) -> Body:
+        """What the device has told of this output so far, with `data` (a RESULT, or the periodic
+        `tele/.../STATE`) taken in: a power-only RESULT changes the power of the last full report."""
+        number = self.relay or 1
+        keys = {f"POWER{number}", *(("POWER",) if number == 1 else ()), *(() if self.relay else LIGHT_KEYS)}
+        return {**before, **{key: value for key, value in data.items() if key in keys}}
+
+    def complete(self, told: Body) -> bool:
+        """Whether `told` is the output's whole state (a light's colour and dimmer as well as its power)."""
+        return self._power_of(told) is not None and (self.relay is not None or told.keys() >= LIGHT_KEYS)
+
     def _power_of(self, data: Body) -> str | None:
         """The output's power in a state report: POWERn, or POWER on a device with one output."""
         number = self.relay or 1
@@ -157,14 +175,16 @@ class TasmotaBase(Driver):
 
 
 class TasmotaDriver(TasmotaBase):
-    """A Tasmota device through its MQTT broker."""
+    """A Tasmota device through its MQTT broker; it tells its state by itself (every RESULT, and `tele/.../STATE`)."""
 
     scheme = "tasmota"
+    pushes_state = True
 
     def __init__(self, url: LampUrl, output: Output, fulltopic: str, timeout: float) -> None:
         super().__init__(url, output)
         self._device = MqttDevice(broker_address(url), self.url(), timeout, RateLimit(COMMANDS_PER_SECOND))
         self._cmnd, self._stat, self._tele = (fulltopic.replace("%prefix%", p) for p in ("cmnd", "stat", "tele"))
+        self._told: Body = {}
 
     @classmethod
     def from_url(cls, url: LampUrl) -> TasmotaDriver:
@@ -185,8 +205,37 @@ class TasmotaDriver(TasmotaBase):
         results = await self._results()
         return json.loads(await self._device.request(f"{self._cmnd}State", "", results, self._output.reports_state))
 
+    async def start(self) -> None:
+        for topic in (f"{self._stat}RESULT", f"{self._tele}STATE"):
+            (await self._device.inbox(topic)).listen(self._pushed)
+        (await self._device.inbox(f"{self._tele}LWT")).listen(self._last_will)
+
     async def close(self) -> None:
         await self._device.close()
+
+    def _pushed(self, payload: bytes | None) -> None:
+        """The device told something: an answer to anyone's command, a button press, its periodic state
+        (None: the broker connection broke, and what it told before may be stale)."""
+        if payload is None:
+            self._told = {}
+            self.tell(None)
+            return
+        data = _json_object(payload)
+        if data is None:
+            return
+        self._told = self._output.told(self._told, data)
+        if not self._output.complete(self._told):
+            return  # a power-only RESULT before any whole report: a read will tell the rest
+        try:
+            with answer_of(self.url(), STATE_WORDS):
+                self.tell(self._readings.remember(self._output.shown(self._told), self._output.restoring(self._told)))
+        except DriverError:
+            self._told = {}
+            self.tell(None)  # not a state after all: read the device before the next alert
+
+    def _last_will(self, payload: bytes | None) -> None:
+        if payload is None or payload == b"Offline":
+            self.tell(None)
 
     async def _results(self) -> Inbox:
         """The device's RESULT messages, once its last will does not say it is offline."""

@@ -24,7 +24,7 @@ from lamplighter.model import Clock, LampState, LampView, Level, Signal
 from lamplighter.service.broadcast import Broadcast
 from lamplighter.service.lamp import LampController
 from lamplighter.service.metrics import Metrics
-from lamplighter.service.tasks import end_tasks
+from lamplighter.service.tasks import end_tasks, finish_tasks
 from lamplighter.store import Store
 
 log = logging.getLogger(__name__)
@@ -84,7 +84,7 @@ class LampFleet:
     async def close(self) -> None:
         """Close the drivers' connections, within CLOSE_BOUND whatever a library does."""
         closing = [asyncio.create_task(_close(c), name=f"close {c.name}") for c in self.lamps.values()]
-        await end_tasks(closing, CLOSE_BOUND)
+        await finish_tasks(closing, CLOSE_BOUND)
 
     def update(self, signals: Iterable[Signal], since: float | None) -> None:
         """New active signals: every lamp reconciles (`since`: when the event behind it was received)."""

@@ -1,4 +1,4 @@
-"""Ending tasks within a bound, whether or not they let themselves be cancelled."""
+"""Ending tasks within a bound, whether or not they let themselves be cancelled; or letting them finish first."""
 
 from __future__ import annotations
 
@@ -20,3 +20,10 @@ async def end_tasks(tasks: list[asyncio.Task[None]], bound: float) -> None:
             log.error("%s ended with an error", task.get_name(), exc_info=task.exception())
     for task in pending:
         log.warning("%s did not stop within %g s (a library swallowed the cancel?); leaving it", task.get_name(), bound)
+
+
+async def finish_tasks(tasks: list[asyncio.Task[None]], bound: float) -> None:
+    """Let tasks finish by themselves (closing connections, say) for at most `bound` seconds, then end the rest."""
+    if tasks:
+        await asyncio.wait(tasks, timeout=bound)
+    await end_tasks(tasks, bound)
