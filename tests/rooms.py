@@ -30,8 +30,9 @@ HOME = "test"
 FAST = "apply_within: 2s, silent_after: 3s, heartbeat: 1s"  # health settles in seconds, not minutes
 
 
-def hub_settings(broker: Mosquitto, timing: str = FAST) -> str:
-    return f'hub: {{broker: "mqtt://127.0.0.1:{broker.port}", home: {HOME}, {timing}}}\n'
+def hub_settings(broker: Mosquitto, timing: str = FAST, login: str = "") -> str:
+    """The `hub:` block; `login` adds keys such as `username: study, password: "${STUDY_PASSWORD}"`."""
+    return f'hub: {{broker: "mqtt://127.0.0.1:{broker.port}", home: {HOME}, {timing}{", " + login if login else ""}}}\n'
 
 
 @dataclass
@@ -41,6 +42,7 @@ class _Lamplighter(PeerProcess, ABC):
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     timing: str = FAST
+    login: str = ""  # broker credentials for the hub: block (see hub_settings)
 
     @property
     def url(self) -> str:
@@ -65,7 +67,7 @@ class _Lamplighter(PeerProcess, ABC):
     def start(self) -> Any:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.config_path.write_text(f"server: {{listen: 127.0.0.1:{self.port}}}\nstate_dir: {self.workdir / 'state'}\n"
-                                    f"{hub_settings(self.broker, self.timing)}{self.body()}")
+                                    f"{hub_settings(self.broker, self.timing, self.login)}{self.body()}")
         env = {**os.environ, "LAMPLIGHTER_TOKEN": TOKEN, "LAMPLIGHTER_URL": self.url, "PYTHONUNBUFFERED": "1"}
         self.spawn([sys.executable, "-m", "lamplighter", *self.command(), "-c", str(self.config_path)], env=env)
         self.wait_ready(http_ok(f"{self.url}/healthz"), READY_TIMEOUT)

@@ -34,6 +34,8 @@ class Mosquitto(PeerProcess):
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     persistence: bool = False  # keep sessions and retained messages across a restart (in workdir/data/)
+    users: dict[str, str] = field(default_factory=dict)  # logins (name: password); none: anonymous clients
+    acl: str = ""  # the acl_file's text (`user NAME` / `topic read|write T` / `pattern ... %u ...`)
 
     @property
     def address(self) -> str:
@@ -50,21 +52,33 @@ class Mosquitto(PeerProcess):
             raise RuntimeError(f"{BINARY} is not installed: `make test` installs it (Debian mosquitto)")
         self.workdir.mkdir(parents=True, exist_ok=True)
         config = self.workdir / "mosquitto.conf"
-        config.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\n{self._persistence()}"
+        # As root it would drop to user mosquitto, who cannot reach the test's private directory.
+        stay = "user root\n" if os.geteuid() == 0 else ""
+        config.write_text(f"listener {self.port} 127.0.0.1\n{stay}{self._logins()}{self._persistence()}"
                           "log_dest stderr\nlog_type error\nlog_type warning\nlog_type notice\n")
         self.spawn([binary, "-c", str(config)])
         self.wait_ready(lambda: socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close() is None,
                         READY_TIMEOUT)
         return self
 
+    def _logins(self) -> str:
+        """Anonymous clients, or only the `users` with their passwords, each limited by the `acl` (denials logged)."""
+        if not self.users:
+            return "allow_anonymous true\n"
+        passwords, acl = self.workdir / "passwords", self.workdir / "acl"
+        passwords.write_text("")
+        for name, password in self.users.items():
+            subprocess.run(["mosquitto_passwd", "-b", str(passwords), name, password], check=True, timeout=10,
+                           capture_output=True)
+        acl.write_text(self.acl)
+        return f"allow_anonymous false\npassword_file {passwords}\nacl_file {acl}\nlog_type debug\n"
+
     def _persistence(self) -> str:
         if not self.persistence:
             return "persistence false\n"
         data = self.workdir / "data"
         data.mkdir(exist_ok=True)
-        # As root it would drop to user mosquitto, who cannot reach the test's private directory.
-        stay = "user root\n" if os.geteuid() == 0 else ""
-        return f"persistence true\npersistence_location {data}/\n{stay}"
+        return f"persistence true\npersistence_location {data}/\n"
 
     def publish(self, topic: str, payload: str | bytes, retain: bool = False) -> None:
         """Publish one message (QoS 1) as a separate client, the way Frigate or a sensor would."""
