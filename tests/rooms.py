@@ -31,7 +31,7 @@ FAST = "apply_within: 2s, silent_after: 3s, heartbeat: 1s"  # health settles in 
 
 
 def hub_settings(broker: Mosquitto, timing: str = FAST) -> str:
-    return f'hub: {{broker: "mqtt://127.0.0.1:{broker.port}", home: {HOME}, {timing}}}\n'
+    return f'hub: {{broker: "mqtt://{broker.address}", home: {HOME}, {timing}}}\n'
 
 
 @dataclass

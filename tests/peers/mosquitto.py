@@ -34,11 +34,12 @@ class Mosquitto(PeerProcess):
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     persistence: bool = False  # keep sessions and retained messages across a restart (in workdir/data/)
+    host: str = "127.0.0.1"  # the address it listens on (another one inside a test's network namespace)
 
     @property
     def address(self) -> str:
         """The `broker:` value for a source."""
-        return f"127.0.0.1:{self.port}"
+        return f"{self.host}:{self.port}"
 
     @property
     def log_path(self) -> Path:
@@ -50,10 +51,10 @@ class Mosquitto(PeerProcess):
             raise RuntimeError(f"{BINARY} is not installed: `make test` installs it (Debian mosquitto)")
         self.workdir.mkdir(parents=True, exist_ok=True)
         config = self.workdir / "mosquitto.conf"
-        config.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\n{self._persistence()}"
+        config.write_text(f"listener {self.port} {self.host}\nallow_anonymous true\n{self._persistence()}"
                           "log_dest stderr\nlog_type error\nlog_type warning\nlog_type notice\n")
         self.spawn([binary, "-c", str(config)])
-        self.wait_ready(lambda: socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close() is None,
+        self.wait_ready(lambda: socket.create_connection((self.host, self.port), timeout=0.5).close() is None,
                         READY_TIMEOUT)
         return self
 
@@ -68,4 +69,4 @@ class Mosquitto(PeerProcess):
 
     def publish(self, topic: str, payload: str | bytes, retain: bool = False) -> None:
         """Publish one message (QoS 1) as a separate client, the way Frigate or a sensor would."""
-        publish.single(topic, payload, qos=1, retain=retain, hostname="127.0.0.1", port=self.port)
+        publish.single(topic, payload, qos=1, retain=retain, hostname=self.host, port=self.port)
