@@ -6,6 +6,7 @@
         study = NsAgent(tmp / "study", broker, room="study", netns=net.room).start()
         net.room_link_down(); ...; net.room_link_up()   # the room's Wi-Fi drops: its interface goes down
         net.go_silent(); ...; net.heal()                # the way between them drops every packet, silently
+        net.trickle("64kbit")                           # a slow line: the router queues what is more
 
     core  10.77.0.1 --veth-- 10.77.0.2  router  10.77.1.1 --veth-- 10.77.1.2  room
 
@@ -53,12 +54,17 @@ T = TypeVar("T")
 
 def ip(*args: str) -> None:
     """Run `ip ARGS`; RuntimeError with its message when it fails (no ip, not root, no namespaces)."""
+    run(["ip", *args])
+
+
+def run(command: list[str]) -> None:
+    """Run an iproute2 command; RuntimeError with its message when it fails."""
     try:
-        done = subprocess.run(["ip", *args], capture_output=True, text=True, timeout=IP_TIMEOUT)
+        done = subprocess.run(command, capture_output=True, text=True, timeout=IP_TIMEOUT)
     except FileNotFoundError:
-        raise RuntimeError("`ip` (iproute2) is not installed: `make test` installs it") from None
+        raise RuntimeError(f"`{command[0]}` (iproute2) is not installed: `make test` installs it") from None
     if done.returncode != 0:
-        raise RuntimeError(f"`ip {' '.join(args)}` failed ({done.returncode}): {done.stderr.strip()} "
+        raise RuntimeError(f"`{' '.join(command)}` failed ({done.returncode}): {done.stderr.strip()} "
                            "(network namespaces need root and iproute2)")
 
 
@@ -156,6 +162,13 @@ class Network:
         """The router drops every packet between room and core, silently (no ICMP, no reset)."""
         for address in (CORE_ADDRESS, ROOM_ADDRESS):
             self.router.ip("route", "add", "blackhole", f"{address}/32")
+
+    def trickle(self, rate: str) -> None:
+        """The router forwards at most `rate` (e.g. "64kbit") each way, queues up to 1 s of it and drops the
+        rest (a slow line; a token bucket: this kernel has no netem for a plain delay)."""
+        for interface in ("to-core", "to-room"):
+            run(self.router.command(["tc", "qdisc", "add", "dev", interface, "root", "tbf", "rate", rate,
+                                     "burst", "2kb", "latency", "1s"]))
 
     def heal(self) -> None:
         """The router forwards again."""

@@ -3,7 +3,8 @@
 The broker (a real Mosquitto) and a real `lamplighter hub` run in one namespace, a real
 `lamplighter agent` in another, linked through a third that routes (tests/netns.py). The cuts
 are the two a household meets: the room's link drops (its interface goes down), and the way
-goes silent (every packet dropped, no reset: a hung router). Timing is the FAST one of the
+goes silent (every packet dropped, no reset: a hung router); and a slow line (32 kbit/s each
+way with a 1 s queue: a burst must still arrive in order, and not look like silence). Timing is the FAST one of the
 rooms tests (silent_after 3 s, heartbeat 1 s); the door lasts 1 s, so it expires during a cut.
 
 Needs root and iproute2 (CI has both): without `ip netns` these tests fail, they do not skip.
@@ -30,6 +31,7 @@ SHORT_HOLDS = "lamps: {}\nlevels: {911: {hold: 1h}, 912: {hold: 1h}, door: {hold
 WITH_FALLBACK = ("lamps: {backup: virtual://backup}\n"
                  "levels: {911: {lamps: [study], fallback: [backup]}, 912: {hold: 1h}}\n")
 NOTICE_WITHIN = 15.0  # generous: silent_after is 3 s, the keepalive 2 s (noticed after two), on a busy machine
+TRICKLE = "32kbit"  # 4 kB/s each way, up to 1 s queued
 RECONNECT_WITHIN = 30.0  # the backoff doubles while the link is down (1, 2, 4, 8 s ...)
 
 
@@ -185,4 +187,29 @@ def test_the_other_rooms_show_that_a_room_went_silent_and_that_room_comes_back_w
         kitchen.wait_for(lambda view: color(view) is None)  # resolved: gone from the other rooms too
     finally:
         for process in (study, kitchen, hub, broker):
+            process.stop()
+
+
+def test_over_a_slow_line_a_burst_reaches_the_room_in_order_and_it_ends_at_the_hubs_truth(
+        tmp_path: Path, network: Network, capsys: pytest.CaptureFixture[str]) -> None:
+    broker, hub, study = start_room(tmp_path, network, SHORT_HOLDS)
+    try:
+        network.trickle(TRICKLE)
+        disks = [hub.send("912", f"disk {n} filling", body="x" * 200) for n in range(8)]
+        outage = hub.send("911", "payments down")
+        hub.post(f"/api/events/{outage}/ack", {"by": "bob"})
+        posted = time.monotonic()
+        applied: list[int] = []
+        wait_until("the room has the hub's latest state",
+                   lambda: applied.append(study.get("/api/room")["applied_seq"]) is None and in_step(hub, "study"),
+                   RECONNECT_WITHIN)
+        converged = time.monotonic() - posted
+        assert applied == sorted(applied)  # never back to an older state
+        shown = study.lamp("desk")
+        assert color(shown) == YELLOW and shown["showing"]["event_id"] == disks[-1]  # the newest 912, no 911
+        assert not blind_events(hub)  # slow, not silent: its heartbeats do not wait behind its receipts
+        with capsys.disabled():
+            print(f"\nslow line ({TRICKLE}): 10 changes converged {converged:.1f} s after the last")
+    finally:
+        for process in (study, hub, broker):
             process.stop()
