@@ -22,7 +22,7 @@ import pytest
 from lamplighter.config import HubConfig
 from lamplighter.service.hub import broker_address
 from tests.netns import CORE_ADDRESS, Network, NsAgent, NsHub, NsMosquitto
-from tests.rooms import color
+from tests.rooms import FAST, color
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -32,6 +32,7 @@ WITH_FALLBACK = ("lamps: {backup: virtual://backup}\n"
                  "levels: {911: {lamps: [study], fallback: [backup]}, 912: {hold: 1h}}\n")
 NOTICE_WITHIN = 15.0  # generous: silent_after is 3 s, the keepalive 2 s (noticed after two), on a busy machine
 TRICKLE = "32kbit"  # 4 kB/s each way, up to 1 s queued
+SLOW_LINE_TIMING = "apply_within: 10s, silent_after: 4s, heartbeat: 1s"  # heard every 1.3 s at worst here
 RECONNECT_WITHIN = 30.0  # the backoff doubles while the link is down (1, 2, 4, 8 s ...)
 
 
@@ -69,10 +70,12 @@ def stays(agent: NsAgent, ready: Callable[[dict[str, Any]], bool], seconds: floa
     return [view for view in views if not ready(view)]
 
 
-def start_room(tmp_path: Path, network: Network, hub_extra: str) -> tuple[NsMosquitto, NsHub, NsAgent]:
+def start_room(tmp_path: Path, network: Network, hub_extra: str,
+               timing: str = FAST) -> tuple[NsMosquitto, NsHub, NsAgent]:
     broker = NsMosquitto(tmp_path / "mqtt", host=CORE_ADDRESS, netns=network.core).start()
-    hub = NsHub(tmp_path / "hub", broker, rooms="{study: {}}", extra=hub_extra, netns=network.core).start()
-    study = NsAgent(tmp_path / "study", broker, room="study", netns=network.room).start()
+    hub = NsHub(tmp_path / "hub", broker, rooms="{study: {}}", extra=hub_extra, timing=timing,
+                netns=network.core).start()
+    study = NsAgent(tmp_path / "study", broker, room="study", timing=timing, netns=network.room).start()
     wait_until("the agent connected through the router", study.connected, NOTICE_WITHIN)
     wait_until("the hub hears the agent", lambda: in_step(hub, "study"), NOTICE_WITHIN)
     return broker, hub, study
@@ -192,7 +195,7 @@ def test_the_other_rooms_show_that_a_room_went_silent_and_that_room_comes_back_w
 
 def test_over_a_slow_line_a_burst_reaches_the_room_in_order_and_it_ends_at_the_hubs_truth(
         tmp_path: Path, network: Network, capsys: pytest.CaptureFixture[str]) -> None:
-    broker, hub, study = start_room(tmp_path, network, SHORT_HOLDS)
+    broker, hub, study = start_room(tmp_path, network, SHORT_HOLDS, timing=SLOW_LINE_TIMING)
     try:
         network.trickle(TRICKLE)
         disks = [hub.send("912", f"disk {n} filling", body="x" * 200) for n in range(8)]
