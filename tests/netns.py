@@ -37,6 +37,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import httpx
+
 from tests.peers.mosquitto import Mosquitto
 from tests.peers.process import PeerProcess, Probe
 from tests.rooms import AgentProcess, HubProcess
@@ -57,8 +59,8 @@ def ip(*args: str) -> None:
     run(["ip", *args])
 
 
-def run(command: list[str]) -> None:
-    """Run an iproute2 command; RuntimeError with its message when it fails."""
+def run(command: list[str]) -> str:
+    """Run an iproute2 command, its output; RuntimeError with its message when it fails."""
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=IP_TIMEOUT)
     except FileNotFoundError:
@@ -66,6 +68,7 @@ def run(command: list[str]) -> None:
     if done.returncode != 0:
         raise RuntimeError(f"`{' '.join(command)}` failed ({done.returncode}): {done.stderr.strip()} "
                            "(network namespaces need root and iproute2)")
+    return done.stdout
 
 
 @dataclass
@@ -188,8 +191,7 @@ _serial = itertools.count(1)
 
 def remove_abandoned() -> None:
     """Namespaces of ours whose test process is gone (a run killed before its cleanup)."""
-    listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, timeout=IP_TIMEOUT)
-    for line in listed.stdout.splitlines():
+    for line in run(["ip", "netns", "list"]).splitlines():
         found = re.match(rf"({PREFIX}(\d+)x\d+-\w+)\b", line)
         if found and not os.path.exists(f"/proc/{found[2]}"):
             with contextlib.suppress(RuntimeError):
@@ -237,7 +239,5 @@ class NsAgent(_HttpInNamespace, AgentProcess):
 
 
 def _healthz(url: str) -> dict[str, Any]:
-    import httpx
-
     answer: dict[str, Any] = httpx.get(f"{url}/healthz", timeout=5).json()
     return answer
