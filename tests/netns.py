@@ -134,8 +134,14 @@ class Network:
             network._wire()
             yield network
         finally:
-            for netns in made:
-                netns.delete()
+            failed: list[RuntimeError] = []
+            for netns in made:  # every one, even if one fails (the next run removes what is left)
+                try:
+                    netns.delete()
+                except RuntimeError as exc:
+                    failed.append(exc)
+            if failed:
+                raise failed[0]
 
     def _wire(self) -> None:
         core, router, room = self.core, self.router, self.room
