@@ -73,7 +73,7 @@ def broker_address(hub: HubConfig, client_id: str, will: aiomqtt.Will | None = N
     files = TlsFiles(str(hub.ca_file or ""), str(hub.cert_file or ""), str(hub.key_file or ""))
     return BrokerAddress(host, port, hub.username or "", hub.password.get_secret_value() if hub.password else "",
                          tls, Session(client_id, int(hub.session_expiry)), will, files,
-                         keepalive_within(hub.silent_after))
+                         keepalive=keepalive_within(hub.silent_after))
 
 
 def silent_key(room: str) -> str:
