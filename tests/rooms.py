@@ -32,7 +32,7 @@ FAST = "apply_within: 2s, silent_after: 3s, heartbeat: 1s"  # health settles in 
 
 def hub_settings(broker: Mosquitto, timing: str = FAST, login: str = "") -> str:
     """The `hub:` block; `login` adds keys such as `username: study, password: "${STUDY_PASSWORD}"`."""
-    return f'hub: {{broker: "mqtt://127.0.0.1:{broker.port}", home: {HOME}, {timing}{", " + login if login else ""}}}\n'
+    return f'hub: {{broker: "mqtt://{broker.address}", home: {HOME}, {timing}{", " + login if login else ""}}}\n'
 
 
 @dataclass

@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 MQTT_PORT = 1883
 MQTTS_PORT = 8883
 KEEPALIVE_SECONDS = 30
+KEEPALIVE_LEAST = 2  # a shorter one mistakes a busy machine's pause for a dead connection
 REFUSED_LOGIN = frozenset({4, 5, 134, 135})  # CONNACK codes: bad user name or password, not authorised
 NO_DELAY = ((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),)  # a small message goes out now, not after an ACK
 
@@ -81,6 +82,7 @@ class BrokerAddress:
     session: Session | None = None  # None: a clean MQTT 3.1.1 session each time (the sources' way)
     will: aiomqtt.Will | None = None  # published by the broker when our connection dies
     tls_files: TlsFiles = TlsFiles()
+    keepalive: int = KEEPALIVE_SECONDS  # seconds; see keepalive_within
 
     def __str__(self) -> str:
         return f"{self.host}:{self.port}"
@@ -90,11 +92,11 @@ class BrokerAddress:
         session = self.session
         if session is None:
             return aiomqtt.Client(self.host, self.port, username=self.user or None, password=self.password or None,
-                                  keepalive=KEEPALIVE_SECONDS, will=self.will, tls_context=self._tls_context())
+                                  keepalive=self.keepalive, will=self.will, tls_context=self._tls_context())
         properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         properties.SessionExpiryInterval = session.expiry
         return aiomqtt.Client(self.host, self.port, username=self.user or None, password=self.password or None,
-                              keepalive=KEEPALIVE_SECONDS, will=self.will, tls_context=self._tls_context(),
+                              keepalive=self.keepalive, will=self.will, tls_context=self._tls_context(),
                               identifier=session.client_id, protocol=aiomqtt.ProtocolVersion.V5,
                               clean_start=False, properties=properties, socket_options=NO_DELAY)
 
@@ -174,6 +176,13 @@ class MqttLink(Reconnecting):
         if kind != self._last_unexpected:
             self._last_unexpected = kind
             log.error("MQTT broker %s: unexpected error (reconnecting with backoff)", self.address, exc_info=exc)
+
+
+def keepalive_within(seconds: float) -> int:
+    """An MQTT keepalive that finds a dead connection (a silent network: no reset, no error) within about
+    `seconds`: our client gives it up after two keepalives without a byte from the broker, the broker
+    (and with it the will) after one and a half without one from us. Between 2 and 30 s."""
+    return max(KEEPALIVE_LEAST, min(KEEPALIVE_SECONDS, int(seconds // 2)))
 
 
 def _refused(exc: aiomqtt.MqttError) -> bool:

@@ -36,11 +36,12 @@ class Mosquitto(PeerProcess):
     persistence: bool = False  # keep sessions and retained messages across a restart (in workdir/data/)
     users: dict[str, str] = field(default_factory=dict)  # logins (name: password); none: anonymous clients
     acl: str = ""  # the acl_file's text (`user NAME` / `topic read|write T` / `pattern ... %u ...`)
+    host: str = "127.0.0.1"  # the address it listens on (another one inside a test's network namespace)
 
     @property
     def address(self) -> str:
         """The `broker:` value for a source."""
-        return f"127.0.0.1:{self.port}"
+        return f"{self.host}:{self.port}"
 
     @property
     def log_path(self) -> Path:
@@ -54,10 +55,10 @@ class Mosquitto(PeerProcess):
         config = self.workdir / "mosquitto.conf"
         # As root it would drop to user mosquitto, who cannot reach the test's private directory.
         stay = "user root\n" if os.geteuid() == 0 else ""
-        config.write_text(f"listener {self.port} 127.0.0.1\n{stay}{self._logins()}{self._persistence()}"
+        config.write_text(f"listener {self.port} {self.host}\n{stay}{self._logins()}{self._persistence()}"
                           "log_dest stderr\nlog_type error\nlog_type warning\nlog_type notice\n")
         self.spawn([binary, "-c", str(config)])
-        self.wait_ready(lambda: socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close() is None,
+        self.wait_ready(lambda: socket.create_connection((self.host, self.port), timeout=0.5).close() is None,
                         READY_TIMEOUT)
         return self
 
@@ -82,4 +83,4 @@ class Mosquitto(PeerProcess):
 
     def publish(self, topic: str, payload: str | bytes, retain: bool = False) -> None:
         """Publish one message (QoS 1) as a separate client, the way Frigate or a sensor would."""
-        publish.single(topic, payload, qos=1, retain=retain, hostname="127.0.0.1", port=self.port)
+        publish.single(topic, payload, qos=1, retain=retain, hostname=self.host, port=self.port)

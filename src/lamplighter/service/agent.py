@@ -91,6 +91,7 @@ class Agent:
                              topics=self._subscriptions, qos=1, on_message=self._message,
                              on_connected=self._connected, on_lost=self._lost, backoff=Backoff())
         self._tasks: list[asyncio.Task[None]] = []
+        self._deliveries: set[asyncio.Task[None]] = set()  # messages published, not yet acknowledged
         self._stopping = False
         self._health_sent: list[LampHealth] | None = None
         self._bad_logged = False
@@ -136,7 +137,7 @@ class Agent:
             except (aiomqtt.MqttError, TimeoutError):
                 pass
         await self.link.stop()
-        await end_tasks([*self._tasks, *self.fleet.stop_tasks()], STOP_BOUND)
+        await end_tasks([*self._tasks, *self._deliveries, *self.fleet.stop_tasks()], STOP_BOUND)
         await self.fleet.close()
         self.store.close()
         self.kept.close()
@@ -251,18 +252,25 @@ class Agent:
         self.outbox.put_nowait((self.topics.of(self.room, kind), payload, retain))
 
     async def _sender(self) -> None:
-        """Publish what the agent has to say, in order; a message a lost connection did not take, again."""
-        pending: tuple[str, bytes, bool] | None = None
+        """Publish what the agent has to say, in order, without waiting for one message's acknowledgement
+        before sending the next: over a slow line a heartbeat would otherwise wait a round trip behind
+        every receipt, and the hub would call a busy room silent."""
         while not self._stopping:
-            if pending is None:
-                pending = await self.outbox.get()
+            message = await self.outbox.get()
             client = await self.link.connection()
-            try:
-                await client.publish(pending[0], pending[1], qos=1, retain=pending[2])
-            except aiomqtt.MqttError:
-                await asyncio.sleep(RESEND_PAUSE)  # the link notices and reconnects; `connection` waits for it
-                continue
-            pending = None
+            delivery = asyncio.create_task(self._deliver(client, message))  # hands it to the connection at once
+            self._deliveries.add(delivery)
+            delivery.add_done_callback(self._deliveries.discard)
+
+    async def _deliver(self, client: aiomqtt.Client, message: tuple[str, bytes, bool]) -> None:
+        """One message until the broker acknowledges it; one the connection did not take goes out again
+        (but health: the reconnect and the next heartbeat send a fresh one)."""
+        try:
+            await client.publish(message[0], message[1], qos=1, retain=message[2])
+        except aiomqtt.MqttError:
+            await asyncio.sleep(RESEND_PAUSE)  # the link notices and reconnects; `connection` waits for it
+            if message[0] != self.topics.of(self.room, Kind.HEALTH):
+                self.outbox.put_nowait(message)
 
     async def _heartbeat(self) -> None:
         while not self._stopping:

@@ -29,7 +29,7 @@ from lamplighter.backoff import Backoff
 from lamplighter.config import Config, HubConfig
 from lamplighter.errors import PayloadError, StoreError
 from lamplighter.model import BLIND_LEVEL, Clock, Signal, SystemClock, make_event
-from lamplighter.mqtt import BrokerAddress, MqttLink, Session, TlsFiles
+from lamplighter.mqtt import BrokerAddress, MqttLink, Session, TlsFiles, keepalive_within
 from lamplighter.rooms.protocol import (
     Ack,
     Applied,
@@ -67,11 +67,19 @@ RESEND_PAUSE = 0.05  # after a failed publish, before asking the link for its co
 
 
 def broker_address(hub: HubConfig, client_id: str, will: aiomqtt.Will | None = None) -> BrokerAddress:
-    """The broker of `hub:` with a persistent session under `client_id`."""
+    """The broker of `hub:` with a persistent session under `client_id`; a dead connection is found within
+    about `silent_after`, on both ends (the hub's own link too)."""
     host, port, tls = hub.address
     files = TlsFiles(str(hub.ca_file or ""), str(hub.cert_file or ""), str(hub.key_file or ""))
     return BrokerAddress(host, port, hub.username or "", hub.password.get_secret_value() if hub.password else "",
-                         tls, Session(client_id, int(hub.session_expiry)), will, files)
+                         tls, Session(client_id, int(hub.session_expiry)), will, files,
+                         keepalive=keepalive_within(hub.silent_after))
+
+
+def silent_key(room: str) -> str:
+    """The key of the blind event of a room whose agent is silent; every other room shows it, not that one
+    (by the time that room hears anything again, its agent speaks and the event is resolved)."""
+    return f"agent:{room}"
 
 
 @dataclass
@@ -131,7 +139,8 @@ class Rooms:
         for person, word in self.live.items():
             self.report(person, word, now)  # what HA's open connection tells is current: never stale
         present = {person: self._where(person, now) for person in self.plan.people}
-        ranked = {room: strongest(shown) for room, shown in signals_per_room(signals, self.plan, present, now).items()}
+        ranked = {room: strongest([s for s in shown if s.key != silent_key(room)])  # not its own: it is back
+                  for room, shown in signals_per_room(signals, self.plan, present, now).items()}
         visible = {s.event_id for shown in ranked.values() for s in shown}
         self._wire = {event_id: pair for event_id, pair in self._wire.items() if event_id in visible}
         for room, shown in ranked.items():
@@ -394,7 +403,7 @@ class Hub:
             agent.blind = not agent.blind
             status = "firing" if agent.blind else "resolved"
             event = make_event(BLIND_LEVEL, f"room {agent.room}: its agent is silent", received_at=now,
-                               source=HUB_SOURCE, sender=f"agent:{agent.room}", key=f"agent:{agent.room}",
+                               source=HUB_SOURCE, sender=f"agent:{agent.room}", key=silent_key(agent.room),
                                status=status,
                                body=self.rooms.problem(agent.room))
             try:
