@@ -5,7 +5,17 @@ configuration (one `virtual://desk` lamp, default levels and guards) in one stat
 directory, so the first start creates the journal and the others reopen it, like
 restarts. For each start: the time from spawn to the first 200 from /healthz (polled
 by tests.daemon.Daemon, about every 20 ms), then VmRSS from /proc/PID/status after 3 s
-idle, then the SIGTERM stop time and exit code. For context it also times a bare
+idle, then the SIGTERM stop time and exit code.
+
+The code measured is this checkout's src/lamplighter (not whatever the virtualenv's
+editable install points at), copied with its bytecode compiled, as an installed package
+has it (pip compiles at install; a checkout writes __pycache__ on its first run). The same
+copy without bytecode is started N times too, for the cost of compiling every module at
+each start (what PYTHONDONTWRITEBYTECODE=1 in a checkout gives).
+
+The anchor, started alternately with the daemon so that both see the same machine load:
+a bare FastAPI app with one /healthz route on uvicorn (uvloop, httptools), polled the same
+way; the report gives our median over its median. For context it also times a bare
 interpreter start and the import of the daemon's modules.
 
     .venv/bin/python bench/footprint.py [--starts 5] [--idle 3]
@@ -16,20 +26,74 @@ Writes bench/results/footprint.json. Timings are reported, never asserted.
 from __future__ import annotations
 
 import argparse
+import compileall
+import os
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._stats import daemon, machine, machine_line, proc_status, write_results
+from bench._stats import ROOT, daemon, machine, machine_line, proc_status, write_results
+from tests.daemon import READY_TIMEOUT, free_port
+from tests.peers.process import PeerProcess, http_ok
 
 CONFIG = "lamps: {desk: virtual://desk}\n"
 IMPORTS = "import lamplighter.cli.main, lamplighter.web.server"
+ANCHOR_APP = """\
+import sys
+import uvicorn
+from fastapi import FastAPI
+app = FastAPI()
+@app.get("/healthz")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False,
+            loop="uvloop", http="httptools", ws="none", lifespan="off")
+"""
+
+
+@dataclass
+class AnchorApp(PeerProcess):
+    """The bare FastAPI + uvicorn app, on a free loopback port."""
+
+    workdir: Path
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / "anchor.log"
+
+    def ready_seconds(self) -> float:
+        t0 = time.perf_counter()
+        self.spawn([sys.executable, "-c", ANCHOR_APP, str(self.port)])
+        try:
+            self.wait_ready(http_ok(f"http://127.0.0.1:{self.port}/healthz"), READY_TIMEOUT)
+            return time.perf_counter() - t0
+        finally:
+            self.stop()
+
+
+def code_copy(into: Path, compiled: bool) -> Path:
+    """A copy of this checkout's package to put first on PYTHONPATH: with bytecode, or without."""
+    shutil.copytree(ROOT / "src" / "lamplighter", into / "lamplighter",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    if compiled and not compileall.compile_dir(into / "lamplighter", quiet=1):
+        raise RuntimeError("could not compile the package's bytecode")
+    return into
+
+
+def use_code(path: Path) -> None:
+    """Daemons started from now on run the package at `path`, and write no bytecode of their own."""
+    os.environ["PYTHONPATH"] = str(path)
+    os.environ["PYTHONDONTWRITEBYTECODE"] = "1"
 
 
 def spawn_seconds(code: str, times: int) -> list[float]:
@@ -57,35 +121,64 @@ def one_start(workdir: Path, idle: float) -> dict[str, Any]:
             "stop_s": round(d.stop_seconds, 3), "exit_code": d.exit_code}  # type: ignore[attr-defined]
 
 
+def ready_only(workdir: Path) -> float:
+    """Spawn to /healthz 200 of one start, stopped at once."""
+    t0 = time.perf_counter()
+    with daemon("footprint-source", CONFIG, workdir):
+        return time.perf_counter() - t0
+
+
+def spread(seconds: list[float]) -> dict[str, float]:
+    return {"median": round(statistics.median(seconds), 4), "max": round(max(seconds), 4),
+            "min": round(min(seconds), 4)}
+
+
 def run(starts: int, idle: float) -> dict[str, Any]:
     info = machine()
     print(machine_line(info))
-    print(f"footprint: {starts} starts of `lamplighter run` (one virtual://desk lamp), RSS after {idle:g} s idle")
-    began = time.perf_counter()
-    bare = spawn_seconds("pass", starts)
-    imports = spawn_seconds(IMPORTS, starts)
+    print(f"footprint: {starts} starts of `lamplighter run` (one virtual://desk lamp), RSS after {idle:g} s idle; "
+          f"each after a start of the anchor (a bare FastAPI app)")
+    began, load_before = time.perf_counter(), os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="lamplighter-bench-footprint-") as tmp:
-        runs = [one_start(Path(tmp), idle) for _ in range(starts)]
+        installed, source = code_copy(Path(tmp, "installed"), True), code_copy(Path(tmp, "source"), False)
+        state, source_state = Path(tmp, "state"), Path(tmp, "source-state")
+        use_code(installed)
+        bare = spawn_seconds("pass", starts)
+        imports = spawn_seconds(IMPORTS, starts)
+        anchor, runs, from_source = [], [], []
+        for _ in range(starts):
+            anchor.append(AnchorApp(Path(tmp)).ready_seconds())
+            use_code(installed)
+            runs.append(one_start(state, idle))
+            use_code(source)
+            from_source.append(ready_only(source_state))
     ready = [r["ready_s"] for r in runs]
     rss = [r["rss_idle_kb"] for r in runs if r["rss_idle_kb"]]
     return {
         "machine": info,
         "params": {"starts": starts, "idle_s": idle, "config": CONFIG.strip()},
-        "startup_s": {"median": round(statistics.median(ready), 4), "max": round(max(ready), 4),
-                      "min": round(min(ready), 4), "first": ready[0]},
+        "startup_s": {**spread(ready), "first": ready[0]},
+        "anchor_s": spread(anchor),
+        "startup_over_anchor": round(statistics.median(ready) / statistics.median(anchor), 2),
+        "startup_from_source_s": {**spread(from_source), "first": round(from_source[0], 4)},
         "idle_rss_mb": {"median": round(statistics.median(rss) / 1024, 1), "max": round(max(rss) / 1024, 1)},
         "bare_python_s": round(statistics.median(bare), 4),
         "import_modules_s": round(statistics.median(imports), 4),
+        "load_average": {"start": load_before, "end": os.getloadavg()},
         "runs": runs,
         "script_seconds": round(time.perf_counter() - began, 1),
     }
 
 
 def report(r: dict[str, Any]) -> None:
-    s, m = r["startup_s"], r["idle_rss_mb"]
+    s, m, a, src = r["startup_s"], r["idle_rss_mb"], r["anchor_s"], r["startup_from_source_s"]
     print(f"start-up (spawn -> /healthz 200, ~20 ms poll): median {s['median'] * 1000:.0f} ms, "
           f"max {s['max'] * 1000:.0f} ms, "
           f"min {s['min'] * 1000:.0f} ms, first (new journal) {s['first'] * 1000:.0f} ms")
+    print(f"  anchor, a bare FastAPI app on uvicorn: median {a['median'] * 1000:.0f} ms "
+          f"(min {a['min'] * 1000:.0f}, max {a['max'] * 1000:.0f}); ours / anchor = {r['startup_over_anchor']:.2f}")
+    print(f"  without bytecode (every module compiled at each start): median {src['median'] * 1000:.0f} ms "
+          f"(min {src['min'] * 1000:.0f}, max {src['max'] * 1000:.0f})")
     print(f"  for context: bare `python -c pass` {r['bare_python_s'] * 1000:.0f} ms, "
           f"`python -c \"{IMPORTS}\"` {r['import_modules_s'] * 1000:.0f} ms (medians)")
     print(f"idle VmRSS after {r['params']['idle_s']:g} s: median {m['median']:.1f} MiB, max {m['max']:.1f} MiB")
@@ -95,6 +188,8 @@ def report(r: dict[str, Any]) -> None:
               f"idle {run_['rss_idle_kb'] / 1024:.1f} MiB (anon {run_['rss_anon_kb'] / 1024:.1f}, "
               f"file {run_['rss_file_kb'] / 1024:.1f}), threads {run_['threads']}, "
               f"SIGTERM stop {run_['stop_s'] * 1000:.0f} ms exit {run_['exit_code']}")
+    print("load average (1, 5, 15 min): at the start " + ", ".join(f"{x:.2f}" for x in r["load_average"]["start"])
+          + "; at the end " + ", ".join(f"{x:.2f}" for x in r["load_average"]["end"]))
     print(f"script took {r['script_seconds']} s")
 
 
