@@ -18,7 +18,7 @@ a bare FastAPI app with one /healthz route on uvicorn (uvloop, httptools), polle
 way; the report gives our median over its median. For context it also times a bare
 interpreter start and the import of the daemon's modules.
 
-    .venv/bin/python bench/footprint.py [--starts 5] [--idle 3]
+    .venv/bin/python bench/footprint.py [--starts 5] [--idle 3] [--against GIT_REVISION]
 
 Writes bench/results/footprint.json. Timings are reported, never asserted.
 """
@@ -27,11 +27,13 @@ from __future__ import annotations
 
 import argparse
 import compileall
+import io
 import os
 import shutil
 import statistics
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -130,11 +132,23 @@ def one_start(workdir: Path, idle: float) -> dict[str, Any]:
             "stop_s": round(d.stop_seconds, 3), "exit_code": d.exit_code}  # type: ignore[attr-defined]
 
 
-def ready_only(workdir: Path) -> float:
-    """Spawn to /healthz 200 of one start, stopped at once."""
+def ready_only(workdir: Path) -> tuple[float, float]:
+    """(wall, CPU) seconds from spawn to /healthz 200 of one start, stopped at once."""
     t0 = time.perf_counter()
-    with daemon("footprint-source", CONFIG, workdir):
-        return time.perf_counter() - t0
+    with daemon("footprint-other", CONFIG, workdir) as d:
+        assert d.process is not None
+        return time.perf_counter() - t0, cpu_seconds(d.process.pid)
+
+
+def code_at(revision: str, into: Path) -> Path:
+    """The package as it was at a git revision of this repository, with bytecode, to put on PYTHONPATH."""
+    archive = subprocess.run(["git", "archive", revision, "src/lamplighter"], cwd=ROOT, capture_output=True,
+                             check=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(into, filter="data")
+    if not compileall.compile_dir(into / "src" / "lamplighter", quiet=1):
+        raise RuntimeError(f"could not compile the bytecode of {revision}")
+    return into / "src"
 
 
 def spread(seconds: list[float]) -> dict[str, float]:
@@ -142,7 +156,7 @@ def spread(seconds: list[float]) -> dict[str, float]:
             "min": round(min(seconds), 4)}
 
 
-def run(starts: int, idle: float) -> dict[str, Any]:
+def run(starts: int, idle: float, against: str | None) -> dict[str, Any]:
     info = machine()
     print(machine_line(info))
     print(f"footprint: {starts} starts of `lamplighter run` (one virtual://desk lamp), RSS after {idle:g} s idle; "
@@ -154,13 +168,17 @@ def run(starts: int, idle: float) -> dict[str, Any]:
         use_code(installed)
         bare = spawn_seconds("pass", starts)
         imports = spawn_seconds(IMPORTS, starts)
-        anchor, runs, from_source = [], [], []
+        before = code_at(against, Path(tmp, "before")) if against else None
+        anchor, runs, from_source, then = [], [], [], []
         for _ in range(starts):
             anchor.append(AnchorApp(Path(tmp)).ready_seconds())  # (wall, CPU)
             use_code(installed)
             runs.append(one_start(state, idle))
             use_code(source)
             from_source.append(ready_only(source_state))
+            if before is not None:
+                use_code(before)
+                then.append(ready_only(Path(tmp, "before-state")))
     ready = [r["ready_s"] for r in runs]
     cpu = [r["cpu_at_ready_s"] for r in runs]
     anchor_wall, anchor_cpu = [wall for wall, _ in anchor], [used for _, used in anchor]
@@ -173,7 +191,9 @@ def run(starts: int, idle: float) -> dict[str, Any]:
         "startup_over_anchor": round(statistics.median(ready) / statistics.median(anchor_wall), 2),
         "cpu_at_ready_s": {"median": round(statistics.median(cpu), 3),
                            "anchor_median": round(statistics.median(anchor_cpu), 3)},
-        "startup_from_source_s": {**spread(from_source), "first": round(from_source[0], 4)},
+        "startup_from_source_s": {**spread([wall for wall, _ in from_source]), "first": round(from_source[0][0], 4)},
+        "against": {"revision": against, "startup_s": spread([wall for wall, _ in then]),
+                    "cpu_median_s": round(statistics.median(used for _, used in then), 3)} if then else None,
         "idle_rss_mb": {"median": round(statistics.median(rss) / 1024, 1), "max": round(max(rss) / 1024, 1)},
         "bare_python_s": round(statistics.median(bare), 4),
         "import_modules_s": round(statistics.median(imports), 4),
@@ -195,6 +215,11 @@ def report(r: dict[str, Any]) -> None:
           f"the anchor's {c['anchor_median'] * 1000:.0f} ms")
     print(f"  without bytecode (every module compiled at each start): median {src['median'] * 1000:.0f} ms "
           f"(min {src['min'] * 1000:.0f}, max {src['max'] * 1000:.0f})")
+    if r["against"]:
+        b, t = r["against"], r["against"]["startup_s"]
+        print(f"  {b['revision']}, started alternately with these (bytecode too): median {t['median'] * 1000:.0f} ms "
+              f"(min {t['min'] * 1000:.0f}, max {t['max'] * 1000:.0f}), CPU by then {b['cpu_median_s'] * 1000:.0f} ms "
+              "(median)")
     print(f"  for context: bare `python -c pass` {r['bare_python_s'] * 1000:.0f} ms, "
           f"`python -c \"{IMPORTS}\"` {r['import_modules_s'] * 1000:.0f} ms (medians)")
     print(f"idle VmRSS after {r['params']['idle_s']:g} s: median {m['median']:.1f} MiB, max {m['max']:.1f} MiB")
@@ -213,8 +238,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--starts", type=int, default=5, help="daemon starts (default 5)")
     parser.add_argument("--idle", type=float, default=3.0, help="seconds idle before reading VmRSS (default 3)")
+    parser.add_argument("--against", metavar="REV", default=None,
+                        help="also start the package of this git revision (with bytecode) alternately: a before/after "
+                             "under the same load")
     args = parser.parse_args()
-    result = run(args.starts, args.idle)
+    result = run(args.starts, args.idle, args.against)
     report(result)
     print(f"results: {write_results('footprint', result)}")
 
