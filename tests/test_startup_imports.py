@@ -22,7 +22,7 @@ from tests.daemon import Daemon
 OPTIONAL_LIBRARIES = (
     "aiohttp", "aiomqtt", "paho", "aiosmtpd", "imapclient", "dkim", "dns", "slack_bolt", "slack_sdk", "apprise",
     "cv2", "numpy", "onnxruntime", "lifx", "pywizlight", "yeelight", "govee_local_api", "kasa", "blink1", "hid",
-    "zeroconf", "httpx", "websockets",
+    "zeroconf", "httpx",
 )
 # Lamplighter's own modules that the embedded default does not use.
 UNUSED_MODULES = (

@@ -80,7 +80,7 @@ def uvicorn_config(service: Service, token: str) -> uvicorn.Config:
         create_app(service, token), host=server_config.host, port=server_config.port, log_level="warning",
         access_log=False, lifespan="off", timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS, server_header=False,
         log_config=None,  # uvicorn's own handlers would print text; without them its lines go through ours
-        http=guarded_protocol(limits), ws="none",  # no WebSocket routes: uvicorn need not load a WebSocket library
+        http=guarded_protocol(limits),
     )
 
 
