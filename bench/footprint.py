@@ -57,7 +57,7 @@ app = FastAPI()
 async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False,
-            loop="uvloop", http="httptools", ws="none", lifespan="off")
+            loop="uvloop", http="httptools", lifespan="off")
 """
 
 
