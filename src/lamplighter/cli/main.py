@@ -28,9 +28,8 @@ import uvloop
 from lamplighter import i18n
 from lamplighter.cli import output as style
 from lamplighter.cli.client import URL_ENV, Client, connect, daemon_url
-from lamplighter.cli.discover import discover
+from lamplighter.cli.lazy import LazyGroup
 from lamplighter.cli.output import Output
-from lamplighter.cli.systemd_unit import systemd_unit
 from lamplighter.config import DEFAULT_CONFIG_NAME, Config, LoadedConfig
 from lamplighter.drivers.base import redact
 from lamplighter.errors import ConfigError, LamplighterError
@@ -80,8 +79,14 @@ def _exit_on(problems: list[tuple[str, str]]) -> None:
         raise SystemExit(2)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(version("lamplighter"), prog_name="lamplighter")
+LAZY_COMMANDS = {  # imported only when named, so that `run` does not load the network scanners
+    "discover": "lamplighter.cli.discover:discover",
+    "systemd-unit": "lamplighter.cli.systemd_unit:systemd_unit",
+}
+
+
+@click.group(cls=LazyGroup, lazy=LAZY_COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="lamplighter", prog_name="lamplighter")
 def cli() -> None:
     """Lamplighter: turn the events that matter into a lamp in the room."""
 
@@ -436,10 +441,6 @@ def restore_command(config_path: Path | None, file: Path) -> None:
     """Replace the journal with the backup FILE (stop the daemon first); the old one is kept beside it."""
     summary, before = restore_journal(_load(config_path).config, file)
     click.echo(f"restored {summary} from {file}" + (f"; the journal before is kept as {before}" if before else ""))
-
-
-cli.add_command(discover)
-cli.add_command(systemd_unit)
 
 
 @cli.command("hub", short_help="Run the hub: the daemon, publishing each room's state.")

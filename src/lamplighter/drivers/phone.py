@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from lamplighter.drivers.base import Driver, LampUrl, redact
-from lamplighter.drivers.registry import build_driver, driver_classes
+from lamplighter.drivers.registry import build_driver, is_driver_scheme
 from lamplighter.errors import DeviceOffline, LampUrlError
 from lamplighter.model import LAMP_OFF, Effect, LampState, Signal, format_duration
 
@@ -99,6 +99,6 @@ def _body(signal: Signal) -> str:
 def build_siren(url: str) -> Driver:
     """A siren's driver: a device driver for its scheme, else a phone through Apprise."""
     scheme = urlsplit(url).scheme
-    if scheme and scheme not in driver_classes():
+    if scheme and not is_driver_scheme(scheme):
         return PhoneSiren(url)
     return build_driver(url)

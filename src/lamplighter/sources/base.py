@@ -15,6 +15,7 @@ Each type declares its configuration keys as a pydantic model (`Settings`), so t
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 from abc import ABC, abstractmethod
 from collections import Counter
@@ -26,7 +27,7 @@ from typing import Any, ClassVar, Protocol
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from lamplighter.config import Duration
-from lamplighter.errors import ConfigError, LamplighterError
+from lamplighter.errors import AuthError, ConfigError, LamplighterError
 from lamplighter.model import Clock, Event, LampView, Receipt, Signal, SignalAction, StoredEvent
 from lamplighter.sources.replay import ReplayMemory
 
@@ -200,6 +201,17 @@ class WebhookSource(Source):
 
     def accepted(self, headers: Mapping[str, str], body: bytes) -> None:
         """The events `parse` found in this request are stored: remember it if a replay must be refused."""
+
+
+def check_bearer(headers: Mapping[str, str], token: str) -> None:
+    """`Authorization: Bearer TOKEN` with this token (constant-time), else AuthError naming what is wrong."""
+    header = headers.get("authorization")
+    if not header:
+        raise AuthError("missing token: send Authorization: Bearer TOKEN")
+    scheme, _, given = header.partition(" ")
+    given = given.strip()
+    if scheme.lower() != "bearer" or not given or not token or not hmac.compare_digest(given.encode(), token.encode()):
+        raise AuthError("wrong token")
 
 
 def _nothing() -> None:

@@ -27,8 +27,7 @@ from lamplighter.i18n import using
 from lamplighter.model import MAX_EVENT_ID, Outcome, Receipt, Status, StoredEvent, make_event
 from lamplighter.rules.placement import Placement
 from lamplighter.service import Service, SignalAction
-from lamplighter.sources.base import WebhookSource
-from lamplighter.sources.webhooks.common import check_bearer
+from lamplighter.sources.base import WebhookSource, check_bearer
 from lamplighter.turns import drawn_in_turns
 from lamplighter.web.acknowledge import acknowledge_router, lamp_page_html
 from lamplighter.web.away import away_router

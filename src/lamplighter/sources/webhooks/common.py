@@ -38,7 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationErr
 from lamplighter.config import Duration
 from lamplighter.errors import AuthError, EventError
 from lamplighter.model import Event, format_duration
-from lamplighter.sources.base import SourceSettings, WebhookSource
+from lamplighter.sources.base import SourceSettings, WebhookSource, check_bearer
 from lamplighter.turns import drawn_in_turns
 from lamplighter.untrusted import load_json
 
@@ -206,16 +206,6 @@ def compact(text: str) -> str:
 
 
 # ---- credentials -----------------------------------------------------------------------------
-
-
-def check_bearer(headers: Mapping[str, str], token: str) -> None:
-    header = headers.get("authorization")
-    if not header:
-        raise AuthError("missing token: send Authorization: Bearer TOKEN")
-    scheme, _, given = header.partition(" ")
-    given = given.strip()
-    if scheme.lower() != "bearer" or not given or not token or not hmac.compare_digest(given.encode(), token.encode()):
-        raise AuthError("wrong token")
 
 
 @dataclass(frozen=True)
