@@ -34,6 +34,7 @@ class Mosquitto(PeerProcess):
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     persistence: bool = False  # keep sessions and retained messages across a restart (in workdir/data/)
+    nodelay: bool = False  # set_tcp_nodelay: small messages leave at once, not after the previous one's ACK
 
     @property
     def address(self) -> str:
@@ -50,7 +51,8 @@ class Mosquitto(PeerProcess):
             raise RuntimeError(f"{BINARY} is not installed: `make test` installs it (Debian mosquitto)")
         self.workdir.mkdir(parents=True, exist_ok=True)
         config = self.workdir / "mosquitto.conf"
-        config.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\n{self._persistence()}"
+        nodelay = "set_tcp_nodelay true\n" if self.nodelay else ""
+        config.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\n{nodelay}{self._persistence()}"
                           "log_dest stderr\nlog_type error\nlog_type warning\nlog_type notice\n")
         self.spawn([binary, "-c", str(config)])
         self.wait_ready(lambda: socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close() is None,
