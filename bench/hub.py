@@ -52,10 +52,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
-# The hub and agent processes run this checkout's code too (not whatever lamplighter the venv has installed).
-os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # this checkout's lamplighter
 
 import aiomqtt
 import httpx
@@ -308,6 +306,8 @@ async def main() -> None:
     parser.add_argument("--burst", type=int, default=300)
     parser.add_argument("--round-trips", type=int, default=1000)
     args = parser.parse_args()
+    source = str(Path(__file__).resolve().parents[1] / "src")  # the hub and agents run this checkout's code too
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [source, os.environ.get("PYTHONPATH")]))
     info = machine()
     print(machine_line(info))
     print(f"load average at start: {load()}")
