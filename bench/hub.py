@@ -141,18 +141,24 @@ def start_all(processes: list[AgentProcess]) -> None:
 
 
 def start(process: AgentProcess) -> None:
-    """Start; again on another port if its own was taken meanwhile (by another agent's connection to the broker)."""
-    for attempt in range(3):
+    """Start; again on another port if its own was taken meanwhile (by a connection to the broker, or by
+    another program whose /healthz then answered in its place)."""
+    for _ in range(5):
         try:
             process.start()
-            return
-        except RuntimeError:
-            if attempt == 2 or "address already in use" not in process.log_tail():
+            time.sleep(0.5)
+            if process.get("/healthz")["room"] == process.room and process.process.poll() is None:
+                return
+        except (RuntimeError, httpx.HTTPError, KeyError):
+            if "address already in use" not in process.log_tail():
                 raise
-            process.port = free_port()
+        process.stop()
+        process.port = free_port()
+    raise RuntimeError(f"agent {process.room} found no free port")
 
 
 def stop_all(processes: list[Any]) -> None:
+    """SIGTERM to all at once, then wait for each (SIGKILL if it does not end)."""
     for process in processes:
         if process.process is not None and process.process.poll() is None:
             process.process.terminate()
@@ -182,8 +188,12 @@ def hub_and_agents(broker: Mosquitto, workdir: Path, agent_dir: Path,
     rooms_yaml = "{" + ", ".join(f"r{i}: {{}}" for i in range(count)) + "}"
     hub = HubProcess(workdir / "hub", broker, rooms=rooms_yaml, extra=LEVELS, timing=TIMING)
     agents = [AgentProcess(agent_dir / f"r{i}", broker, room=f"r{i}", timing=TIMING) for i in range(count)]
-    start_all(agents)  # first: a hub would count agents that take long to start as silent (blind)
-    hub.start()  # it hears every agent at once from their retained health messages
+    try:
+        start_all(agents)  # first: a hub would count agents that take long to start as silent (blind)
+        hub.start()  # it hears every agent at once from their retained health messages
+    except BaseException:
+        stop_all([*agents, hub])  # none left behind
+        raise
     return hub, agents
 
 
