@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import statistics
@@ -111,6 +112,8 @@ class Receipts:
     async def __aexit__(self, *_: object) -> None:
         assert self._task is not None
         self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task  # its client disconnects now, not at the loop's shutdown
 
     async def _listen(self) -> None:
         async with aiomqtt.Client("127.0.0.1", self.port, socket_options=NO_DELAY) as client:
