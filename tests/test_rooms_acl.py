@@ -34,7 +34,6 @@ topic read {BASE}/+/acks
 topic read {BASE}/+/applied
 topic read {BASE}/+/health
 topic write {BASE}/+/state
-topic write {BASE}/+/changes
 
 pattern read {BASE}/%u/#
 pattern write {BASE}/%u/acks

@@ -149,8 +149,8 @@ def test_qos1_duplicates_and_stale_states_change_nothing(tmp_path: Path) -> None
             current = room_state(broker, "study")
             red = {**current["signals"][0], "color": RED}
             topic = f"lamplighter/{HOME}/rooms/study"
-            # A duplicate delivery of the current change (same sequence number, whatever it says)
-            publish.single(f"{topic}/changes", json.dumps({**current, "signals": [red]}), qos=1,
+            # A duplicate delivery of the current state (same sequence number, whatever it says), live
+            publish.single(f"{topic}/state", json.dumps({**current, "signals": [red]}), qos=1,
                            hostname="127.0.0.1", port=broker.port)
             time.sleep(0.5)
             assert color(study.lamp("desk")) == YELLOW

@@ -57,7 +57,7 @@ def test_topics_parse_only_this_homes_room_topics(topic: str, parsed: tuple[str,
 def test_topic_layout() -> None:
     topics = Topics("home")
     assert topics.of("study", Kind.STATE) == "lamplighter/home/rooms/study/state"
-    assert topics.to_agent("study") == ["lamplighter/home/rooms/study/state", "lamplighter/home/rooms/study/changes"]
+    assert topics.to_agent("study") == ["lamplighter/home/rooms/study/state"]
     assert topics.from_agents() == ["lamplighter/home/rooms/+/acks", "lamplighter/home/rooms/+/applied",
                                     "lamplighter/home/rooms/+/health"]
 

@@ -37,6 +37,7 @@ class Mosquitto(PeerProcess):
     users: dict[str, str] = field(default_factory=dict)  # logins (name: password); none: anonymous clients
     acl: str = ""  # the acl_file's text (`user NAME` / `topic read|write T` / `pattern ... %u ...`)
     host: str = "127.0.0.1"  # the address it listens on (another one inside a test's network namespace)
+    nodelay: bool = False  # set_tcp_nodelay: small messages leave at once, not after the previous one's ACK
 
     @property
     def address(self) -> str:
@@ -55,7 +56,8 @@ class Mosquitto(PeerProcess):
         config = self.workdir / "mosquitto.conf"
         # As root it would drop to user mosquitto, who cannot reach the test's private directory.
         stay = "user root\n" if os.geteuid() == 0 else ""
-        config.write_text(f"listener {self.port} {self.host}\n{stay}{self._logins()}{self._persistence()}"
+        nodelay = "set_tcp_nodelay true\n" if self.nodelay else ""
+        config.write_text(f"listener {self.port} {self.host}\n{stay}{nodelay}{self._logins()}{self._persistence()}"
                           "log_dest stderr\nlog_type error\nlog_type warning\nlog_type notice\n")
         self.spawn([binary, "-c", str(config)])
         self.wait_ready(lambda: socket.create_connection((self.host, self.port), timeout=0.5).close() is None,

@@ -2,9 +2,9 @@
 
 Topics, under `lamplighter/<home>/rooms/<room>/`:
 
-    state    hub -> agent   retained RoomState: the room's whole desired state (QoS 1)
-    changes  hub -> agent   the same RoomState, not retained (QoS 1): queued in the agent's
-                            persistent session while it is away, delivered in order
+    state    hub -> agent   retained RoomState: the room's whole desired state (QoS 1); the
+                            broker also queues each one in the agent's persistent session
+                            while it is away, and delivers it live (not retained) when it is not
     acks     agent -> hub   Ack: someone in the room acknowledged an event (QoS 1)
     applied  agent -> hub   Applied: the agent shows the state with this sequence number (QoS 1)
     health   agent -> hub   retained Health: the agent's lamps; the broker publishes the agent's
@@ -16,7 +16,7 @@ start's, so that a hub whose journal was lost still publishes newer states than 
 every active signal with its ABSOLUTE expiry time, so a room converges to the current truth
 from any one message instead of replaying history. The agent applies a state only if its
 sequence number is greater than the one it applied last (`newer`): QoS 1 duplicates, the
-retained copy of a change it already has, and a stale retained message are ignored. It then
+retained copy of a state it already has, and a stale retained message are ignored. It then
 drops every signal whose expiry has passed (`live`): a door event that expired while the
 room was offline is never shown; a 911 that is still active is.
 
@@ -66,7 +66,6 @@ class Kind(StrEnum):
     """The last level of a room's topic: what the message is."""
 
     STATE = "state"
-    CHANGES = "changes"
     ACKS = "acks"
     APPLIED = "applied"
     HEALTH = "health"
@@ -93,8 +92,8 @@ class Topics:
         return [f"{self.base}/+/{kind.value}" for kind in FROM_AGENTS]
 
     def to_agent(self, room: str) -> list[str]:
-        """What an agent subscribes to: its room's retained state and its changes."""
-        return [self.of(room, Kind.STATE), self.of(room, Kind.CHANGES)]
+        """What an agent subscribes to: its room's state (retained, and every new one as it is published)."""
+        return [self.of(room, Kind.STATE)]
 
     def parse(self, topic: str) -> tuple[str, Kind] | None:
         """(room, kind) of one of this home's room topics; None for anything else."""

@@ -2,7 +2,7 @@
 
 It drives the lamps with the same fleet of lamp controllers as `lamplighter run` (restore
 snapshots in its own journal, pacing, read-back, health). From the broker it takes the room's
-RoomState messages (the retained `state` and the queued `changes` of its persistent session)
+RoomState messages (on `state`: live, queued by its persistent session, and the retained one)
 and applies one only if it is newer than the last it applied (rooms/protocol.py), keeping
 that state in its journal: a restarted agent shows it again at once (what expired meanwhile
 dropped) and takes nothing older from the broker.
@@ -11,7 +11,7 @@ a door event that expired while the room was offline is never shown, a 911 still
 shows as soon as the retained state arrives.
 
 After every (re)connect the agent converges instead of replaying history: the broker first
-delivers the changes its session queued while the room was away, then (on our subscribe) the
+delivers the states its session queued while the room was away, then (on our subscribe) the
 retained state, which is the newest. Until that retained state arrives (at most
 SETTLE_BOUND seconds) the agent only keeps the newest state it received, then applies that
 one: a 911 acknowledged while the room was away never flashes on its way through the queue.
@@ -156,7 +156,7 @@ class Agent:
                 self._button_pressed()
             return
         if payload == self._last_payload and self._settling is None:
-            return  # the same state on the other topic (state and changes carry the same bytes)
+            return  # the same state again (a QoS 1 duplicate): not even parsed
         self._last_payload = bytes(payload)
         try:
             state = decode(RoomState, payload)

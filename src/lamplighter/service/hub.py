@@ -2,12 +2,12 @@
 
 `Rooms` is the service's remote outputs (service/outputs.py): on every change it works out
 each room's visible signals (rooms/routing.py), and for each room whose content changed it
-publishes a RoomState with the next sequence number: retained on `state`, and on `changes`,
-both QoS 1. It keeps each agent's health from what the agents send: the last message of any
-kind (a heartbeat every `heartbeat`), its lamps, and its "applied" receipts. A room is
-reachable (for the level's fallback) while its agent spoke within `silent_after`, has at
-least one lamp online, and confirmed every state that added something to show within
-`apply_within`. An agent that goes silent (or whose will the broker publishes) raises a
+publishes a RoomState with the next sequence number, retained on `state` with QoS 1 (the
+broker queues it for an agent that is away). It keeps each agent's health from what the
+agents send: the last message of any kind (a heartbeat every `heartbeat`), its lamps, and
+its "applied" receipts. A room is reachable (for the level's fallback) while its agent spoke
+within `silent_after`, has at least one lamp online, and confirmed every state that added
+something to show within `apply_within`. An agent that goes silent (or whose will the broker publishes) raises a
 `blind` event on the hub, resolved when it speaks again.
 
 `Hub` does the I/O: one MqttLink (persistent session, QoS 1) for publishing and for the
@@ -336,17 +336,16 @@ class Hub:
                 await asyncio.sleep(RESEND_PAUSE)  # the link notices and reconnects; `connection` waits for it
 
     async def _publish(self, client: aiomqtt.Client, room: str, state: RoomState) -> bool:
-        """A room's state, retained and as a change; False if the connection failed."""
-        payload = encode(state)
+        """A room's state, retained; False if the connection failed."""
         try:
-            await asyncio.gather(client.publish(self.topics.of(room, Kind.STATE), payload, qos=1, retain=True),
-                                 client.publish(self.topics.of(room, Kind.CHANGES), payload, qos=1))
+            await client.publish(self.topics.of(room, Kind.STATE), encode(state), qos=1, retain=True)
         except aiomqtt.MqttError:
             return False
         return True
 
     def _connected(self, client: aiomqtt.Client) -> None:
         log.info("hub: connected to %s as home %s", self.link.address, self.topics.home)
+        client.pending_calls_threshold = len(self.rooms.agents)  # one state per room in flight is normal, not a warning
         self.rooms.republish_all()
 
     def _lost(self, error: str, refused: bool) -> None:
@@ -365,6 +364,7 @@ class Hub:
         if parsed is None or parsed[0] not in self.rooms.agents:
             return
         room, kind = parsed
+        reachable = self.rooms.reachable(room)
         try:
             ack = self.rooms.heard(room, kind, bytes(data), now)
         except PayloadError as exc:
@@ -372,8 +372,10 @@ class Hub:
             return
         if ack is not None:
             self._acknowledge(room, ack)
-        self._watch_agents(now)
-        self.service.remote_changed()
+        if self.rooms.agents[room].blind:
+            self._watch_agents(now)  # it spoke: its blind event ends (others fall silent at their deadlines)
+        if self.rooms.reachable(room) != reachable:
+            self.service.remote_changed()  # not at every receipt: that re-checks every room and signal
 
     def told(self, person: str, word: str | None) -> None:
         """Home Assistant told where a person is (None: it cannot tell now)."""
