@@ -7,8 +7,8 @@ broker queues it for an agent that is away). It keeps each agent's health from w
 agents send: the last message of any kind (a heartbeat every `heartbeat`), its lamps, and
 its "applied" receipts. A room is reachable (for the level's fallback) while its agent spoke
 within `silent_after`, has at least one lamp online, and confirmed every state that added
-something to show within `apply_within`. An agent that goes silent (or whose will the broker publishes) raises a
-`blind` event on the hub, resolved when it speaks again.
+something to show within `apply_within`. An agent that goes silent (or whose will the
+broker publishes) raises a `blind` event on the hub, resolved when it speaks again.
 
 `Hub` does the I/O: one MqttLink (persistent session, QoS 1) for publishing and for the
 agents' acks, receipts and health; an acknowledgement from a room acknowledges the event on

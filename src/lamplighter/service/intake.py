@@ -14,8 +14,9 @@ A request with more than SLICE events (an Alertmanager burst of thousands of ale
 submitted in slices of SLICE events, one transaction each, with a turn of the event loop
 between them, so it never holds the loop for more than one slice (about 5 ms for 50
 events in a daemon, with its per-event log line) and other requests are served meanwhile.
-If a slice cannot be stored, the request is answered with the error; the slices before it stay stored, and the sender's
-retry finds them deduplicated (same key), so nothing shows twice and nothing is lost.
+If a slice cannot be stored, the request is answered with the error; the slices before it
+stay stored, and the sender's retry finds them deduplicated (same key), so nothing shows
+twice and nothing is lost.
 """
 
 from __future__ import annotations
