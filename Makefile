@@ -8,7 +8,7 @@ BUILDBOT_VENV := .cache/peers/buildbot-venv
 BUILDBOT_STAMP := $(BUILDBOT_VENV)/.installed
 HASS_VENV := .cache/peers/hass-venv
 TEST_PEERS := chromium fonts-dejavu-core dovecot-imapd prometheus-alertmanager mosquitto mosquitto-clients \
-    alsa-utils espeak-ng systemd iproute2 fonts-noto-cjk gettext
+    alsa-utils espeak-ng systemd iproute2 fonts-noto-cjk gettext strace
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
 .PHONY: run test bench check lint clean addon catalogs

@@ -5,16 +5,23 @@ lamps' restore snapshots. Each accepted event and the signal changes it causes a
 transaction, committed before the API answers, so a crash (even SIGKILL or power loss)
 never loses an event that was answered 2xx.
 
-Commit and disk sync are two steps. A commit (`synchronous=NORMAL`) writes the transaction
-to the write-ahead log without waiting for the disk: from then on a crash of the process
-keeps it, and the lamps can act on it. `sync()` then makes the log durable against power
-loss with one fsync of the WAL file, in a worker thread, covering every commit before it
-(what `synchronous=FULL` does at each commit, but off the event loop and shared). The same
-thread copies the log into the database file (a checkpoint) every CHECKPOINT_EVERY commits. The
-service answers a request only once a sync that began after its commit has finished
-(service/durability.py). An fsync of the WAL after the commit that wrote it is what makes
-a WAL commit survive a power cut; SQLite itself syncs the WAL before every checkpoint and
-its header whenever it starts over.
+Commit and disk sync are two steps, and the thread that commits (the event loop's) never
+waits for the disk. A commit writes the transaction to the write-ahead log (WAL) without a
+sync (`synchronous=OFF` on this connection): from then on a crash of the process keeps it,
+and the lamps can act on it. `sync()` then makes the log durable against power loss with one
+fsync of the WAL file, in a worker thread, covering every commit before it (what
+`synchronous=FULL` does at each commit, but off the event loop and shared). The same thread
+copies the log into the database file (a checkpoint) every CHECKPOINT_EVERY commits, on a
+connection of its own with `synchronous=FULL`: SQLite syncs the log before the copy and the
+database file after it, before the log may start over. The service answers a request only
+once a sync that began after its commit has finished (service/durability.py).
+
+Why OFF and not NORMAL: with NORMAL, SQLite syncs the log's header on the committing thread
+when the log starts over after a checkpoint. That held the first event after each checkpoint
+for 0.5-2 ms, once 46 ms (bench/vs_homeassistant.py). The header needs no sync of its own:
+the next `sync()` covers it with the frames after it, and until then the commit is not
+promised. `close()` turns FULL back on, so the checkpoint SQLite makes when the last
+connection closes is synced before the log is deleted.
 
 Old events are pruned in small batches (`prune_batch`, on a connection of its own so that a
 worker thread can run it), never an active signal's; the file gives the freed pages back to
@@ -121,7 +128,7 @@ class Store:
             raise StoreError(f"cannot open the store at {path}: {exc}") from None
         try:
             self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")  # the disk sync is `sync()`, off the event loop
+            self._db.execute("PRAGMA synchronous=OFF")  # the disk syncs are `sync()`'s, off the event loop
             self._db.execute("PRAGMA wal_autocheckpoint=0")  # and so is the checkpoint (`sync()`)
             self._check_intact()
             self._enable_incremental_vacuum(path)
@@ -176,6 +183,9 @@ class Store:
         self._db.execute(f"PRAGMA user_version={len(MIGRATIONS)}")
 
     def close(self) -> None:
+        """Close the journal; the last connection's closing checkpoint is synced (see the module docstring)."""
+        with contextlib.suppress(sqlite3.Error):  # a journal that cannot be written closes all the same
+            self._db.execute("PRAGMA synchronous=FULL")
         self._db.close()
 
     @contextlib.contextmanager
@@ -227,6 +237,7 @@ class Store:
         PASSIVE: it waits for nobody, and the event loop's connection goes on writing meanwhile."""
         try:
             with contextlib.closing(sqlite3.connect(self.path, timeout=BUSY_TIMEOUT)) as db:
+                db.execute("PRAGMA synchronous=FULL")  # the log before the copy, the database file after it
                 db.execute("PRAGMA wal_checkpoint(PASSIVE)")
         except sqlite3.Error as exc:
             log.warning("journal checkpoint failed (%s); the log is copied at the next one", exc)
