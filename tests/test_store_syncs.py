@@ -53,7 +53,7 @@ def _syncs_by_phase(tmp_path: Path) -> tuple[dict[str, list[str]], int]:
     main = next(m.group(1) for line in lines if (m := re.search(r'MARK committing (\d+)', line)))
     phase, by_phase, others = "opening", {"opening": [], "committing": [], "closing": []}, 0
     for line in lines:
-        tid, _, call = line.partition(" ")
+        tid, call = re.match(r"(\d+)\s+(.*)", line).groups()  # type: ignore[union-attr]  # strace pads the id
         if "MARK committing" in call:
             phase = "committing"
         elif "MARK checkpointed" in call:
