@@ -46,9 +46,13 @@ CHILD = textwrap.dedent("""
 def _syncs_by_phase(tmp_path: Path) -> tuple[dict[str, list[str]], int]:
     """The fsync/fdatasync calls of the committing thread in each phase, and the other threads' count."""
     trace = tmp_path / "strace.txt"
-    subprocess.run(["strace", "-f", "-qq", "-e", "trace=fsync,fdatasync,write", "-o", str(trace),
-                    sys.executable, "-c", CHILD, str(tmp_path / "journal.db"), str(COMMITS)],
-                   check=True, timeout=120, capture_output=True)
+    try:
+        traced = subprocess.run(["strace", "-f", "-qq", "-e", "trace=fsync,fdatasync,write", "-o", str(trace),
+                                 sys.executable, "-c", CHILD, str(tmp_path / "journal.db"), str(COMMITS)],
+                                timeout=120, capture_output=True, text=True)
+    except FileNotFoundError:
+        raise AssertionError("strace is not installed: `make test` installs it (the Makefile's TEST_PEERS)") from None
+    assert traced.returncode == 0, f"strace or the store failed: {traced.stderr[-2000:]}"
     lines = trace.read_text().splitlines()
     main = next(m.group(1) for line in lines if (m := re.search(r'MARK committing (\d+)', line)))
     phase, by_phase, others = "opening", {"opening": [], "committing": [], "closing": []}, 0
