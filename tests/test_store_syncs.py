@@ -17,7 +17,8 @@ import re
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
+
+import pytest
 
 COMMITS = 250  # over two checkpoints (store.CHECKPOINT_EVERY = 100)
 
@@ -43,8 +44,11 @@ CHILD = textwrap.dedent("""
 """)
 
 
-def _syncs_by_phase(tmp_path: Path) -> tuple[dict[str, list[str]], int]:
-    """The fsync/fdatasync calls of the committing thread in each phase, and the other threads' count."""
+@pytest.fixture(scope="module")
+def syncs(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, list[str]], int]:
+    """The fsync/fdatasync calls of the committing thread in each phase, and the other threads' count
+    (one traced run for both tests)."""
+    tmp_path = tmp_path_factory.mktemp("syncs")
     trace = tmp_path / "strace.txt"
     try:
         traced = subprocess.run(["strace", "-f", "-qq", "-e", "trace=fsync,fdatasync,write", "-o", str(trace),
@@ -71,14 +75,15 @@ def _syncs_by_phase(tmp_path: Path) -> tuple[dict[str, list[str]], int]:
     return by_phase, others
 
 
-def test_commits_after_a_checkpoint_never_sync_on_the_committing_thread(tmp_path: Path) -> None:
-    by_phase, others = _syncs_by_phase(tmp_path)
+def test_commits_after_a_checkpoint_never_sync_on_the_committing_thread(
+        syncs: tuple[dict[str, list[str]], int]) -> None:
+    by_phase, others = syncs
     assert by_phase["committing"] == [], f"the committing thread waited for the disk: {by_phase['committing']}"
     assert others >= COMMITS  # every sync ran, in the worker threads: one per commit, and the checkpoints'
 
 
-def test_closing_the_journal_syncs_what_its_last_checkpoint_copies(tmp_path: Path) -> None:
+def test_closing_the_journal_syncs_what_its_last_checkpoint_copies(syncs: tuple[dict[str, list[str]], int]) -> None:
     # The last connection to close copies the log into the database file and deletes the log:
     # that copy must be on the disk before the log is gone.
-    by_phase, _ = _syncs_by_phase(tmp_path)
+    by_phase, _ = syncs
     assert any(call.startswith("fdatasync(") or call.startswith("fsync(") for call in by_phase["closing"])
